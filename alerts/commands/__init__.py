@@ -1,0 +1,1 @@
+"""Sub-commands of ``socflow``; each module exposes ``register(subparsers)``."""

@@ -1,0 +1,107 @@
+"""socflow's one settings model: every section, loaded once in ``main()`` and passed down.
+
+Sources, later ones winning: field defaults, ``config/socflow.yaml`` (or ``--config FILE``),
+environment variables ``SOCFLOW_<SECTION>__<FIELD>`` (e.g. ``SOCFLOW_ELASTICSEARCH__URL``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+
+from deploy.settings import StackSettings
+from detectors.settings import JobSettings
+from ingest.settings import CollectorSettings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = REPO_ROOT / "config" / "socflow.yaml"
+
+
+def default_data_dir() -> Path:
+    return Path.home() / ".local" / "state" / "socflow"
+
+
+class ElasticsearchSettings(BaseModel):
+    """How to reach the alert store."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str = Field("http://127.0.0.1:9200", description="Elasticsearch base URL.")
+    username: str | None = Field(None, description="Basic-auth user (production clusters).")
+    password: SecretStr | None = Field(None, description="Basic-auth password.")
+    api_key: SecretStr | None = Field(None, description="API key; preferred over basic auth.")
+    ca_certs: Path | None = Field(None, description="CA bundle for https clusters.")
+    index_prefix: str = Field("socflow-alerts", description="Alias name; indices are <prefix>-YYYY.MM.")
+    request_timeout_s: float = Field(30.0, gt=0, description="Per-request timeout.")
+
+
+class IndexerSettings(BaseModel):
+    """How alerts move from the alert stream into Elasticsearch."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bulk_size: int = Field(1000, ge=1, description="Documents per bulk request.")
+    max_retries: int = Field(8, ge=0, description="Retries of a failed bulk request before giving up for now.")
+    initial_backoff_s: float = Field(0.5, gt=0, description="First retry delay; doubles each retry.")
+    max_backoff_s: float = Field(30.0, gt=0, description="Upper bound of the retry delay.")
+    poll_interval_s: float = Field(0.5, gt=0, description="How often `socflow index --follow` looks for new alerts.")
+    metrics_port: int = Field(9465, ge=0, le=65535, description="Prometheus port of the indexer; 0 disables.")
+
+
+class Settings(BaseSettings):
+    """All of socflow's settings."""
+
+    model_config = SettingsConfigDict(
+        frozen=True, extra="forbid", env_prefix="SOCFLOW_", env_nested_delimiter="__", yaml_file=None
+    )
+    config_file: ClassVar[Path | None] = DEFAULT_CONFIG
+
+    data_dir: Path = Field(default_factory=default_data_dir, description="Spool, alert stream, checkpoints, state.")
+    collector: CollectorSettings = Field(default_factory=CollectorSettings)  # type: ignore[arg-type]
+    job: JobSettings = Field(default_factory=JobSettings)  # type: ignore[arg-type]
+    elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)  # type: ignore[arg-type]
+    indexer: IndexerSettings = Field(default_factory=IndexerSettings)  # type: ignore[arg-type]
+    stack: StackSettings = Field(default_factory=StackSettings)  # type: ignore[arg-type]
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+    @property
+    def alert_stream_dir(self) -> Path:
+        return self.data_dir / "alert-stream"
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.data_dir / "checkpoints"
+
+    @property
+    def deadletter_dir(self) -> Path:
+        return self.data_dir / "deadletter"
+
+    def resolve(self, path: Path) -> Path:
+        """Relative paths in the config are relative to the repository root."""
+        return path if path.is_absolute() else REPO_ROOT / path
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if cls.config_file is not None and cls.config_file.exists():
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=cls.config_file))
+        return tuple(sources)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Load settings from ``config_file`` (default ``config/socflow.yaml``), env and overrides."""
+    settings_type = type("LoadedSettings", (Settings,), {"config_file": config_file or DEFAULT_CONFIG})
+    return settings_type(**overrides)  # type: ignore[no-any-return]

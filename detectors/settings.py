@@ -1,0 +1,23 @@
+"""Typed settings of the Flink job (one section of socflow's settings model)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class JobSettings(BaseModel):
+    """How the detection job runs on Flink."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rule_dirs: tuple[Path, ...] = Field((Path("rules"),), description="Sigma rule directories loaded by the job.")
+    parallelism: int = Field(1, ge=1, le=256, description="Flink parallelism of every operator.")
+    execution_mode: Literal["thread", "process"] = Field(
+        "thread", description="PyFlink Python execution mode; thread is several times faster.")
+    checkpoint_interval_ms: int = Field(2000, ge=100, description="Checkpoint interval; alerts commit on checkpoints.")
+    monitor_interval_s: float = Field(1.0, gt=0, description="How often the job looks for new spool segments.")
+    java_home: Path | None = Field(None, description="JDK for Flink; default: the one deploy/ finds (Java 17).")
+    flink_metrics_port: int = Field(9250, ge=0, le=65535, description="Flink Prometheus reporter port; 0 disables.")

@@ -1,0 +1,170 @@
+"""Asset inventory: which node of the government network an event came from.
+
+The inventory (``config/assets.yaml``) lists nodes with address ranges, host names and host
+name patterns. Lookup order: the most specific network holding an address of the event
+(``host.ip``, then ``source.ip`` for events a node *received*), then an exact host name, then
+the first matching host pattern. Unknown sources get the inventory's ``unknown_node`` entry so
+that they are tagged, never dropped.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ingest.errors import ConfigError
+from ingest.schema import Event, get_field
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class Node:
+    """One node of the inventory, as it is attached to events under ``socflow.node``."""
+
+    id: str
+    name: str
+    agency: str
+    district: str
+    security_level: int
+    kind: str = "unknown"
+    role: str = "unknown"
+    networks: tuple[IPNetwork, ...] = ()
+    hostnames: tuple[str, ...] = ()
+    host_patterns: tuple[str, ...] = ()
+
+    def as_event_field(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "agency": self.agency,
+            "district": self.district,
+            "security_level": self.security_level,
+            "kind": self.kind,
+            "role": self.role,
+        }
+
+
+@dataclass
+class AssetInventory:
+    """Nodes and the indexes that find them; build with :meth:`load` or :meth:`from_mapping`."""
+
+    nodes: tuple[Node, ...]
+    unknown: Node
+    agencies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _by_network: list[tuple[IPNetwork, Node]] = field(default_factory=list, repr=False)
+    _by_hostname: dict[str, Node] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        pairs = [(net, node) for node in self.nodes for net in node.networks]
+        # Most specific prefix first, so the first containing network is the answer.
+        self._by_network = sorted(pairs, key=lambda pair: -pair[0].prefixlen)
+        self._by_hostname = {name.lower(): node for node in self.nodes for name in node.hostnames}
+        self._lookup_ip = lru_cache(maxsize=65536)(self._lookup_ip_uncached)
+        self._lookup_host = lru_cache(maxsize=65536)(self._lookup_host_uncached)
+
+    @classmethod
+    def load(cls, path: Path) -> AssetInventory:
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as error:
+            raise ConfigError(f"cannot read asset inventory: {error}", source=str(path)) from error
+        return cls.from_mapping(data, source=str(path))
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "<inventory>") -> AssetInventory:
+        if not isinstance(data, Mapping) or not isinstance(data.get("nodes"), list):
+            raise ConfigError("an inventory needs a 'nodes' list", source=source)
+        nodes = tuple(_node(entry, f"{source}: node {index}") for index, entry in enumerate(data["nodes"]))
+        seen: set[str] = set()
+        for node in nodes:
+            if node.id in seen:
+                raise ConfigError(f"duplicate node id {node.id!r}", source=source)
+            seen.add(node.id)
+        unknown = _node(
+            data.get("unknown_node")
+            or {"id": "unknown", "name": "Unknown source", "agency": "unknown", "district": "unknown"},
+            f"{source}: unknown_node",
+        )
+        agencies = {entry["id"]: dict(entry) for entry in data.get("agencies") or []}
+        return cls(nodes=nodes, unknown=unknown, agencies=agencies)
+
+    def _lookup_ip_uncached(self, text: str) -> Node | None:
+        try:
+            address = ipaddress.ip_address(text)
+        except ValueError:
+            return None
+        for network, node in self._by_network:
+            if address.version == network.version and address in network:
+                return node
+        return None
+
+    def _lookup_host_uncached(self, name: str) -> Node | None:
+        lowered = name.lower()
+        short = lowered.split(".", 1)[0]
+        node = self._by_hostname.get(lowered) or self._by_hostname.get(short)
+        if node:
+            return node
+        for candidate in self.nodes:
+            if any(fnmatch.fnmatchcase(short, pattern) for pattern in candidate.host_patterns):
+                return candidate
+        return None
+
+    def node_for(self, event: Event) -> Node:
+        """The node an event belongs to; ``unknown`` when nothing in the inventory matches."""
+        for path in ("host.ip", "observer.ip", "source.ip"):
+            for address in _as_list(get_field(event, path)):
+                node = self._lookup_ip(str(address))
+                if node:
+                    return node
+        for path in ("host.name", "host.hostname", "winlog.computer_name", "observer.hostname"):
+            name = get_field(event, path)
+            if isinstance(name, str) and name:
+                node = self._lookup_host(name)
+                if node:
+                    return node
+        return self.unknown
+
+    def enrich(self, event: Event) -> Event:
+        """Attach ``socflow.node`` (in place) and return the event."""
+        socflow = event.setdefault("socflow", {})
+        socflow["node"] = self.node_for(event).as_event_field()
+        return event
+
+
+def _as_list(value: Any) -> Iterable[Any]:
+    if value is None:
+        return ()
+    if isinstance(value, list | tuple):
+        return value
+    return (value,)
+
+
+def _node(entry: Any, where: str) -> Node:
+    if not isinstance(entry, Mapping):
+        raise ConfigError("a node must be a mapping", source=where)
+    try:
+        level = int(entry.get("security_level", 3))
+        if not 1 <= level <= 5:
+            raise ValueError(f"security_level {level} is outside 1-5")
+        return Node(
+            id=str(entry["id"]),
+            name=str(entry.get("name", entry["id"])),
+            agency=str(entry.get("agency", "unknown")),
+            district=str(entry.get("district", "unknown")),
+            security_level=level,
+            kind=str(entry.get("kind", "unknown")),
+            role=str(entry.get("role", "unknown")),
+            networks=tuple(ipaddress.ip_network(net, strict=False) for net in entry.get("networks") or ()),
+            hostnames=tuple(str(name).lower() for name in entry.get("hostnames") or ()),
+            host_patterns=tuple(str(pattern).lower() for pattern in entry.get("host_patterns") or ()),
+        )
+    except (KeyError, ValueError, TypeError) as error:
+        raise ConfigError(f"invalid node: {error}", source=where) from error

@@ -1,0 +1,185 @@
+"""Windows event records (EVTX, or their JSON export) to socflow events.
+
+Input is the layout the ``evtx`` package emits and SigmaHQ's regression ``.json`` files use:
+``{"Event": {"System": {...}, "EventData": {...} | "UserData": {...}}}`` with XML attributes
+under ``#attributes`` and element text under ``#text``.
+
+The event keeps the log's own names under ``winlog`` (``event_data`` holds the EventData or
+UserData fields by their original names; Sigma's Windows field names map onto them) and adds
+the ECS fields analysts search by. ``event.id`` is derived from computer, channel and record
+id, so the same Windows event gets the same id whether it arrives as EVTX or as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from ingest.errors import ParseError
+from ingest.schema import Event, format_timestamp, parse_timestamp, stable_id
+
+
+def _text(value: Any) -> Any:
+    """The element text of an evtx JSON value (``{"#text": x, "#attributes": ...}`` -> x)."""
+    if isinstance(value, Mapping):
+        if "#text" in value:
+            return value["#text"]
+        if set(value) == {"#attributes"}:
+            return None
+    return value
+
+
+def _attributes(value: Any) -> Mapping[str, Any]:
+    if isinstance(value, Mapping):
+        attributes = value.get("#attributes")
+        if isinstance(attributes, Mapping):
+            return attributes
+    return {}
+
+
+def _event_data(section: Any) -> dict[str, Any]:
+    """Flatten EventData / UserData into ``{name: value}``."""
+    if not isinstance(section, Mapping):
+        return {} if section is None else {"Data": section}
+    data: dict[str, Any] = {}
+    for key, value in section.items():
+        if key == "#attributes":
+            continue
+        if key == "Data" and isinstance(value, list):
+            # Unnamed <Data> elements: keep them as a list, as Sigma keyword rules search them.
+            data["Data"] = [_text(item) for item in value]
+        elif isinstance(value, Mapping) and "#text" not in value and "#attributes" not in value:
+            data.update(_event_data(value))  # UserData: <Wrapper><Field>..</Field></Wrapper>
+        else:
+            data[key] = _text(value)
+    return data
+
+
+def normalize_record(record: Mapping[str, Any], *, source: str) -> Event:
+    """One Windows event (``{"Event": ...}``) as a socflow event; raises ParseError."""
+    root = record.get("Event") if isinstance(record, Mapping) else None
+    if not isinstance(root, Mapping) or not isinstance(root.get("System"), Mapping):
+        raise ParseError("not a Windows event: no Event.System", source=source)
+    system = root["System"]
+    try:
+        event_code = int(_text(system.get("EventID")))
+        record_id = int(_text(system.get("EventRecordID")) or 0)
+    except (TypeError, ValueError) as error:
+        raise ParseError(f"bad EventID/EventRecordID: {error}", source=source) from error
+    channel = str(_text(system.get("Channel")) or "")
+    computer = str(_text(system.get("Computer")) or "")
+    provider = _attributes(system.get("Provider"))
+    created = _attributes(system.get("TimeCreated")).get("SystemTime")
+    if not created:
+        raise ParseError("no System.TimeCreated", source=source)
+    try:
+        timestamp = format_timestamp(parse_timestamp(str(created)))
+    except ValueError as error:
+        raise ParseError(f"bad TimeCreated {created!r}: {error}", source=source) from error
+    data = _event_data(root.get("EventData"))
+    if "UserData" in root:
+        data.update(_event_data(root.get("UserData")))
+    execution = _attributes(system.get("Execution"))
+    winlog: dict[str, Any] = {
+        "channel": channel,
+        "event_id": event_code,
+        "provider_name": str(provider.get("Name", "")),
+        "provider_guid": str(provider.get("Guid", "")),
+        "computer_name": computer,
+        "record_id": record_id,
+        "level": _text(system.get("Level")),
+        "task": _text(system.get("Task")),
+        "opcode": _text(system.get("Opcode")),
+        "keywords": _text(system.get("Keywords")),
+        "version": _text(system.get("Version")),
+        "event_data": data,
+    }
+    user_id = _attributes(system.get("Security")).get("UserID")
+    if user_id:
+        winlog["user"] = {"identifier": user_id}
+    if execution:
+        winlog["process"] = {"pid": execution.get("ProcessID"), "thread": {"id": execution.get("ThreadID")}}
+    event: Event = {
+        "@timestamp": timestamp,
+        "event": {
+            "id": stable_id("winlog", computer.lower(), channel.lower(), record_id),
+            "code": str(event_code),
+            "provider": winlog["provider_name"],
+            "module": "windows",
+            "dataset": f"windows.{channel.lower()}" if channel else "windows",
+            "kind": "event",
+        },
+        "host": {"name": computer},
+        "winlog": winlog,
+    }
+    _add_ecs(event, data)
+    return event
+
+
+def _add_ecs(event: Event, data: Mapping[str, Any]) -> None:
+    """The handful of ECS fields analysts pivot on; Sigma matches ``winlog.event_data``."""
+    process: dict[str, Any] = {}
+    for ecs, names in (
+        ("executable", ("Image", "NewProcessName")),
+        ("command_line", ("CommandLine",)),
+        ("pid", ("ProcessId", "NewProcessId")),
+    ):
+        for name in names:
+            if data.get(name) not in (None, ""):
+                process[ecs] = data[name]
+                break
+    parent = data.get("ParentImage") or data.get("ParentProcessName")
+    if parent:
+        process["parent"] = {"executable": parent}
+    if process:
+        event["process"] = process
+    user = data.get("TargetUserName") or data.get("User") or data.get("SubjectUserName")
+    if isinstance(user, str) and user and user != "-":
+        event["user"] = {"name": user}
+    source_ip = data.get("IpAddress") or data.get("SourceIp")
+    if isinstance(source_ip, str) and source_ip not in ("", "-", "::1", "127.0.0.1"):
+        event["source"] = {"ip": source_ip}
+    destination_ip = data.get("DestinationIp")
+    if isinstance(destination_ip, str) and destination_ip:
+        event["destination"] = {"ip": destination_ip, "port": data.get("DestinationPort")}
+
+
+def iter_evtx(path: Path) -> Iterator[tuple[int, Mapping[str, Any] | None, str]]:
+    """``(position, record_or_None, raw_or_reason)`` for each record of an EVTX file.
+
+    A record the parser cannot decode yields ``None`` with the reason, so it can be
+    dead-lettered; the ``evtx`` package reports such records as exceptions mid-iteration.
+    """
+    import evtx  # imported here: heavy native module only the EVTX path needs
+
+    parser = evtx.PyEvtxParser(str(path))
+    iterator = iter(parser.records_json())
+    position = 0
+    while True:
+        position += 1
+        try:
+            item = next(iterator)
+        except StopIteration:
+            return
+        except (RuntimeError, ValueError, OSError) as error:
+            yield position, None, f"evtx record unreadable: {error}"
+            continue
+        try:
+            yield position, json.loads(item["data"]), item["data"]
+        except ValueError as error:
+            yield position, None, f"evtx record is not JSON: {error}"
+
+
+def iter_json_events(text: str) -> Iterator[Any]:
+    """Decode one or several concatenated JSON values (SigmaHQ's ``.json`` twins do this)."""
+    decoder = json.JSONDecoder()
+    index, length = 0, len(text)
+    while index < length:
+        while index < length and text[index].isspace():
+            index += 1
+        if index >= length:
+            return
+        value, index = decoder.raw_decode(text, index)
+        yield value
