@@ -32,6 +32,10 @@ class RuleInfo:
     falsepositives: tuple[str, ...] = ()
     path: str = ""
     logsource: Mapping[str, str] = field(default_factory=dict)
+    # Sigma's optional rule ``name`` (correlation rules reference rules by it or by id).
+    name: str = ""
+    # False for rules that only feed correlations (Sigma ``generate: false`` semantics).
+    generate: bool = True
 
     @property
     def attack_techniques(self) -> tuple[str, ...]:
@@ -60,6 +64,7 @@ class RuleInfo:
             "falsepositives": list(self.falsepositives),
             "path": self.path,
             "logsource": dict(self.logsource),
+            "sigma_name": self.name,
         }
 
     @classmethod
@@ -76,6 +81,7 @@ class RuleInfo:
             falsepositives=tuple(record.get("falsepositives", ())),
             path=record.get("path", ""),
             logsource=dict(record.get("logsource", {})),
+            name=record.get("sigma_name", ""),
         )
 
 
