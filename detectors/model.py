@@ -48,7 +48,7 @@ class RuleInfo:
         return tuple(
             tag[7:]
             for tag in self.tags
-            if tag.lower().startswith("attack.") and not tag[7:8].lower() in ("t", "g", "s")
+            if tag.lower().startswith("attack.") and tag[7:8].lower() not in ("t", "g", "s")
         )
 
     def as_record(self) -> dict[str, Any]:

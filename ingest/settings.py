@@ -19,4 +19,5 @@ class CollectorSettings(BaseModel):
     poll_interval_s: float = Field(0.5, gt=0, description="How often a tailing collector looks for new data.")
     metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus port of collectors; 0 disables.")
     assets_path: Path = Field(Path("config/assets.yaml"), description="Asset inventory for socflow.node.")
-    logsources_path: Path = Field(Path("config/logsources.yaml"), description="Windows channel/event id to Sigma logsource table.")
+    logsources_path: Path = Field(
+        Path("config/logsources.yaml"), description="Windows channel/event id to Sigma logsource table.")

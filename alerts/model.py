@@ -1,0 +1,105 @@
+"""Alert documents: a detection shaped as an ECS alert for Elasticsearch.
+
+The document follows the Elastic Common Schema so Kibana and other ECS tools read it as it
+is: ``event.kind: alert``, ``rule.*``, ``threat.*`` (MITRE ATT&CK from the rule's tags), the
+entity fields of the triggering event (``host``, ``source``, ``destination``, ``user``,
+``process``, ``url``, ``log``, ``winlog.record_id``), plus ``socflow.node`` and the triage
+fields under ``socflow.alert`` (status, assignee, first/last seen, count).
+
+Its ``_id`` is the detection id, and it lands in a monthly index chosen by the alert's event
+time, so the same detection always goes to the same index under the same id: a replay or a
+retry overwrites, never duplicates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from detectors.model import Detection
+from ingest.schema import get_field, parse_timestamp
+
+# ECS top-level objects copied from the (last) triggering event into the alert.
+ENTITY_FIELDS = ("host", "source", "destination", "user", "process", "url", "dns", "network", "log", "file")
+SEVERITY = {"informational": 21, "low": 21, "medium": 47, "high": 73, "critical": 99}
+
+
+def index_name(prefix: str, timestamp: str) -> str:
+    """Monthly index for an alert's event time, e.g. ``socflow-alerts-2026.11``."""
+    moment = parse_timestamp(timestamp)
+    return f"{prefix}-{moment:%Y.%m}"
+
+
+def _threat(tags: tuple[str, ...]) -> dict[str, Any]:
+    techniques = [tag[7:].upper() for tag in tags if tag.lower().startswith("attack.t")]
+    tactics = [
+        tag[7:].replace("_", " ").replace("-", " ").title()
+        for tag in tags
+        if tag.lower().startswith("attack.") and tag[7:8].lower() not in ("t", "g", "s")
+    ]
+    threat: dict[str, Any] = {"framework": "MITRE ATT&CK"}
+    if techniques:
+        threat["technique"] = {"id": techniques}
+    if tactics:
+        threat["tactic"] = {"name": tactics}
+    return threat
+
+
+def to_document(detection: Detection) -> dict[str, Any]:
+    """The ECS alert document of a detection (without ``_id``/``_index``)."""
+    rule = detection.rule
+    last = detection.events[-1] if detection.events else {}
+    first_time = str(get_field(detection.events[0], "@timestamp", detection.timestamp)) if detection.events else ""
+    document: dict[str, Any] = {
+        "@timestamp": detection.timestamp,
+        "event": {
+            "kind": "alert",
+            "id": detection.id,
+            "severity": SEVERITY.get(rule.level, 47),
+            "dataset": get_field(last, "event.dataset"),
+            "original_ids": list(detection.event_ids),
+        },
+        "rule": {
+            "id": rule.id,
+            "name": rule.title,
+            "description": rule.description,
+            "level": rule.level,
+            "tags": list(rule.tags),
+            "author": rule.author,
+            "reference": list(rule.references),
+            "ruleset": detection.kind,
+        },
+        "threat": _threat(rule.tags),
+        "socflow": {
+            "node": get_field(last, "socflow.node") or {"id": "unknown"},
+            "logsource": get_field(last, "socflow.logsource") or {},
+            "alert": {
+                "kind": detection.kind,
+                "status": "open",
+                "assignee": None,
+                "first_seen": first_time or detection.timestamp,
+                "last_seen": detection.timestamp,
+                "count": len(detection.events) or 1,
+                "group": dict(detection.group),
+            },
+        },
+        "events": [_trim(event) for event in detection.events],
+    }
+    for name in ENTITY_FIELDS:
+        value = last.get(name) if isinstance(last, Mapping) else None
+        if value:
+            document[name] = value
+    record_id = get_field(last, "winlog.record_id")
+    if record_id is not None:
+        document["winlog"] = {
+            "record_id": record_id,
+            "channel": get_field(last, "winlog.channel"),
+            "event_id": get_field(last, "winlog.event_id"),
+            "computer_name": get_field(last, "winlog.computer_name"),
+        }
+    return document
+
+
+def _trim(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The triggering event as stored inside the alert (``socflow`` bookkeeping removed)."""
+    return {key: value for key, value in event.items() if key != "socflow"}

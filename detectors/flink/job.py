@@ -1,0 +1,189 @@
+"""The socflow detection job on Flink: spool segments in, alert stream and dead letters out.
+
+The shell is thin on purpose. One Python operator per spool record (a batch of ~200 events)
+runs the pure :class:`~detectors.pipeline.BatchProcessor`; its side output carries dead
+letters. Both outputs go to ``FileSink``s that roll on every checkpoint, so the indexer sees
+each checkpoint's alerts as soon as Flink has committed them and never a file that a restore
+could take back.
+
+Run it with :func:`run_job` (local runtime inside this process) or submit this module to a
+cluster (``python -m detectors.flink.job SPEC.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pyflink.common import Configuration, Duration, Encoder, Types, WatermarkStrategy
+from pyflink.datastream import OutputTag, ProcessFunction, RuntimeContext, StreamExecutionEnvironment
+from pyflink.datastream.connectors.file_system import (
+    BucketAssigner,
+    FileSink,
+    FileSource,
+    OutputFileConfig,
+    RollingPolicy,
+    StreamFormat,
+)
+
+from ingest.logs import log_event
+
+LOGGER = logging.getLogger(__name__)
+DEAD_LETTERS = OutputTag("dead-letters", Types.STRING())
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything the job needs, as plain data so it can travel to a cluster as JSON."""
+
+    spool_dir: str
+    alert_stream_dir: str
+    deadletter_dir: str
+    checkpoint_dir: str
+    rule_dirs: tuple[str, ...]
+    config_dir: str
+    bounded: bool = False
+    parallelism: int = 1
+    execution_mode: str = "thread"
+    checkpoint_interval_ms: int = 2000
+    monitor_interval_s: float = 1.0
+    metrics_port: int = 0
+    restore_from: str | None = None
+    job_name: str = "socflow-detect"
+    extra_config: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> JobSpec:
+        data = json.loads(text)
+        data["rule_dirs"] = tuple(data["rule_dirs"])
+        return cls(**data)
+
+
+class DetectBatches(ProcessFunction):  # type: ignore[misc]
+    """Flink operator: decode a spool record, match every event, emit detections.
+
+    The rule set is compiled once per task in ``open``; nothing about rules travels with the
+    pickled function but their paths.
+    """
+
+    def __init__(self, rule_dirs: tuple[str, ...], config_dir: str) -> None:
+        self.rule_dirs = rule_dirs
+        self.config_dir = config_dir
+        self.processor: Any = None
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        from detectors.pipeline import BatchProcessor
+        from detectors.sigma import SigmaEngine
+
+        engine, report = SigmaEngine.load([Path(p) for p in self.rule_dirs], config_dir=Path(self.config_dir))
+        for failure in report.failures:
+            # A rule that cannot load is reported, not skipped silently.
+            log_event(LOGGER, "rule_load_failed", logging.ERROR, path=failure.path, reason=failure.reason)
+        self.processor = BatchProcessor(engine)
+        metrics = runtime_context.get_metrics_group().add_group("socflow")
+        self.events_in = metrics.counter("events_in")
+        self.detections_out = metrics.counter("detections_out")
+        self.dead_letters_out = metrics.counter("dead_letters_out")
+        metrics.gauge("rules_loaded", lambda: report.loaded)
+        metrics.gauge("rules_failed", lambda: len(report.failures))
+
+    def process_element(self, value: str, ctx: ProcessFunction.Context) -> Any:
+        result = self.processor.process_line(value, source="spool")
+        self.events_in.inc(result.events)
+        self.detections_out.inc(len(result.detections))
+        self.dead_letters_out.inc(len(result.dead_letters))
+        for detection in result.detections:
+            yield json.dumps(detection.as_record(), ensure_ascii=False, sort_keys=True)
+        for letter in result.dead_letters:
+            yield DEAD_LETTERS, json.dumps(letter, ensure_ascii=False)
+
+
+def flink_configuration(spec: JobSpec) -> Configuration:
+    config = Configuration()
+    settings = {
+        "python.execution-mode": spec.execution_mode,
+        "execution.checkpointing.interval": f"{spec.checkpoint_interval_ms} ms",
+        "execution.checkpointing.dir": f"file://{spec.checkpoint_dir}",
+        "state.checkpoints.dir": f"file://{spec.checkpoint_dir}",
+        "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
+        "execution.checkpointing.num-retained": "3",
+        "parallelism.default": str(spec.parallelism),
+        "pipeline.name": spec.job_name,
+        # The Python worker must import this project's packages.
+        "python.pythonpath": str(Path(__file__).resolve().parents[2]),
+        "python.executable": sys.executable,
+        "python.client.executable": sys.executable,
+    }
+    if spec.metrics_port:
+        settings["metrics.reporter.prom.factory.class"] = (
+            "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
+        )
+        settings["metrics.reporter.prom.port"] = str(spec.metrics_port)
+    if spec.restore_from:
+        settings["execution.state-recovery.path"] = spec.restore_from
+    settings.update(spec.extra_config)
+    for key, value in settings.items():
+        config.set_string(key, value)
+    return config
+
+
+def build_job(env: StreamExecutionEnvironment, spec: JobSpec) -> None:
+    """Wire the job's operators into ``env``."""
+    segments = Path(spec.spool_dir) / "segments"
+    segments.mkdir(parents=True, exist_ok=True)
+    builder = FileSource.for_record_stream_format(StreamFormat.text_line_format(), str(segments))
+    if not spec.bounded:
+        builder = builder.monitor_continuously(Duration.of_millis(int(spec.monitor_interval_s * 1000)))
+    batches = env.from_source(builder.build(), WatermarkStrategy.no_watermarks(), "spool-segments").uid(
+        "spool-segments"
+    )
+    detections = (
+        batches.process(DetectBatches(spec.rule_dirs, spec.config_dir), output_type=Types.STRING())
+        .name("sigma-detect")
+        .uid("sigma-detect")
+    )
+    detections.sink_to(_rolling_sink(spec.alert_stream_dir, "alerts")).name("alert-stream").uid("alert-stream")
+    detections.get_side_output(DEAD_LETTERS).sink_to(_rolling_sink(spec.deadletter_dir, "deadletter")).name(
+        "dead-letters"
+    ).uid("dead-letters")
+
+
+def _rolling_sink(directory: str, prefix: str) -> FileSink:
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    return (
+        FileSink.for_row_format(directory, Encoder.simple_string_encoder())
+        .with_bucket_assigner(BucketAssigner.base_path_bucket_assigner())
+        .with_rolling_policy(RollingPolicy.on_checkpoint_rolling_policy())
+        .with_output_file_config(OutputFileConfig.builder().with_part_prefix(prefix).with_part_suffix(".jsonl").build())
+        .build()
+    )
+
+
+def run_job(spec: JobSpec) -> None:
+    """Run the job in Flink's local runtime inside this process (blocks; bounded jobs end)."""
+    env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(spec))
+    env.set_parallelism(spec.parallelism)
+    build_job(env, spec)
+    log_event(LOGGER, "job_starting", spec=asdict(spec))
+    env.execute(spec.job_name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point for ``flink run -py``: the one argument is a JobSpec JSON file."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m detectors.flink.job SPEC.json", file=sys.stderr)
+        return 2
+    run_job(JobSpec.from_json(Path(args[0]).read_text(encoding="utf-8")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
