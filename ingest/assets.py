@@ -61,12 +61,17 @@ class AssetInventory:
     agencies: dict[str, dict[str, Any]] = field(default_factory=dict)
     _by_network: list[tuple[IPNetwork, Node]] = field(default_factory=list, repr=False)
     _by_hostname: dict[str, Node] = field(default_factory=dict, repr=False)
+    _by_pattern: list[tuple[str, Node]] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         pairs = [(net, node) for node in self.nodes for net in node.networks]
         # Most specific prefix first, so the first containing network is the answer.
         self._by_network = sorted(pairs, key=lambda pair: -pair[0].prefixlen)
         self._by_hostname = {name.lower(): node for node in self.nodes for name in node.hostnames}
+        # Longest pattern first: "d03-c04-*" (a commune) must win over "d03-*" (its district).
+        self._by_pattern = sorted(
+            ((pattern, node) for node in self.nodes for pattern in node.host_patterns), key=lambda pair: -len(pair[0])
+        )
         self._lookup_ip = lru_cache(maxsize=65536)(self._lookup_ip_uncached)
         self._lookup_host = lru_cache(maxsize=65536)(self._lookup_host_uncached)
 
@@ -112,8 +117,8 @@ class AssetInventory:
         node = self._by_hostname.get(lowered) or self._by_hostname.get(short)
         if node:
             return node
-        for candidate in self.nodes:
-            if any(fnmatch.fnmatchcase(short, pattern) for pattern in candidate.host_patterns):
+        for pattern, candidate in self._by_pattern:
+            if fnmatch.fnmatchcase(short, pattern):
                 return candidate
         return None
 
