@@ -50,8 +50,10 @@ def _event_data(section: Any) -> dict[str, Any]:
         if key == "Data" and isinstance(value, list):
             # Unnamed <Data> elements: keep them as a list, as Sigma keyword rules search them.
             data["Data"] = [_text(item) for item in value]
-        elif isinstance(value, Mapping) and "#text" not in value and "#attributes" not in value:
-            data.update(_event_data(value))  # UserData: <Wrapper><Field>..</Field></Wrapper>
+        elif isinstance(value, Mapping) and "#text" not in value and any(k != "#attributes" for k in value):
+            # UserData: <Wrapper xmlns=...><Field>..</Field></Wrapper>; the wrapper usually
+            # carries namespace attributes, which must not stop it from being flattened.
+            data.update(_event_data(value))
         else:
             data[key] = _text(value)
     return data

@@ -1,0 +1,171 @@
+"""Normalization shared by every collector: the last step before an event reaches transport.
+
+A parser turns one input record into an event with ``@timestamp`` and its own fields; the
+:class:`Normalizer` then guarantees the contract of :mod:`ingest.schema` for every collector
+alike: ``@timestamp`` in canonical form, a deterministic ``event.id``, ``socflow.collector``,
+the Sigma logsource of Windows events, and ``socflow.node`` from the asset inventory (unknown
+sources get the inventory's unknown node — tagged, never dropped).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ingest.assets import AssetInventory
+from ingest.errors import ParseError
+from ingest.logsource import LogsourceTable
+from ingest.schema import Event, format_timestamp, parse_timestamp, stable_id
+from ingest.settings import CollectorSettings
+
+_PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+_CANONICAL_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
+def resolve_config_path(path: Path) -> Path:
+    """Config paths are relative to the working directory if they exist there, else to the repo."""
+    if path.is_absolute() or path.exists():
+        return path
+    return _PACKAGE_ROOT / path
+
+
+def now_timestamp() -> str:
+    return format_timestamp(datetime.now(UTC))
+
+
+def coerce_timestamp(value: Any) -> str:
+    """A timestamp from JSON input (RFC 3339 text, or epoch seconds / milliseconds) in canonical form."""
+    if isinstance(value, bool):
+        raise ParseError(f"bad timestamp {value!r}")
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ParseError(f"bad timestamp {value!r}")
+        seconds = value / 1000.0 if abs(value) > 1e11 else float(value)  # ms epochs are > year 5138 in s
+        try:
+            return format_timestamp(datetime.fromtimestamp(seconds, UTC))
+        except (OverflowError, OSError, ValueError) as error:
+            raise ParseError(f"bad timestamp {value!r}: {error}") from error
+    if isinstance(value, str):
+        try:
+            return format_timestamp(parse_timestamp(value))
+        except (ValueError, OverflowError) as error:
+            raise ParseError(f"bad timestamp {value[:64]!r}: {error}") from error
+    raise ParseError(f"bad timestamp of type {type(value).__name__}")
+
+
+def _reject_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON; Flink's JVM JSON parser would reject the whole batch.
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def loads_object(text: str) -> dict[str, Any]:
+    """Decode one JSON object line; raise ParseError with the reason otherwise."""
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as error:
+        raise ParseError(f"not JSON: {error}") from error
+    if not isinstance(value, dict):
+        raise ParseError(f"not a JSON object but {type(value).__name__}")
+    if "\\ud" in text or "\\uD" in text:
+        # A JSON escape may decode to a lone surrogate, which cannot be written as UTF-8.
+        value = scrub_surrogates(value)
+    return value
+
+
+def scrub_surrogates(value: Any) -> Any:
+    """Replace lone surrogates (undecodable in UTF-8) everywhere in a decoded JSON value."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8") if _has_surrogate(value) else value
+    if isinstance(value, dict):
+        return {scrub_surrogates(key): scrub_surrogates(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [scrub_surrogates(item) for item in value]
+    return value
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def unflatten(event: dict[str, Any]) -> dict[str, Any]:
+    """Nest flat dotted keys (``{"source.ip": x}`` -> ``{"source": {"ip": x}}``).
+
+    A dotted key whose path collides with a non-dict value stays flat: lookups through
+    :func:`ingest.schema.get_field` still find it, and nothing is lost.
+    """
+    if not any("." in key for key in event):
+        return event
+    result: dict[str, Any] = {}
+    dotted: list[tuple[str, Any]] = []
+    for key, value in event.items():
+        if "." in key and not key.startswith("@"):
+            dotted.append((key, value))
+        else:
+            result[key] = value
+    for key, value in dotted:
+        parts = key.split(".")
+        if any(not part for part in parts):
+            result[key] = value
+            continue
+        node = result
+        placed = True
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = {}
+                node[part] = child
+            elif not isinstance(child, dict):
+                placed = False
+                break
+            node = child
+        if placed and parts[-1] not in node:
+            node[parts[-1]] = value
+        else:
+            result[key] = value
+    return result
+
+
+class Normalizer:
+    """Finishes events for one collector instance (see the module docstring)."""
+
+    def __init__(self, inventory: AssetInventory, logsources: LogsourceTable, collector: str) -> None:
+        self.inventory = inventory
+        self.logsources = logsources
+        self.collector = collector
+
+    @classmethod
+    def from_settings(cls, settings: CollectorSettings, collector: str) -> Normalizer:
+        inventory = AssetInventory.load(resolve_config_path(settings.assets_path))
+        logsources = LogsourceTable.load(resolve_config_path(settings.logsources_path))
+        return cls(inventory, logsources, collector)
+
+    def finish(self, event: Event, *, source_id: str, position: object, input_name: str) -> Event:
+        """Complete ``event`` in place; ``(source_id, position)`` names its input position."""
+        stamp = event.get("@timestamp")
+        if stamp is None:
+            event["@timestamp"] = now_timestamp()
+        elif not (isinstance(stamp, str) and _CANONICAL_STAMP.fullmatch(stamp)):
+            event["@timestamp"] = coerce_timestamp(stamp)
+        meta = event.get("event")
+        if not isinstance(meta, dict):
+            meta = {} if meta is None else {"original_value": meta}
+            event["event"] = meta
+        if not meta.get("id") and not event.get("event.id"):
+            meta["id"] = stable_id(source_id, position)
+        socflow = event.get("socflow")
+        if not isinstance(socflow, dict):
+            socflow = {}
+            event["socflow"] = socflow
+        socflow["collector"] = {"name": self.collector, "input": input_name}
+        if "logsource" not in socflow and "winlog" in event:
+            self.logsources.tag(event)
+        self.inventory.enrich(event)
+        return event
