@@ -1,0 +1,178 @@
+"""The stateful stage's pure side: routing events to keyed inputs, and the keyed logic.
+
+Interface with the Flink job (``detectors/flink/job.py``) — kept small on purpose:
+
+1. Build once, in the batch operator's ``open()`` (the plan pickles, it holds no pySigma)::
+
+       plan = StatefulPlan.build(StatefulSettings.load("config/detectors.yaml"),
+                                 engine.correlations, rules)   # rules: RuleInfos or SigmaRules
+
+2. Per event, after Sigma matching: ``plan.route(event, matched) -> [(key, item), ...]``
+   (``matched``: every rule the event matched, including ``generate: false`` ones). It
+   returns only what state needs: matches of rules that correlations reference (with their
+   group-by values in the key) and a few fields per anomaly detector. Items are small dicts
+   whose ``"t"`` is the event time in epoch milliseconds.
+
+3. Per batch: group the pairs by key and emit one record per key —
+   ``keyed_records(grouped) -> [str]``, each the JSON ``{"key": k, "items": [...], "ts": max t}``
+   — so one keyed-state access serves every event of the batch with that key.
+
+4. ``detectors.flink.stateful.add_stateful_stage(records, plan) -> DataStream[str]`` turns
+   those records into JSON Detection records (``Detection.as_record()``), to be unioned with
+   the Sigma detections before the alert sink.
+
+Keys are ``"<level>|<c|a>|<correlation id or detector>|<group>"``: one key per group value of
+each correlation or detector, so keyed load spreads over parallel tasks; ``level`` is the chain
+depth of a correlation (a correlation fed by another runs one keyed operator further on).
+
+:class:`StatefulEngine` runs the same plan without Flink (``socflow replay``, tests, bench).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from detectors.anomaly.config import StatefulSettings
+from detectors.anomaly.logic import AnomalyLogic
+from detectors.correlation.engine import CorrelationLogic, DriverStats, EventTimeDriver, KeyedItem, event_time_ms
+from detectors.correlation.spec import specs_from_sigma
+from detectors.errors import DetectorError
+from detectors.model import Detection, RuleInfo, event_id
+from ingest.schema import Event
+
+
+@dataclass
+class StatefulPlan:
+    """Correlations and anomaly detectors behind one routing function and one keyed logic."""
+
+    settings: StatefulSettings
+    correlations: CorrelationLogic
+    anomalies: AnomalyLogic
+
+    @classmethod
+    def build(
+        cls, settings: StatefulSettings | None = None, correlations: Iterable[Any] = (), rules: Iterable[Any] = ()
+    ) -> StatefulPlan:
+        """From settings and pySigma correlation rules (plus the base rules they reference)."""
+        settings = settings or StatefulSettings()
+        specs = specs_from_sigma(correlations, rules)
+        return cls(
+            settings=settings,
+            correlations=CorrelationLogic(specs, max_items=settings.correlation.max_items_per_group),
+            anomalies=AnomalyLogic(settings.detectors),
+        )
+
+    @property
+    def levels(self) -> int:
+        """Number of keyed operators in a row (1 + the deepest correlation chain)."""
+        return self.correlations.levels
+
+    def route(self, event: Event, matched: Sequence[RuleInfo]) -> list[KeyedItem]:
+        """Keyed items of one event (see the module docstring). Raises DetectorError without a time."""
+        pairs = self.correlations.route(event, matched)
+        if self.anomalies.detectors:
+            moment = event_time_ms(event)
+            if moment is None:
+                raise DetectorError("event without a usable @timestamp", source=event_id(event))
+            pairs.extend(self.anomalies.route(event, moment))
+        return pairs
+
+    def _logic(self, key: str) -> Any:
+        kind = key.split("|", 2)[1]
+        return self.correlations if kind == "c" else self.anomalies
+
+    # KeyedLogic, dispatched on the key's kind -------------------------------------------
+
+    def new_state(self, key: str) -> Any:
+        return self._logic(key).new_state(key)
+
+    def step(self, key: str, state: Any, item: Mapping[str, Any]) -> tuple[Any, list[Detection], list[KeyedItem]]:
+        return self._logic(key).step(key, state, item)
+
+    def on_timer(self, key: str, state: Any, now: int) -> tuple[Any, list[Detection], list[KeyedItem]]:
+        return self._logic(key).on_timer(key, state, now)
+
+    def next_timer(self, key: str, state: Any) -> int | None:
+        return self._logic(key).next_timer(key, state)
+
+    def is_empty(self, key: str, state: Any) -> bool:
+        return bool(self._logic(key).is_empty(key, state))
+
+    def encode(self, key: str, state: Any) -> dict[str, Any]:
+        return self._logic(key).encode(key, state)
+
+    def decode(self, key: str, snapshot: Mapping[str, Any]) -> Any:
+        return self._logic(key).decode(key, snapshot)
+
+    def dumps(self, key: str, state: Any) -> str:
+        """The state as stored in Flink's ValueState: compact JSON of the versioned snapshot."""
+        return json.dumps(self.encode(key, state), separators=(",", ":"))
+
+    def loads(self, key: str, text: str) -> Any:
+        return self.decode(key, json.loads(text))
+
+
+def keyed_records(grouped: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str]:
+    """One JSON record per key of a batch: ``{"key", "items", "ts"}`` (ts: max item time, ms)."""
+    return [
+        json.dumps({"key": key, "items": list(items), "ts": max(int(item["t"]) for item in items)},
+                   separators=(",", ":"), default=str)
+        for key, items in grouped.items()
+        if items
+    ]
+
+
+def group_pairs(pairs: Iterable[KeyedItem]) -> dict[str, list[dict[str, Any]]]:
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for key, item in pairs:
+        grouped.setdefault(key, []).append(item)
+    return grouped
+
+
+def parse_record(text: str) -> tuple[str, list[dict[str, Any]], int]:
+    record = json.loads(text)
+    return str(record["key"]), list(record["items"]), int(record["ts"])
+
+
+class StatefulEngine:
+    """The whole plan without Flink: ``process(event, matched)`` then ``flush()`` at the end."""
+
+    def __init__(self, plan: StatefulPlan) -> None:
+        self.plan = plan
+        timing = plan.settings.event_time
+        self.driver = EventTimeDriver(
+            plan,
+            levels=plan.levels,
+            out_of_orderness_ms=timing.out_of_orderness_ms,
+            allowed_lateness_ms=timing.allowed_lateness_ms,
+        )
+
+    @property
+    def stats(self) -> DriverStats:
+        return self.driver.stats
+
+    def process(self, event: Event, matched: Sequence[RuleInfo] = ()) -> list[Detection]:
+        out: list[Detection] = []
+        for key, item in self.plan.route(event, matched):
+            out.extend(self.driver.submit(key, item))
+        moment = event_time_ms(event)
+        if moment is not None:
+            self.driver.observe(moment)
+            out.extend(self.driver.advance())
+        return out
+
+    def process_record(self, text: str) -> list[Detection]:
+        """Feed one keyed record (what Flink's stage receives); watermark from its ts."""
+        key, items, ts = parse_record(text)
+        out: list[Detection] = []
+        for item in items:
+            out.extend(self.driver.submit(key, item))
+        self.driver.observe(ts)
+        out.extend(self.driver.advance())
+        return out
+
+    def flush(self, watermark: int | None = None) -> list[Detection]:
+        return self.driver.flush(watermark)
