@@ -1,0 +1,784 @@
+"""Compile a pySigma rule into plain Python predicates over socflow events.
+
+pySigma parses the rule, applies every value modifier (contains, windash, base64offset, cidr,
+re, gt, exists, fieldref, expand, ...) and resolves the condition (``1 of selection_*``,
+``all of them``, parentheses) into a tree of AND / OR / NOT over field = value leaves. This
+module turns that tree into:
+
+- an intermediate tree (:class:`Node`) from which the engine's index derives the literal
+  strings a rule cannot match without (:func:`requirements`), and
+- closures ``fn(ctx) -> bool``; leaves are interned by (field, matcher), so a predicate that
+  many rules share is evaluated once per event (memoised in the :class:`Context`).
+
+Semantics (Sigma 2.x): strings match case-insensitively (``str.casefold`` on both sides, so
+non-ASCII text folds correctly) unless ``cased``; ``*``/``?`` are wildcards, ``\\*`` a literal;
+``re`` is case-sensitive unless ``i``, and runs on RE2 (linear time); a missing field matches
+only ``null`` and negations; a list-valued field matches when any element matches.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import re2
+from sigma.conditions import (
+    ConditionAND,
+    ConditionFieldEqualsValueExpression,
+    ConditionItem,
+    ConditionNOT,
+    ConditionOR,
+    ConditionValueExpression,
+)
+from sigma.types import (
+    CompareOperators,
+    Placeholder,
+    SigmaBool,
+    SigmaCasedString,
+    SigmaCIDRExpression,
+    SigmaCompareExpression,
+    SigmaExists,
+    SigmaExpansion,
+    SigmaFieldReference,
+    SigmaNull,
+    SigmaNumber,
+    SigmaRegularExpression,
+    SigmaRegularExpressionFlag,
+    SigmaString,
+    SigmaTimestampPart,
+    SigmaType,
+    SpecialChars,
+    TimestampPart,
+)
+
+from detectors.errors import RuleLoadError
+from detectors.sigma.fieldmap import FieldMap
+from ingest.schema import parse_timestamp
+
+MISSING: Any = object()
+# Inputs longer than this are cut before a fallback (non-RE2) regular expression sees them, so
+# a pattern RE2 cannot run still has a bounded cost.
+FALLBACK_REGEX_INPUT_LIMIT = 4096
+_NON_ALNUM = re.compile(r"[^0-9A-Za-z]+")
+
+Accessor = Callable[["Context"], Any]
+Predicate = Callable[["Context"], bool]
+
+
+class Context:
+    """Per-event evaluation state: the event, caches of field values and of leaf results."""
+
+    __slots__ = ("event", "event_data", "folded", "keywords", "memo", "normalized")
+
+    def __init__(self, event: Mapping[str, Any]) -> None:
+        self.event = event
+        winlog = event.get("winlog")
+        data = winlog.get("event_data") if isinstance(winlog, Mapping) else None
+        self.event_data: Mapping[str, Any] | None = data if isinstance(data, Mapping) else None
+        self.normalized: dict[str, Any] | None = None
+        self.folded: dict[str, Any] = {}
+        self.memo: dict[int, bool] = {}
+        self.keywords: tuple[str, ...] | None = None
+
+    def normalized_data(self) -> dict[str, Any]:
+        """EventData keyed by name with non-alphanumerics stripped and case folded."""
+        if self.normalized is None:
+            data = self.event_data or {}
+            self.normalized = {_NON_ALNUM.sub("", str(k)).casefold(): v for k, v in data.items()}
+        return self.normalized
+
+    def fold(self, key: str, accessor: Accessor) -> Any:
+        """The case-folded text of a field (a tuple for lists), cached per event."""
+        try:
+            return self.folded[key]
+        except KeyError:
+            value = fold_value(accessor(self))
+            self.folded[key] = value
+            return value
+
+    def keyword_values(self) -> tuple[str, ...]:
+        """Every text value of the event that keyword (full-text) detections search."""
+        if self.keywords is None:
+            source: Any = self.event_data if self.event_data is not None else self.event
+            values: list[str] = []
+            for value in _leaves(source):
+                folded = fold_value(value)
+                if isinstance(folded, str):
+                    values.append(folded)
+                elif isinstance(folded, tuple):
+                    values.extend(folded)
+            self.keywords = tuple(values)
+        return self.keywords
+
+
+def _leaves(node: Any) -> Iterator[Any]:
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            if key != "socflow":
+                yield from _leaves(value)
+    elif isinstance(node, list | tuple):
+        for item in node:
+            yield from _leaves(item)
+    elif node is not None:
+        yield node
+
+
+def text_value(value: Any) -> Any:
+    """A scalar as the text Sigma compares: numbers in plain form, booleans as true/false."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else str(value)
+    return None
+
+
+def fold_value(value: Any) -> Any:
+    """``None`` for missing/null/structured values, a folded str, or a tuple of folded strs."""
+    if value is MISSING or value is None:
+        return None
+    if isinstance(value, list | tuple):
+        items = [text_value(item) for item in value]
+        return tuple(item.casefold() for item in items if item is not None)
+    text = text_value(value)
+    return text.casefold() if text is not None else None
+
+
+def raw_texts(value: Any) -> tuple[str, ...]:
+    """The unfolded text(s) of a raw value (for cased strings and regular expressions)."""
+    if value is MISSING or value is None:
+        return ()
+    if isinstance(value, list | tuple):
+        return tuple(t for t in (text_value(item) for item in value) if t is not None)
+    text = text_value(value)
+    return (text,) if text is not None else ()
+
+
+# ---------------------------------------------------------------- field accessors
+
+
+def make_accessor(paths: tuple[str, ...]) -> tuple[str, Accessor]:
+    """``(key, accessor)`` for a field that lives at the first present of ``paths``."""
+    getters = [_path_getter(path) for path in paths]
+    key = "|".join(paths)
+    if len(getters) == 1:
+        return key, getters[0]
+
+    def first_present(ctx: Context) -> Any:
+        for getter in getters:
+            value = getter(ctx)
+            if value is not MISSING:
+                return value
+        return MISSING
+
+    return key, first_present
+
+
+def _path_getter(path: str) -> Accessor:
+    prefix = "winlog.event_data."
+    if path.startswith(prefix):
+        name = path[len(prefix):]
+        normal = _NON_ALNUM.sub("", name).casefold()
+
+        def event_data(ctx: Context) -> Any:
+            data = ctx.event_data
+            if data is None:
+                return MISSING
+            value = data.get(name, MISSING)
+            if value is MISSING:
+                # EventData names with spaces ("Threat Name") or other casing.
+                value = ctx.normalized_data().get(normal, MISSING)
+            return value
+
+        return event_data
+    parts = path.split(".")
+
+    def nested(ctx: Context) -> Any:
+        event = ctx.event
+        if path in event:
+            return event[path]
+        node: Any = event
+        for index, part in enumerate(parts):
+            if not isinstance(node, Mapping):
+                return MISSING
+            if part in node:
+                node = node[part]
+                continue
+            return node.get(".".join(parts[index:]), MISSING)
+        return node
+
+    return nested
+
+
+# ---------------------------------------------------------------- intermediate tree
+
+
+@dataclass
+class Node:
+    """``kind``: and, or, not, leaf, const."""
+
+    kind: str
+    children: list[Node] = field(default_factory=list)
+    leaf: Leaf | None = None
+    const: bool = False
+
+
+@dataclass
+class Leaf:
+    """One field (or keyword) predicate with an interning key and an optional index atom."""
+
+    key: str
+    field_key: str | None  # None for keyword (full-text) leaves
+    accessor: Accessor | None
+    test: Predicate
+    # (kind, folded literal): the field's folded text must satisfy it for the leaf to be true.
+    atom: tuple[str, str] | None = None
+
+
+def _const(value: bool) -> Node:
+    return Node("const", const=value)
+
+
+class RuleCompiler:
+    """Compiles pySigma condition trees with one field mapping; interns leaves across rules."""
+
+    def __init__(self, placeholders: Mapping[str, tuple[str, ...]]) -> None:
+        self.placeholders = placeholders
+        self.leaves: dict[str, Leaf] = {}
+        self._accessors: dict[str, tuple[str, Accessor]] = {}
+        self._matchers: dict[str, Callable[[Any], bool]] = {}
+
+    # -- condition tree
+
+    def compile_condition(self, tree: Any, fieldmap: FieldMap) -> Node:
+        if tree is None:
+            return _const(False)  # a detection every item of which was dropped
+        if isinstance(tree, ConditionAND | ConditionOR):
+            kind = "and" if isinstance(tree, ConditionAND) else "or"
+            children = [self.compile_condition(arg, fieldmap) for arg in tree.args]
+            return _simplify(Node(kind, children))
+        if isinstance(tree, ConditionNOT):
+            return _simplify(Node("not", [self.compile_condition(tree.args[0], fieldmap)]))
+        if isinstance(tree, ConditionFieldEqualsValueExpression):
+            return self._field_value(tree.field, tree.value, fieldmap)
+        if isinstance(tree, ConditionValueExpression):
+            return self._keyword(tree.value)
+        if isinstance(tree, ConditionItem):
+            raise RuleLoadError(f"unsupported condition element {type(tree).__name__}")
+        raise RuleLoadError(f"unsupported condition element {type(tree).__name__}")
+
+    def _accessor(self, sigma_field: str, fieldmap: FieldMap) -> tuple[str, Accessor]:
+        paths = fieldmap.paths(sigma_field)
+        cache_key = "|".join(paths)
+        found = self._accessors.get(cache_key)
+        if found is None:
+            found = make_accessor(paths)
+            self._accessors[cache_key] = found
+        return found
+
+    def _intern(self, leaf: Leaf) -> Node:
+        existing = self.leaves.get(leaf.key)
+        if existing is None:
+            self.leaves[leaf.key] = leaf
+            existing = leaf
+        return Node("leaf", leaf=existing)
+
+    def _field_value(self, sigma_field: str, value: SigmaType, fieldmap: FieldMap) -> Node:  # noqa: PLR0911
+        if isinstance(value, SigmaExpansion):
+            return _simplify(Node("or", [self._field_value(sigma_field, v, fieldmap) for v in value.values]))
+        field_key, accessor = self._accessor(sigma_field, fieldmap)
+        if isinstance(value, SigmaString) and value.contains_placeholder():
+            return _simplify(
+                Node("or", [self._field_value(sigma_field, v, fieldmap) for v in self._expand(value)])
+            )
+        if isinstance(value, SigmaString):
+            return self._string_leaf(field_key, accessor, value)
+        if isinstance(value, SigmaBool):
+            return self._string_leaf(field_key, accessor, SigmaString("true" if value.boolean else "false"))
+        if isinstance(value, SigmaTimestampPart):
+            return self._timestamp_leaf(field_key, accessor, value)
+        if isinstance(value, SigmaNumber):
+            return self._string_leaf(field_key, accessor, SigmaString(text_value(value.number)))
+        if isinstance(value, SigmaNull):
+            return self._intern(
+                Leaf(f"{field_key}\0null", field_key, accessor, lambda ctx: accessor(ctx) in (MISSING, None))
+            )
+        if isinstance(value, SigmaExists):
+            wanted = bool(value.exists)
+            return self._intern(
+                Leaf(
+                    f"{field_key}\0exists\0{wanted}",
+                    field_key,
+                    accessor,
+                    lambda ctx: (accessor(ctx) not in (MISSING, None)) == wanted,
+                )
+            )
+        if isinstance(value, SigmaRegularExpression):
+            return self._regex_leaf(field_key, accessor, value)
+        if isinstance(value, SigmaCIDRExpression):
+            return self._cidr_leaf(field_key, accessor, value)
+        if isinstance(value, SigmaCompareExpression):
+            return self._compare_leaf(field_key, accessor, value)
+        if isinstance(value, SigmaFieldReference):
+            return self._fieldref_leaf(field_key, accessor, value, fieldmap)
+        raise RuleLoadError(f"unsupported value type {type(value).__name__} for field {sigma_field}")
+
+    def _expand(self, value: SigmaString) -> list[SigmaString]:
+        """Replace ``%name%`` placeholders by every configured value (an OR of the results)."""
+        results: list[SigmaString] = [SigmaString("")]
+        for part in value.s:
+            if isinstance(part, Placeholder):
+                if part.name not in self.placeholders:
+                    raise RuleLoadError(
+                        f"placeholder %{part.name}% has no values in config/sigma/placeholders.yml"
+                    )
+                results = [r + SigmaString(v) for r in results for v in self.placeholders[part.name]]
+            else:
+                results = [r + part for r in results]
+        if isinstance(value, SigmaCasedString):
+            return [SigmaCasedString.from_sigma_string(r) for r in results]
+        return results
+
+    # -- leaves
+
+    def _string_leaf(self, field_key: str, accessor: Accessor, value: SigmaString) -> Node:
+        cased = isinstance(value, SigmaCasedString)
+        op, literal, pattern = string_shape(value, cased)
+        key = f"{field_key}\0{'cased' if cased else 'str'}\0{op}\0{literal if pattern is None else pattern}"
+        if key in self.leaves:
+            return Node("leaf", leaf=self.leaves[key])
+        test = string_matcher(op, literal, pattern)
+        atom = index_atom(op, literal if cased is False else literal.casefold(), pattern, value)
+        if cased:
+
+            def cased_leaf(ctx: Context) -> bool:
+                return any(test(text) for text in raw_texts(accessor(ctx)))
+
+            return self._intern(Leaf(key, field_key, accessor, cased_leaf, atom))
+
+        def folded_leaf(ctx: Context) -> bool:
+            folded = ctx.fold(field_key, accessor)
+            if folded is None:
+                return False
+            if isinstance(folded, str):
+                return test(folded)
+            return any(test(item) for item in folded)
+
+        return self._intern(Leaf(key, field_key, accessor, folded_leaf, atom))
+
+    def _keyword(self, value: SigmaType) -> Node:
+        if isinstance(value, SigmaExpansion):
+            return _simplify(Node("or", [self._keyword(v) for v in value.values]))
+        if isinstance(value, SigmaString) and value.contains_placeholder():
+            return _simplify(Node("or", [self._keyword(v) for v in self._expand(value)]))
+        if isinstance(value, SigmaNumber):
+            value = SigmaString(text_value(value.number))
+        if isinstance(value, SigmaRegularExpression):
+            matcher = regex_matcher(value)
+            key = f"\0kw\0re\0{value.regexp}\0{sorted(f.name for f in value.flags)}"
+
+            def keyword_regex(ctx: Context) -> bool:
+                return any(matcher(text) for text in raw_keywords(ctx))
+
+            return self._intern(Leaf(key, None, None, keyword_regex))
+        if not isinstance(value, SigmaString):
+            raise RuleLoadError(f"unsupported keyword value type {type(value).__name__}")
+        # Keywords are full-text search: an unanchored pattern matches anywhere in a value.
+        cased = isinstance(value, SigmaCasedString)
+        if not value.startswith(SpecialChars.WILDCARD_MULTI):
+            value = SpecialChars.WILDCARD_MULTI + value
+        if not value.endswith(SpecialChars.WILDCARD_MULTI):
+            value = value + SpecialChars.WILDCARD_MULTI
+        op, literal, pattern = string_shape(value, cased)
+        test = string_matcher(op, literal, pattern)
+        key = f"\0kw\0{cased}\0{op}\0{literal if pattern is None else pattern}"
+
+        if cased:
+
+            def keyword_cased(ctx: Context) -> bool:
+                return any(test(text) for text in raw_keywords(ctx))
+
+            return self._intern(Leaf(key, None, None, keyword_cased))
+
+        def keyword_leaf(ctx: Context) -> bool:
+            return any(test(text) for text in ctx.keyword_values())
+
+        return self._intern(Leaf(key, None, None, keyword_leaf))
+
+    def _regex_leaf(self, field_key: str, accessor: Accessor, value: SigmaRegularExpression) -> Node:
+        flags = "".join(sorted(f.name[0] for f in value.flags))
+        key = f"{field_key}\0re\0{flags}\0{value.regexp}"
+        if key in self.leaves:
+            return Node("leaf", leaf=self.leaves[key])
+        matcher = regex_matcher(value)
+
+        def regex_leaf(ctx: Context) -> bool:
+            return any(matcher(text) for text in raw_texts(accessor(ctx)))
+
+        return self._intern(Leaf(key, field_key, accessor, regex_leaf))
+
+    def _cidr_leaf(self, field_key: str, accessor: Accessor, value: SigmaCIDRExpression) -> Node:
+        network = value.network
+
+        def cidr_leaf(ctx: Context) -> bool:
+            for text in raw_texts(accessor(ctx)):
+                address = parse_ip(text)
+                if address is not None and address.version == network.version and address in network:
+                    return True
+            return False
+
+        return self._intern(Leaf(f"{field_key}\0cidr\0{network}", field_key, accessor, cidr_leaf))
+
+    def _compare_leaf(self, field_key: str, accessor: Accessor, value: SigmaCompareExpression) -> Node:
+        bound = float(value.number.number)
+        compare: Callable[[float], bool] = {
+            CompareOperators.LT: lambda x: x < bound,
+            CompareOperators.LTE: lambda x: x <= bound,
+            CompareOperators.GT: lambda x: x > bound,
+            CompareOperators.GTE: lambda x: x >= bound,
+            CompareOperators.NEQ: lambda x: x != bound,
+        }[value.op]
+
+        def compare_leaf(ctx: Context) -> bool:
+            raw = accessor(ctx)
+            for item in raw if isinstance(raw, list | tuple) else (raw,):
+                number = to_number(item)
+                if number is not None and compare(number):
+                    return True
+            return False
+
+        return self._intern(Leaf(f"{field_key}\0cmp\0{value.op.name}\0{bound}", field_key, accessor, compare_leaf))
+
+    def _fieldref_leaf(
+        self, field_key: str, accessor: Accessor, value: SigmaFieldReference, fieldmap: FieldMap
+    ) -> Node:
+        other_key, other = self._accessor(value.field, fieldmap)
+        starts, ends = value.starts_with, value.ends_with
+
+        def fieldref_leaf(ctx: Context) -> bool:
+            mine, theirs = ctx.fold(field_key, accessor), ctx.fold(other_key, other)
+            if mine is None or theirs is None:
+                return False
+            left = mine if isinstance(mine, tuple) else (mine,)
+            right = theirs if isinstance(theirs, tuple) else (theirs,)
+            for a in left:
+                for b in right:
+                    if starts and ends:
+                        if b in a:
+                            return True
+                    elif starts:
+                        if a.startswith(b):
+                            return True
+                    elif ends:
+                        if a.endswith(b):
+                            return True
+                    elif a == b:
+                        return True
+            return False
+
+        key = f"{field_key}\0ref\0{other_key}\0{starts}\0{ends}"
+        return self._intern(Leaf(key, field_key, accessor, fieldref_leaf))
+
+    def _timestamp_leaf(self, field_key: str, accessor: Accessor, value: SigmaTimestampPart) -> Node:
+        unit, wanted = value.timestamp_part, int(value.number)
+
+        def timestamp_leaf(ctx: Context) -> bool:
+            moment = to_datetime(accessor(ctx))
+            return moment is not None and timestamp_part(moment, unit) == wanted
+
+        return self._intern(Leaf(f"{field_key}\0time\0{unit.name}\0{wanted}", field_key, accessor, timestamp_leaf))
+
+
+def raw_keywords(ctx: Context) -> Iterable[str]:
+    source: Any = ctx.event_data if ctx.event_data is not None else ctx.event
+    for value in _leaves(source):
+        yield from raw_texts(value)
+
+
+def _simplify(node: Node) -> Node:  # noqa: PLR0911
+    """Fold constants and flatten nested AND/OR (keeps evaluation shallow)."""
+    if node.kind == "not":
+        child = node.children[0]
+        if child.kind == "const":
+            return _const(not child.const)
+        return node
+    if node.kind not in ("and", "or"):
+        return node
+    absorbing = node.kind == "or"  # True absorbs OR, False absorbs AND
+    children: list[Node] = []
+    for child in node.children:
+        if child.kind == "const":
+            if child.const == absorbing:
+                return _const(absorbing)
+            continue
+        if child.kind == node.kind:
+            children.extend(child.children)
+        else:
+            children.append(child)
+    if not children:
+        return _const(not absorbing)
+    if len(children) == 1:
+        return children[0]
+    return Node(node.kind, children)
+
+
+# ---------------------------------------------------------------- strings
+
+
+def string_shape(value: SigmaString, cased: bool) -> tuple[str, str, str | None]:
+    """``(op, literal, glob_regex)``: eq/contains/startswith/endswith on a literal, or glob."""
+    parts = list(value.s)
+    fold: Callable[[str], str] = (lambda s: s) if cased else str.casefold
+    star = SpecialChars.WILDCARD_MULTI
+    inner = parts[:]
+    lead = bool(inner) and inner[0] == star
+    if lead:
+        inner = inner[1:]
+    trail = bool(inner) and inner[-1] == star
+    if trail:
+        inner = inner[:-1]
+    if all(isinstance(p, str) for p in inner):
+        literal = fold("".join(p for p in inner if isinstance(p, str)))
+        op = "contains" if lead and trail else "endswith" if lead else "startswith" if trail else "eq"
+        return op, literal, None
+    pieces: list[str] = []
+    for part in parts:
+        if part == star:
+            pieces.append(".*")
+        elif part == SpecialChars.WILDCARD_SINGLE:
+            pieces.append(".")
+        elif isinstance(part, str):
+            pieces.append(re.escape(fold(part)))
+        else:
+            raise RuleLoadError(f"unresolved placeholder in value {value}")
+    return "glob", "", "".join(pieces)
+
+
+def string_matcher(op: str, literal: str, pattern: str | None) -> Callable[[str], bool]:
+    if op == "eq":
+        return literal.__eq__
+    if op == "contains":
+        return lambda text: literal in text
+    if op == "startswith":
+        return lambda text: text.startswith(literal)
+    if op == "endswith":
+        return lambda text: text.endswith(literal)
+    assert pattern is not None
+    compiled = compile_regex(f"(?s){pattern}")
+    return lambda text: compiled(text, full=True)
+
+
+def index_atom(op: str, literal: str, pattern: str | None, value: SigmaString) -> tuple[str, str] | None:
+    """The literal a folded field text must contain (or equal, start or end with) to match."""
+    if pattern is None:
+        if op == "contains" and not literal:
+            return None  # '*' alone: matches any present value
+        return op, literal
+    # A glob: its longest literal run must occur somewhere in the text.
+    best = ""
+    for part in value.s:
+        if isinstance(part, str) and len(part) > len(best):
+            best = part
+    best = best.casefold()
+    return ("contains", best) if len(best) >= 2 else None
+
+
+# ---------------------------------------------------------------- regular expressions
+
+
+class _Regex:
+    """A compiled pattern: RE2 when it accepts the pattern, else Python ``re`` on bounded input."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        self.linear = True
+        try:
+            options = re2.Options()
+            options.max_mem = 64 << 20
+            self._re2: Any = re2.compile(pattern, options)
+            self._py: re.Pattern[str] | None = None
+        except re2.error:
+            self.linear = False
+            self._re2 = None
+            try:
+                self._py = re.compile(pattern)
+            except re.error as error:
+                raise RuleLoadError(f"invalid regular expression {pattern!r}: {error}") from error
+
+    def __call__(self, text: str, *, full: bool = False) -> bool:
+        if self._re2 is not None:
+            return (self._re2.fullmatch(text) if full else self._re2.search(text)) is not None
+        assert self._py is not None
+        text = text[:FALLBACK_REGEX_INPUT_LIMIT]
+        return (self._py.fullmatch(text) if full else self._py.search(text)) is not None
+
+
+_REGEX_CACHE: dict[str, _Regex] = {}
+
+
+def compile_regex(pattern: str) -> _Regex:
+    found = _REGEX_CACHE.get(pattern)
+    if found is None:
+        found = _Regex(pattern)
+        _REGEX_CACHE[pattern] = found
+    return found
+
+
+def regex_matcher(value: SigmaRegularExpression) -> Callable[[str], bool]:
+    flags = ""
+    if SigmaRegularExpressionFlag.IGNORECASE in value.flags:
+        flags += "i"
+    if SigmaRegularExpressionFlag.MULTILINE in value.flags:
+        flags += "m"
+    if SigmaRegularExpressionFlag.DOTALL in value.flags:
+        flags += "s"
+    pattern = str(value.regexp)
+    compiled = compile_regex(f"(?{flags}){pattern}" if flags else pattern)
+    return compiled.__call__
+
+
+# ---------------------------------------------------------------- other value types
+
+
+def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    text = text.strip().strip("[]")
+    if "%" in text:
+        text = text.split("%", 1)[0]  # IPv6 zone id
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def to_number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None or value is MISSING:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return float(int(text, 0)) if text.lower().startswith(("0x", "-0x")) else float(text)
+        except ValueError:
+            return None
+    return None
+
+
+def to_datetime(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            return parse_timestamp(value)
+        except ValueError:
+            return None
+    return None
+
+
+def timestamp_part(moment: datetime, unit: TimestampPart) -> int:
+    if unit is TimestampPart.MINUTE:
+        return moment.minute
+    if unit is TimestampPart.HOUR:
+        return moment.hour
+    if unit is TimestampPart.DAY:
+        return moment.day
+    if unit is TimestampPart.WEEK:
+        return moment.isocalendar()[1]
+    if unit is TimestampPart.MONTH:
+        return moment.month
+    return moment.year
+
+
+# ---------------------------------------------------------------- closures and requirements
+
+
+def build_predicate(node: Node) -> Predicate:  # noqa: PLR0911
+    """A closure evaluating ``node``; leaves go through the per-event memo."""
+    if node.kind == "const":
+        value = node.const
+        return lambda ctx: value
+    if node.kind == "leaf":
+        assert node.leaf is not None
+        test = node.leaf.test
+        memo_key = id(node.leaf)
+
+        def leaf(ctx: Context) -> bool:
+            memo = ctx.memo
+            result = memo.get(memo_key)
+            if result is None:
+                result = memo[memo_key] = test(ctx)
+            return result
+
+        return leaf
+    if node.kind == "not":
+        inner = build_predicate(node.children[0])
+        return lambda ctx: not inner(ctx)
+    children = [build_predicate(child) for child in node.children]
+    if node.kind == "and":
+        if len(children) == 2:
+            first, second = children
+            return lambda ctx: first(ctx) and second(ctx)
+        return lambda ctx: all(child(ctx) for child in children)
+    if len(children) == 2:
+        first, second = children
+        return lambda ctx: first(ctx) or second(ctx)
+    return lambda ctx: any(child(ctx) for child in children)
+
+
+Atom = tuple[str, str, str]  # (field key, op, folded literal)
+
+
+def requirements(node: Node) -> list[tuple[Atom, Leaf]] | None:  # noqa: PLR0911
+    """Atoms at least one of which holds whenever ``node`` is true; None when none can be named."""
+    if node.kind == "leaf":
+        leaf = node.leaf
+        assert leaf is not None
+        if leaf.atom is None or leaf.field_key is None:
+            return None
+        return [((leaf.field_key, *leaf.atom), leaf)]
+    if node.kind == "const":
+        return [] if not node.const else None
+    if node.kind == "or":
+        found: list[tuple[Atom, Leaf]] = []
+        for child in node.children:
+            sub = requirements(child)
+            if sub is None:
+                return None
+            found.extend(sub)
+        return found
+    if node.kind == "and":
+        best: list[tuple[Atom, Leaf]] | None = None
+        best_cost = float("inf")
+        for child in node.children:
+            sub = requirements(child)
+            if sub is None:
+                continue
+            cost = sum(_atom_cost(atom) for atom, _ in sub)
+            if cost < best_cost:
+                best, best_cost = sub, cost
+        return best
+    return None  # NOT: nothing it needs
+
+
+# Fields whose values hundreds of rules share (event ids, channels): poor index keys.
+_WEAK_FIELDS = ("winlog.event_id", "winlog.channel", "winlog.provider_name")
+
+
+def _atom_cost(atom: Atom) -> float:
+    field_key, op, literal = atom
+    cost = 1.0 / (1 + len(literal))
+    if op == "eq":
+        cost *= 0.5
+    if field_key in _WEAK_FIELDS:
+        cost += 1.0
+    return cost

@@ -1,0 +1,324 @@
+"""The Sigma engine: load a rule set once, then match events against it fast.
+
+Per-event cost must not grow with the number of rules, so matching an event goes:
+
+1. **Route** by logsource. A Windows event's product/service/categories come from
+   ``config/logsources.yaml`` (one event can be in several categories: Sysmon 13 is
+   ``registry_set`` and ``registry_event``); other events carry ``socflow.logsource``. A rule
+   applies when each of its product/category/service that it names equals the event's. Each
+   route gets a :class:`RouteGroup`, built on first use and cached.
+2. **Index.** For every rule the compiler names literal strings (exact values, prefixes,
+   suffixes, substrings of case-folded field text) at least one of which must hold for the
+   rule to match. One Aho-Corasick automaton per route scans all the indexed fields of the event
+   in a single pass; only rules with a hit (and the few rules that name no literal) are
+   evaluated.
+3. **Evaluate** the candidates' compiled predicates; leaves shared by many rules are evaluated
+   once per event.
+
+The engine is pure Python without pyflink; the Flink job loads one engine per task and
+``socflow replay`` uses the same class.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ahocorasick
+from sigma.correlations import SigmaCorrelationRule
+from sigma.exceptions import SigmaError
+from sigma.rule import SigmaRule
+
+from detectors.errors import RuleLoadError
+from detectors.model import RuleInfo
+from detectors.sigma.compiler import Context, Leaf, Node, Predicate, RuleCompiler, build_predicate, requirements
+from detectors.sigma.fieldmap import EventRoute, FieldMappings, RuleSource
+from detectors.sigma.loader import (
+    LoadReport,
+    RuleFailure,
+    apply_filters,
+    parse_files,
+    resolve_correlations,
+)
+from ingest.errors import IngestError
+from ingest.logsource import LogsourceTable
+from ingest.schema import stable_id
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CONFIG_DIR = REPO_ROOT / "config"
+
+# Segment markers around each field value in the text the automaton scans; a value never
+# contains them (they are replaced), so "\x02abc" means "starts with abc", "abc\x03" "ends".
+_START, _END = "\x02", "\x03"
+
+
+@dataclass
+class LoadedRule:
+    info: RuleInfo
+    source: RuleSource
+    conditions: list[Any]  # pySigma condition trees (field mapping is applied when compiling)
+    path: str
+
+
+@dataclass
+class RouteGroup:
+    """The rules of one event route, compiled with that route's field mapping, and their index."""
+
+    rules: list[tuple[RuleInfo, Predicate]]
+    fields: list[tuple[str, Any]] = field(default_factory=list)
+    automaton: Any = None
+    always: frozenset[int] = frozenset()
+
+    @classmethod
+    def build(cls, entries: list[tuple[RuleInfo, Node, Predicate]]) -> RouteGroup:
+        group = cls(rules=[(info, predicate) for info, _, predicate in entries])
+        field_index: dict[str, int] = {}
+        patterns: dict[str, dict[int, set[int]]] = {}
+        always: set[int] = set()
+        for position, (_, node, _) in enumerate(entries):
+            needed = requirements(node)
+            if needed is None or any(_START in atom[2] or _END in atom[2] for atom, _ in needed):
+                always.add(position)
+                continue
+            for (field_key, op, literal), leaf in needed:
+                slot = field_index.get(field_key)
+                if slot is None:
+                    slot = field_index[field_key] = len(group.fields)
+                    group.fields.append((field_key, _accessor(leaf)))
+                pattern = {
+                    "eq": _START + literal + _END,
+                    "startswith": _START + literal,
+                    "endswith": literal + _END,
+                    "contains": literal,
+                }[op]
+                patterns.setdefault(pattern, {}).setdefault(slot, set()).add(position)
+        if patterns:
+            automaton = ahocorasick.Automaton()
+            for pattern, slots in patterns.items():
+                automaton.add_word(pattern, {slot: tuple(sorted(p)) for slot, p in slots.items()})
+            automaton.make_automaton()
+            group.automaton = automaton
+        group.always = frozenset(always)
+        return group
+
+    def candidates(self, ctx: Context) -> list[int]:
+        found = set(self.always)
+        automaton = self.automaton
+        if automaton is not None:
+            pieces: list[str] = []
+            starts: list[int] = []
+            slots: list[int] = []
+            offset = 0
+            for slot, (field_key, accessor) in enumerate(self.fields):
+                folded = ctx.fold(field_key, accessor)
+                if folded is None:
+                    continue
+                for value in (folded,) if isinstance(folded, str) else folded:
+                    text = value
+                    if _START in text or _END in text:
+                        text = text.replace(_START, " ").replace(_END, " ")
+                    starts.append(offset)
+                    slots.append(slot)
+                    pieces.append(_START)
+                    pieces.append(text)
+                    pieces.append(_END)
+                    offset += len(text) + 2
+            if pieces:
+                single = len(starts) == 1
+                for end, payload in automaton.iter("".join(pieces)):
+                    slot = slots[0] if single else slots[bisect.bisect_right(starts, end) - 1]
+                    hit = payload.get(slot)
+                    if hit:
+                        found.update(hit)
+        return sorted(found)
+
+    def match(self, ctx: Context, *, indexed: bool = True) -> list[RuleInfo]:
+        rules = self.rules
+        positions = self.candidates(ctx) if indexed else range(len(rules))
+        matched: list[RuleInfo] = []
+        for position in positions:
+            info, predicate = rules[position]
+            if predicate(ctx):
+                matched.append(info)
+        return matched
+
+
+def _accessor(leaf: Leaf) -> Any:
+    assert leaf.accessor is not None
+    return leaf.accessor
+
+
+class SigmaEngine:
+    """A loaded Sigma rule set; :meth:`match` gives the rules that fire on one event."""
+
+    def __init__(
+        self,
+        loaded: list[LoadedRule],
+        correlations: list[SigmaCorrelationRule],
+        mappings: FieldMappings,
+        logsources: LogsourceTable,
+        *,
+        indexed: bool = True,
+    ) -> None:
+        self._loaded = loaded
+        self.rules: Sequence[RuleInfo] = tuple(rule.info for rule in loaded)
+        self.correlations: Sequence[Any] = tuple(correlations)
+        self._mappings = mappings
+        self._logsources = logsources
+        self._condition_fields = logsources.condition_fields
+        self._compiler = RuleCompiler(mappings.placeholders)
+        self._compiled: dict[tuple[int, Any], tuple[Node, Predicate]] = {}
+        self._groups: dict[EventRoute, RouteGroup] = {}
+        self._windows_routes: dict[tuple[Any, ...], EventRoute] = {}
+        self.indexed = indexed
+
+    # ------------------------------------------------------------ loading
+
+    @classmethod
+    def load(
+        cls, paths: Sequence[Path], *, config_dir: Path | None = None, indexed: bool = True
+    ) -> tuple[SigmaEngine, LoadReport]:
+        """Load rule files and directories; a bad rule goes in the report, never raises for it."""
+        config = config_dir or DEFAULT_CONFIG_DIR
+        mappings = FieldMappings.load(config / "sigma")
+        try:
+            logsources = LogsourceTable.load(config / "logsources.yaml")
+        except IngestError as error:
+            raise RuleLoadError(str(error), source=str(config / "logsources.yaml")) from error
+        report = LoadReport()
+        parsed = parse_files([Path(p) for p in paths], report)
+        apply_filters(parsed, report)
+        correlations = resolve_correlations(parsed, report)
+        loaded: list[LoadedRule] = []
+        for sigma_rule, where in parsed.rules:
+            try:
+                loaded.append(_prepare(sigma_rule, where))
+            except (SigmaError, RuleLoadError) as error:
+                report.failures.append(RuleFailure(where, _rule_id(sigma_rule), sigma_rule.title or None, str(error)))
+        engine = cls(loaded, correlations, mappings, logsources, indexed=indexed)
+        kept: list[LoadedRule] = []
+        for position, rule in enumerate(loaded):
+            try:
+                engine._check(position, rule)
+            except (SigmaError, RuleLoadError, ValueError, TypeError) as error:
+                report.failures.append(RuleFailure(rule.path, rule.info.id, rule.info.title, str(error)))
+                continue
+            kept.append(rule)
+        if len(kept) != len(loaded):
+            engine = cls(kept, correlations, mappings, logsources, indexed=indexed)
+        report.loaded += len(kept)
+        from detectors.sigma.compiler import _REGEX_CACHE  # report patterns RE2 cannot run
+
+        for pattern, compiled in sorted(_REGEX_CACHE.items()):
+            if not compiled.linear:
+                report.notes.append(f"regular expression {pattern!r} is not RE2-compatible: "
+                                    "it runs on Python re over at most 4096 characters")
+        return engine, report
+
+    def _check(self, position: int, rule: LoadedRule) -> None:
+        """Compile a rule once for its own logsource so that errors surface at load time."""
+        product, category, service = rule.source
+        self._variant(position, (product, service, (category,) if category else ()))
+
+    def _variant(self, position: int, route: EventRoute) -> tuple[Node, Predicate]:
+        rule = self._loaded[position]
+        fieldmap = self._mappings.resolve(route, rule.source)
+        key = (position, fieldmap.key)
+        found = self._compiled.get(key)
+        if found is None:
+            nodes = [self._compiler.compile_condition(tree, fieldmap) for tree in rule.conditions]
+            node = nodes[0] if len(nodes) == 1 else Node("or", nodes)
+            found = (node, build_predicate(node))
+            self._compiled[key] = found
+        return found
+
+    # ------------------------------------------------------------ routing
+
+    def route(self, event: Mapping[str, Any]) -> EventRoute:
+        winlog = event.get("winlog")
+        if isinstance(winlog, Mapping):
+            channel, code = winlog.get("channel"), winlog.get("event_id")
+            if isinstance(channel, str) and isinstance(code, int) and not isinstance(code, bool):
+                data = winlog.get("event_data")
+                data = data if isinstance(data, Mapping) else {}
+                key = (channel, code, *(str(data.get(name, "")) for name in self._condition_fields))
+                route = self._windows_routes.get(key)
+                if route is None:
+                    service, categories = self._logsources.windows_categories(channel, code, data)
+                    route = ("windows", service, categories)
+                    if len(self._windows_routes) < 100_000:  # bounded: channels are few
+                        self._windows_routes[key] = route
+                return route
+        tags = event.get("socflow")
+        logsource = tags.get("logsource") if isinstance(tags, Mapping) else None
+        if isinstance(logsource, Mapping):
+            category = logsource.get("category")
+            return (
+                _text_or_none(logsource.get("product")),
+                _text_or_none(logsource.get("service")),
+                (category,) if isinstance(category, str) and category else (),
+            )
+        return (None, None, ())
+
+    def group(self, route: EventRoute) -> RouteGroup:
+        found = self._groups.get(route)
+        if found is None:
+            product, service, categories = route
+            entries: list[tuple[RuleInfo, Node, Predicate]] = []
+            for position, rule in enumerate(self._loaded):
+                r_product, r_category, r_service = rule.source
+                if r_product is not None and r_product != product:
+                    continue
+                if r_service is not None and r_service != service:
+                    continue
+                if r_category is not None and r_category not in categories:
+                    continue
+                node, predicate = self._variant(position, route)
+                entries.append((rule.info, node, predicate))
+            found = RouteGroup.build(entries)
+            self._groups[route] = found
+        return found
+
+    # ------------------------------------------------------------ matching
+
+    def match(self, event: Mapping[str, Any]) -> list[RuleInfo]:
+        """Every loaded rule (alerting or not) that fires on ``event``, in load order."""
+        if not isinstance(event, Mapping):
+            return []
+        group = self.group(self.route(event))
+        if not group.rules:
+            return []
+        return group.match(Context(event), indexed=self.indexed)
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _rule_id(rule: SigmaRule) -> str | None:
+    return str(rule.id) if rule.id else None
+
+
+def _prepare(rule: SigmaRule, where: str) -> LoadedRule:
+    source: RuleSource = (rule.logsource.product, rule.logsource.category, rule.logsource.service)
+    conditions = [condition.parsed for condition in rule.detection.parsed_condition]
+    logsource = {k: v for k, v in zip(("product", "category", "service"), source, strict=True) if v}
+    info = RuleInfo(
+        id=_rule_id(rule) or stable_id("sigma", where, rule.title),
+        title=rule.title,
+        level=str(rule.level) if rule.level else "medium",
+        tags=tuple(str(tag) for tag in rule.tags),
+        status=str(rule.status) if rule.status else "experimental",
+        description=rule.description or "",
+        author=rule.author or "",
+        references=tuple(str(r) for r in rule.references),
+        falsepositives=tuple(str(f) for f in rule.falsepositives),
+        path=where,
+        logsource=logsource,
+        name=rule.name or "",
+        generate=bool(getattr(rule, "_output", True)),
+    )
+    return LoadedRule(info=info, source=source, conditions=conditions, path=where)
