@@ -1,0 +1,78 @@
+"""``socflow stack up|down|status``: the local services socflow runs on.
+
+``up`` starts Elasticsearch (always), Kafka (``--with-kafka``) and a standalone Flink cluster
+(``--flink-cluster``), fetching the pinned artifacts with Maven on first use; it is idempotent.
+``down`` stops whatever of them socflow started; ``status`` prints one line per service.
+The work is done by the ``deploy`` package; this module only parses and reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import asdict
+
+from alerts.settings import Settings
+from deploy import elasticsearch, flink, kafka
+from deploy.errors import StackError
+from deploy.process import ServiceStatus
+from deploy.settings import StackSettings
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("stack", help="start, stop or inspect the local Elasticsearch, Kafka, Flink")
+    actions = parser.add_subparsers(dest="stack_action", metavar="ACTION", required=True)
+    up = actions.add_parser("up", help="start the services (idempotent)")
+    up.add_argument("--with-kafka", action="store_true", help="also start a single-node Kafka broker")
+    up.add_argument("--flink-cluster", action="store_true",
+                    help="also start a standalone Flink cluster (JobManager + TaskManagers)")
+    up.add_argument("--no-elasticsearch", action="store_true", help="do not start Elasticsearch")
+    down = actions.add_parser("down", help="stop the services socflow started")
+    down.add_argument("--keep-elasticsearch", action="store_true", help="leave Elasticsearch running")
+    status = actions.add_parser("status", help="state, version, pid, URL and health of each service")
+    status.add_argument("--json", action="store_true", help="one JSON object per line")
+    for action in (up, down, status):
+        action.add_argument("--test-instance", action="store_true",
+                            help="act on the test suite's instance (test ports and run dir)")
+    parser.set_defaults(handler=handler)
+
+
+def _stack(args: argparse.Namespace, settings: Settings) -> StackSettings:
+    return settings.stack.for_tests() if getattr(args, "test_instance", False) else settings.stack
+
+
+def _print(status: ServiceStatus, as_json: bool = False) -> None:
+    print(json.dumps(asdict(status), sort_keys=True) if as_json else status.line())
+
+
+def handler(args: argparse.Namespace, settings: Settings) -> int:
+    stack = _stack(args, settings)
+    try:
+        if args.stack_action == "up":
+            steps: list[Callable[[StackSettings], ServiceStatus]] = []
+            if not args.no_elasticsearch:
+                steps.append(elasticsearch.start)
+            if args.with_kafka:
+                steps.append(kafka.start)
+            if args.flink_cluster:
+                steps.append(flink.start_cluster)
+            for step in steps:
+                _print(step(stack))
+            return 0
+        if args.stack_action == "down":
+            flink.stop_cluster(stack)
+            kafka.stop(stack)
+            if not args.keep_elasticsearch:
+                elasticsearch.stop(stack)
+            for status in (elasticsearch.status(stack), kafka.status(stack), flink.cluster_status(stack)):
+                _print(status)
+            return 0
+        statuses = [elasticsearch.status(stack), kafka.status(stack), flink.cluster_status(stack)]
+        for status in statuses:
+            _print(status, args.json)
+        return 0
+    except StackError as error:
+        print(f"socflow: error: {error}", file=sys.stderr)
+        return 1
