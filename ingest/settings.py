@@ -21,3 +21,19 @@ class CollectorSettings(BaseModel):
     assets_path: Path = Field(Path("config/assets.yaml"), description="Asset inventory for socflow.node.")
     logsources_path: Path = Field(
         Path("config/logsources.yaml"), description="Windows channel/event id to Sigma logsource table.")
+    syslog_udp: str | None = Field("0.0.0.0:5514", description="HOST:PORT of the syslog UDP listener; null disables.")
+    syslog_tcp: str | None = Field("0.0.0.0:5514", description="HOST:PORT of the syslog TCP listener; null disables.")
+    syslog_tls: str | None = Field(None, description="HOST:PORT of the syslog TLS listener (e.g. 0.0.0.0:6514).")
+    syslog_tls_cert: Path | None = Field(None, description="PEM certificate (chain) of the TLS listener.")
+    syslog_tls_key: Path | None = Field(None, description="PEM private key of the TLS listener.")
+    syslog_timezone: str = Field(
+        "UTC", description="Zone of RFC 3164 timestamps, which carry none (e.g. Asia/Ho_Chi_Minh).")
+    sensor_bpf: str = Field("ip or ip6", description="BPF filter of the network sensor.")
+    sensor_idle_timeout_s: float = Field(60.0, gt=0, description="A flow idle this long is exported and forgotten.")
+    sensor_active_timeout_s: float = Field(
+        300.0, gt=0, description="A long-lived flow is exported (and continued) after this long.")
+    sensor_max_flows: int = Field(
+        200_000, ge=100, description="Flow table bound; when full the oldest flows are exported early.")
+    kafka_linger_ms: int = Field(50, ge=0, description="Kafka producer linger (batching delay).")
+    kafka_delivery_timeout_s: float = Field(
+        30.0, gt=0, description="How long a Kafka commit waits for delivery reports before buffering to disk.")

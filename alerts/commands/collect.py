@@ -15,10 +15,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ingest.errors import IngestError
 from ingest.files import collect_paths
 from ingest.metrics import serve
 from ingest.parsers import FORMATS
 from ingest.sink import close_sink, open_sink
+from ingest.syslog import Listen, serve_syslog, tls_context
 
 
 def register(subparsers: Any) -> None:
@@ -32,6 +34,18 @@ def register(subparsers: Any) -> None:
                        help="force a parser instead of sniffing each file")
     _common(files, "files")
     files.set_defaults(handler=handle_files)
+
+    syslog = commands.add_parser("syslog", help="syslog server: RFC 3164/5424 over UDP, TCP and TLS")
+    syslog.add_argument("--udp", metavar="HOST:PORT", help="UDP listener (default: collector.syslog_udp)")
+    syslog.add_argument("--tcp", metavar="HOST:PORT", help="TCP listener (default: collector.syslog_tcp)")
+    syslog.add_argument("--tls", metavar="HOST:PORT", help="TLS listener (default: collector.syslog_tls)")
+    syslog.add_argument("--no-udp", action="store_true", help="no UDP listener")
+    syslog.add_argument("--no-tcp", action="store_true", help="no TCP listener")
+    syslog.add_argument("--tls-cert", type=Path, help="PEM certificate of the TLS listener")
+    syslog.add_argument("--tls-key", type=Path, help="PEM key of the TLS listener")
+    syslog.add_argument("--timezone", help="zone of RFC 3164 timestamps (default: collector.syslog_timezone)")
+    _common(syslog, "syslog")
+    syslog.set_defaults(handler=handle_syslog)
 
 
 def _common(parser: argparse.ArgumentParser, default_writer: str) -> None:
@@ -52,6 +66,44 @@ def _stop_on_signals() -> threading.Event:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _handler)
     return stop
+
+
+def _address(text: str, transport: str) -> Listen:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise IngestError(f"--{transport} wants HOST:PORT, not {text!r}")
+    return Listen(transport, host.strip("[]"), int(port))
+
+
+def handle_syslog(args: argparse.Namespace, settings: Any) -> int:
+    config = settings.collector
+    listens: list[Listen] = []
+    udp = None if args.no_udp else (args.udp or config.syslog_udp)
+    tcp = None if args.no_tcp else (args.tcp or config.syslog_tcp)
+    tls_address = args.tls or config.syslog_tls
+    for text, transport in ((udp, "udp"), (tcp, "tcp"), (tls_address, "tls")):
+        if text:
+            listens.append(_address(text, transport))
+    if not listens:
+        raise IngestError("no listener: give --udp, --tcp or --tls")
+    context = None
+    if tls_address:
+        cert = args.tls_cert or config.syslog_tls_cert
+        if cert is None:
+            raise IngestError("--tls needs --tls-cert (and --tls-key unless the key is in the certificate file)")
+        context = tls_context(cert, args.tls_key or config.syslog_tls_key)
+    spool = args.spool or settings.spool_dir
+    if args.metrics:
+        serve(config.metrics_port)
+    sink = open_sink(spool, args.writer_id, config, kafka_bootstrap=args.kafka, kafka_topic=args.topic)
+    try:
+        stats = serve_syslog(listens, spool, settings=config, writer_id=args.writer_id, sink=sink, tls=context,
+                             timezone=args.timezone or config.syslog_timezone, stop=_stop_on_signals(),
+                             ready=lambda ports: print(json.dumps({"listening": ports}), flush=True))
+    finally:
+        close_sink(sink)
+    print(json.dumps({"collector": "syslog", **stats.as_dict()}), flush=True)
+    return 0
 
 
 def handle_files(args: argparse.Namespace, settings: Any) -> int:
