@@ -86,6 +86,8 @@ class StackSettings(BaseModel):
                 "flink_rest_port": 18081,
                 "flink_rpc_port": 16123,
                 "flink_metrics_ports": "19250-19260",
+                # Smaller than a developer's: the suite shares the machine with everything else.
                 "elasticsearch_heap": "512m",
+                "flink_taskmanager_memory": "1536m",
             }
         )

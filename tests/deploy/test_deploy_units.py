@@ -1,0 +1,97 @@
+"""Deploy helpers that need no running service: JDK discovery, Maven checksums, settings, pids."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from deploy import process
+from deploy.errors import StackError
+from deploy.java import SUPPORTED_JAVA, find_java_home, java_version
+from deploy.maven import Coordinates, sha1_of, verify_sha1
+from deploy.settings import StackSettings
+
+
+def test_coordinates_parse_and_paths(tmp_path: Path) -> None:
+    coords = Coordinates.parse("org.elasticsearch.distribution.integ-test-zip:elasticsearch:8.19.21:zip")
+    assert coords.filename == "elasticsearch-8.19.21.zip"
+    assert coords.repo_path(tmp_path) == tmp_path.joinpath(
+        "org", "elasticsearch", "distribution", "integ-test-zip", "elasticsearch", "8.19.21",
+        "elasticsearch-8.19.21.zip")
+    assert str(Coordinates.parse("g:a:1")) == "g:a:1:jar"
+    with pytest.raises(ValueError, match="bad Maven coordinates"):
+        Coordinates.parse("just-a-name")
+
+
+def test_sha1_verification_catches_a_changed_file(tmp_path: Path) -> None:
+    artifact = tmp_path / "a.jar"
+    artifact.write_bytes(b"payload")
+    checksum = tmp_path / "a.jar.sha1"
+    checksum.write_text(f"{sha1_of(artifact)}  a.jar\n")  # Maven's "<hash> <name>" form is accepted
+    verify_sha1(artifact, checksum)
+    artifact.write_bytes(b"payload, tampered")
+    with pytest.raises(StackError, match="checksum mismatch"):
+        verify_sha1(artifact, checksum)
+
+
+def test_test_instance_never_shares_ports_or_run_dir_with_the_developer() -> None:
+    dev = StackSettings(run_dir=Path("/srv/socflow"))
+    test = dev.for_tests()
+    assert test.effective_run_dir == Path("/srv/socflow-test")
+    dev_ports = {dev.elasticsearch_port, dev.elasticsearch_transport_port, dev.kafka_port,
+                 dev.kafka_controller_port, dev.flink_rest_port, dev.flink_rpc_port}
+    test_ports = {test.elasticsearch_port, test.elasticsearch_transport_port, test.kafka_port,
+                  test.kafka_controller_port, test.flink_rest_port, test.flink_rpc_port}
+    assert len(test_ports) == 6
+    assert not dev_ports & test_ports
+    # The Flink Prometheus range must not swallow any service port.
+    low, high = (int(part) for part in test.flink_metrics_ports.split("-"))
+    assert not any(low <= port <= high for port in test_ports | dev_ports)
+
+
+def test_default_run_dir_follows_the_user(tmp_path: Path) -> None:
+    settings = StackSettings(cache_dir=tmp_path)
+    expected = Path("/var/lib/socflow") if os.geteuid() == 0 else tmp_path / "run"
+    assert settings.effective_run_dir == expected
+
+
+def test_java_home_is_a_supported_jdk() -> None:
+    try:
+        home = find_java_home(StackSettings())
+    except StackError as error:
+        pytest.skip(str(error))
+    assert java_version(home) in SUPPORTED_JAVA
+
+
+def test_explicit_java_home_of_the_wrong_version_is_refused(tmp_path: Path) -> None:
+    fake = tmp_path / "jdk"
+    (fake / "bin").mkdir(parents=True)
+    (fake / "bin" / "java").write_text("#!/bin/sh\n")
+    (fake / "release").write_text('JAVA_VERSION="25.0.1"\n')
+    with pytest.raises(StackError, match="Java 25"):
+        find_java_home(StackSettings(java_home=fake))
+
+
+def test_pid_checks_require_the_marker_and_stop_escalates(tmp_path: Path) -> None:
+    # A child that ignores SIGTERM: stop_pid must fall back to SIGKILL.
+    child = subprocess.Popen([sys.executable, "-c",
+                              "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                              "print('ready', flush=True); time.sleep(60)  # socflow-marker"],
+                             stdout=subprocess.PIPE)
+    assert child.stdout is not None
+    child.stdout.readline()
+    pid_file = tmp_path / "x.pid"
+    pid_file.write_text(f"{child.pid}\n")
+    assert process.running_pid(pid_file, "socflow-marker") == child.pid
+    assert process.running_pid(pid_file, "some-other-service") is None
+    assert process.stop_pid(child.pid, timeout=1.0, name="test") is True
+    child.wait(timeout=5)
+    assert not process.pid_alive(child.pid)
+
+
+def test_log_tail_of_a_missing_file_says_so(tmp_path: Path) -> None:
+    assert "no log" in process.tail(tmp_path / "absent.log")
