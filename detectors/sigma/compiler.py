@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from re import _constants as re_constants  # type: ignore[attr-defined]
+from re import _parser as re_parser  # type: ignore[attr-defined]
 from typing import Any
 
 import re2
@@ -72,51 +74,56 @@ Predicate = Callable[["Context"], bool]
 class Context:
     """Per-event evaluation state: the event, caches of field values and of leaf results."""
 
-    __slots__ = ("event", "event_data", "folded", "keywords", "memo", "normalized")
+    __slots__ = ("event", "event_data", "folded", "memo", "normalized")
 
     def __init__(self, event: Mapping[str, Any]) -> None:
         self.event = event
         winlog = event.get("winlog")
-        data = winlog.get("event_data") if isinstance(winlog, Mapping) else None
-        self.event_data: Mapping[str, Any] | None = data if isinstance(data, Mapping) else None
-        self.normalized: dict[str, Any] | None = None
+        data = winlog.get("event_data") if _is_mapping(winlog) else None
+        self.event_data: Mapping[str, Any] | None = data if _is_mapping(data) else None
+        self.normalized: Mapping[str, str] | None = None
         self.folded: dict[str, Any] = {}
         self.memo: dict[int, bool] = {}
-        self.keywords: tuple[str, ...] | None = None
 
-    def normalized_data(self) -> dict[str, Any]:
-        """EventData keyed by name with non-alphanumerics stripped and case folded."""
-        if self.normalized is None:
-            data = self.event_data or {}
-            self.normalized = {_NON_ALNUM.sub("", str(k)).casefold(): v for k, v in data.items()}
-        return self.normalized
+    def normalized_name(self, normal: str) -> Any:
+        """The EventData value whose name, non-alphanumerics stripped and folded, is ``normal``."""
+        names = self.normalized
+        data = self.event_data
+        if data is None:
+            return MISSING
+        if names is None:
+            names = self.normalized = _normalized_names(tuple(data))
+        original = names.get(normal)
+        return MISSING if original is None else data.get(original, MISSING)
 
     def fold(self, key: str, accessor: Accessor) -> Any:
         """The case-folded text of a field (a tuple for lists), cached per event."""
-        try:
-            return self.folded[key]
-        except KeyError:
-            value = fold_value(accessor(self))
-            self.folded[key] = value
-            return value
+        folded = self.folded
+        if key in folded:
+            return folded[key]
+        value = folded[key] = fold_value(accessor(self))
+        return value
 
-    def keyword_values(self) -> tuple[str, ...]:
-        """Every text value of the event that keyword (full-text) detections search."""
-        if self.keywords is None:
-            source: Any = self.event_data if self.event_data is not None else self.event
-            values: list[str] = []
-            for value in _leaves(source):
-                folded = fold_value(value)
-                if isinstance(folded, str):
-                    values.append(folded)
-                elif isinstance(folded, tuple):
-                    values.extend(folded)
-            self.keywords = tuple(values)
-        return self.keywords
+
+def _is_mapping(value: Any) -> bool:
+    return value.__class__ is dict or isinstance(value, Mapping)
+
+
+_NORMALIZED_CACHE: dict[tuple[str, ...], Mapping[str, str]] = {}
+
+
+def _normalized_names(names: tuple[str, ...]) -> Mapping[str, str]:
+    """normalized name -> original name; cached by key set (events of one kind share it)."""
+    found = _NORMALIZED_CACHE.get(names)
+    if found is None:
+        found = {_NON_ALNUM.sub("", str(name)).casefold(): name for name in reversed(names)}
+        if len(_NORMALIZED_CACHE) < 10_000:
+            _NORMALIZED_CACHE[names] = found
+    return found
 
 
 def _leaves(node: Any) -> Iterator[Any]:
-    if isinstance(node, Mapping):
+    if _is_mapping(node):
         for key, value in node.items():
             if key != "socflow":
                 yield from _leaves(value)
@@ -129,6 +136,11 @@ def _leaves(node: Any) -> Iterator[Any]:
 
 def text_value(value: Any) -> Any:
     """A scalar as the text Sigma compares: numbers in plain form, booleans as true/false."""
+    cls = value.__class__
+    if cls is str:
+        return value
+    if cls is int:
+        return str(value)
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
@@ -142,6 +154,11 @@ def text_value(value: Any) -> Any:
 
 def fold_value(value: Any) -> Any:
     """``None`` for missing/null/structured values, a folded str, or a tuple of folded strs."""
+    cls = value.__class__
+    if cls is str:
+        return value.casefold()
+    if cls is int:
+        return str(value)
     if value is MISSING or value is None:
         return None
     if isinstance(value, list | tuple):
@@ -194,7 +211,7 @@ def _path_getter(path: str) -> Accessor:
             value = data.get(name, MISSING)
             if value is MISSING:
                 # EventData names with spaces ("Threat Name") or other casing.
-                value = ctx.normalized_data().get(normal, MISSING)
+                return ctx.normalized_name(normal)
             return value
 
         return event_data
@@ -235,11 +252,14 @@ class Leaf:
     """One field (or keyword) predicate with an interning key and an optional index atom."""
 
     key: str
-    field_key: str | None  # None for keyword (full-text) leaves
+    field_key: str | None
     accessor: Accessor | None
     test: Predicate
-    # (kind, folded literal): the field's folded text must satisfy it for the leaf to be true.
-    atom: tuple[str, str] | None = None
+    # (op, folded literal) pairs: the field's folded text satisfies at least one of them
+    # whenever the leaf is true (op: eq, startswith, endswith, contains). None: no such literal.
+    atoms: tuple[tuple[str, str], ...] | None = None
+    # For plain string leaves: (cased, op, literals), so OR-ed leaves on one field can merge.
+    spec: tuple[bool, str, tuple[str, ...]] | None = None
 
 
 def _const(value: bool) -> Node:
@@ -263,7 +283,7 @@ class RuleCompiler:
         if isinstance(tree, ConditionAND | ConditionOR):
             kind = "and" if isinstance(tree, ConditionAND) else "or"
             children = [self.compile_condition(arg, fieldmap) for arg in tree.args]
-            return _simplify(Node(kind, children))
+            return self._merge_or(_simplify(Node(kind, children)))
         if isinstance(tree, ConditionNOT):
             return _simplify(Node("not", [self.compile_condition(tree.args[0], fieldmap)]))
         if isinstance(tree, ConditionFieldEqualsValueExpression):
@@ -273,6 +293,67 @@ class RuleCompiler:
         if isinstance(tree, ConditionItem):
             raise RuleLoadError(f"unsupported condition element {type(tree).__name__}")
         raise RuleLoadError(f"unsupported condition element {type(tree).__name__}")
+
+    def _merge_or(self, node: Node) -> Node:
+        """Merge OR-ed string leaves of one field and op into one multi-literal leaf.
+
+        ``Image|endswith: [50 names]`` becomes one ``str.endswith(tuple)`` test (and an ``eq``
+        list one set lookup) instead of 50 leaves.
+        """
+        if node.kind != "or":
+            return node
+        groups: dict[tuple[str, bool, str], list[Leaf]] = {}
+        others: list[Node] = []
+        for child in node.children:
+            leaf = child.leaf
+            if child.kind == "leaf" and leaf is not None and leaf.spec is not None and leaf.field_key:
+                cased, op, _ = leaf.spec
+                groups.setdefault((leaf.field_key, cased, op), []).append(leaf)
+            else:
+                others.append(child)
+        if all(len(leaves) == 1 for leaves in groups.values()):
+            return node
+        merged: list[Node] = []
+        for (field_key, cased, op), leaves in groups.items():
+            if len(leaves) == 1:
+                merged.append(Node("leaf", leaf=leaves[0]))
+                continue
+            literals = tuple(dict.fromkeys(lit for leaf in leaves for lit in (leaf.spec or (0, 0, ()))[2]))
+            accessor = leaves[0].accessor
+            assert accessor is not None
+            merged.append(self._literal_leaf(field_key, accessor, cased, op, literals))
+        children = merged + others
+        return children[0] if len(children) == 1 else Node("or", children)
+
+    def _literal_leaf(
+        self, field_key: str, accessor: Accessor, cased: bool, op: str, literals: tuple[str, ...]
+    ) -> Node:
+        """A leaf true when the field's text (folded unless cased) ``op``-matches any literal."""
+        key = f"{field_key}\0{'cased' if cased else 'str'}\0{op}\0" + "\0".join(literals)
+        if key in self.leaves:
+            return Node("leaf", leaf=self.leaves[key])
+        test = literals_matcher(op, literals)
+        folded_literals = literals if not cased else tuple(lit.casefold() for lit in literals)
+        atoms: tuple[tuple[str, str], ...] | None = tuple((op, lit) for lit in folded_literals)
+        if op == "contains" and "" in folded_literals:
+            atoms = None  # '*' matches any present value: no literal to look for
+        spec = (cased, op, literals)
+        if cased:
+
+            def cased_leaf(ctx: Context) -> bool:
+                return any(test(text) for text in raw_texts(accessor(ctx)))
+
+            return self._intern(Leaf(key, field_key, accessor, cased_leaf, atoms, spec))
+
+        def folded_leaf(ctx: Context) -> bool:
+            folded = ctx.fold(field_key, accessor)
+            if folded is None:
+                return False
+            if folded.__class__ is str:
+                return test(folded)
+            return any(test(item) for item in folded)
+
+        return self._intern(Leaf(key, field_key, accessor, folded_leaf, atoms, spec))
 
     def _accessor(self, sigma_field: str, fieldmap: FieldMap) -> tuple[str, Accessor]:
         paths = fieldmap.paths(sigma_field)
@@ -351,19 +432,22 @@ class RuleCompiler:
     def _string_leaf(self, field_key: str, accessor: Accessor, value: SigmaString) -> Node:
         cased = isinstance(value, SigmaCasedString)
         op, literal, pattern = string_shape(value, cased)
-        key = f"{field_key}\0{'cased' if cased else 'str'}\0{op}\0{literal if pattern is None else pattern}"
+        if pattern is None:
+            return self._literal_leaf(field_key, accessor, cased, op, (literal,))
+        key = f"{field_key}\0{'cased' if cased else 'str'}\0glob\0{pattern}"
         if key in self.leaves:
             return Node("leaf", leaf=self.leaves[key])
         test = string_matcher(op, literal, pattern)
-        atom = index_atom(op, literal if cased is False else literal.casefold(), pattern, value)
+        atom = glob_atom(value)
+        atoms = (atom,) if atom else None
         if cased:
 
-            def cased_leaf(ctx: Context) -> bool:
+            def cased_glob(ctx: Context) -> bool:
                 return any(test(text) for text in raw_texts(accessor(ctx)))
 
-            return self._intern(Leaf(key, field_key, accessor, cased_leaf, atom))
+            return self._intern(Leaf(key, field_key, accessor, cased_glob, atoms))
 
-        def folded_leaf(ctx: Context) -> bool:
+        def folded_glob(ctx: Context) -> bool:
             folded = ctx.fold(field_key, accessor)
             if folded is None:
                 return False
@@ -371,7 +455,7 @@ class RuleCompiler:
                 return test(folded)
             return any(test(item) for item in folded)
 
-        return self._intern(Leaf(key, field_key, accessor, folded_leaf, atom))
+        return self._intern(Leaf(key, field_key, accessor, folded_glob, atoms))
 
     def _keyword(self, value: SigmaType) -> Node:
         if isinstance(value, SigmaExpansion):
@@ -381,13 +465,7 @@ class RuleCompiler:
         if isinstance(value, SigmaNumber):
             value = SigmaString(text_value(value.number))
         if isinstance(value, SigmaRegularExpression):
-            matcher = regex_matcher(value)
-            key = f"\0kw\0re\0{value.regexp}\0{sorted(f.name for f in value.flags)}"
-
-            def keyword_regex(ctx: Context) -> bool:
-                return any(matcher(text) for text in raw_keywords(ctx))
-
-            return self._intern(Leaf(key, None, None, keyword_regex))
+            return self._regex_leaf(KEYWORDS, keyword_accessor, value)
         if not isinstance(value, SigmaString):
             raise RuleLoadError(f"unsupported keyword value type {type(value).__name__}")
         # Keywords are full-text search: an unanchored pattern matches anywhere in a value.
@@ -396,21 +474,9 @@ class RuleCompiler:
             value = SpecialChars.WILDCARD_MULTI + value
         if not value.endswith(SpecialChars.WILDCARD_MULTI):
             value = value + SpecialChars.WILDCARD_MULTI
-        op, literal, pattern = string_shape(value, cased)
-        test = string_matcher(op, literal, pattern)
-        key = f"\0kw\0{cased}\0{op}\0{literal if pattern is None else pattern}"
-
-        if cased:
-
-            def keyword_cased(ctx: Context) -> bool:
-                return any(test(text) for text in raw_keywords(ctx))
-
-            return self._intern(Leaf(key, None, None, keyword_cased))
-
-        def keyword_leaf(ctx: Context) -> bool:
-            return any(test(text) for text in ctx.keyword_values())
-
-        return self._intern(Leaf(key, None, None, keyword_leaf))
+        if cased and not isinstance(value, SigmaCasedString):
+            value = SigmaCasedString.from_sigma_string(value)
+        return self._string_leaf(KEYWORDS, keyword_accessor, value)
 
     def _regex_leaf(self, field_key: str, accessor: Accessor, value: SigmaRegularExpression) -> Node:
         flags = "".join(sorted(f.name[0] for f in value.flags))
@@ -422,7 +488,9 @@ class RuleCompiler:
         def regex_leaf(ctx: Context) -> bool:
             return any(matcher(text) for text in raw_texts(accessor(ctx)))
 
-        return self._intern(Leaf(key, field_key, accessor, regex_leaf))
+        literal = regex_literal(value)
+        atoms = (("contains", literal),) if literal else None
+        return self._intern(Leaf(key, field_key, accessor, regex_leaf, atoms))
 
     def _cidr_leaf(self, field_key: str, accessor: Accessor, value: SigmaCIDRExpression) -> Node:
         network = value.network
@@ -496,10 +564,18 @@ class RuleCompiler:
         return self._intern(Leaf(f"{field_key}\0time\0{unit.name}\0{wanted}", field_key, accessor, timestamp_leaf))
 
 
-def raw_keywords(ctx: Context) -> Iterable[str]:
-    source: Any = ctx.event_data if ctx.event_data is not None else ctx.event
-    for value in _leaves(source):
-        yield from raw_texts(value)
+KEYWORDS = "\0keywords"
+
+
+def keyword_accessor(ctx: Context) -> Any:
+    """All scalar values that keyword (full-text) detections search, as one list-valued field."""
+    data = ctx.event_data
+    if data is not None:
+        values = list(data.values())
+        if all(value.__class__ in (str, int) for value in values):
+            return values  # the usual flat EventData: no need to walk
+        return list(_leaves(data))
+    return list(_leaves(ctx.event))
 
 
 def _simplify(node: Node) -> Node:  # noqa: PLR0911
@@ -575,13 +651,21 @@ def string_matcher(op: str, literal: str, pattern: str | None) -> Callable[[str]
     return lambda text: compiled(text, full=True)
 
 
-def index_atom(op: str, literal: str, pattern: str | None, value: SigmaString) -> tuple[str, str] | None:
-    """The literal a folded field text must contain (or equal, start or end with) to match."""
-    if pattern is None:
-        if op == "contains" and not literal:
-            return None  # '*' alone: matches any present value
-        return op, literal
-    # A glob: its longest literal run must occur somewhere in the text.
+def literals_matcher(op: str, literals: tuple[str, ...]) -> Callable[[str], bool]:
+    """Test text against several literals at once (C-level ``startswith(tuple)``, set lookup)."""
+    if len(literals) == 1:
+        return string_matcher(op, literals[0], None)
+    if op == "eq":
+        return frozenset(literals).__contains__
+    if op == "startswith":
+        return lambda text: text.startswith(literals)
+    if op == "endswith":
+        return lambda text: text.endswith(literals)
+    return lambda text: any(literal in text for literal in literals)
+
+
+def glob_atom(value: SigmaString) -> tuple[str, str] | None:
+    """A glob's longest literal run: a folded text the glob matches must contain it."""
     best = ""
     for part in value.s:
         if isinstance(part, str) and len(part) > len(best):
@@ -629,6 +713,33 @@ def compile_regex(pattern: str) -> _Regex:
         found = _Regex(pattern)
         _REGEX_CACHE[pattern] = found
     return found
+
+
+def regex_literal(value: SigmaRegularExpression) -> str | None:
+    """A literal (folded) that every text the regular expression matches must contain.
+
+    Walks Python's parse of the pattern and takes the longest run of literal characters at the
+    top level (outside alternations and optional parts). Under the ``i`` flag only ASCII runs
+    are used, whose case folding RE2 and ``str.casefold`` agree on.
+    """
+    ignorecase = SigmaRegularExpressionFlag.IGNORECASE in value.flags
+    try:
+        parsed = re_parser.parse(str(value.regexp), re.IGNORECASE if ignorecase else 0)
+    except (re.error, RecursionError, OverflowError):
+        return None
+    best, run = "", []
+    literal_op = re_constants.LITERAL
+    for op, argument in parsed:
+        if op is literal_op and not (ignorecase and argument > 127):
+            run.append(chr(argument))
+            continue
+        if len(run) > len(best):
+            best = "".join(run)
+        run = []
+    if len(run) > len(best):
+        best = "".join(run)
+    best = best.casefold()
+    return best if len(best) >= 3 else None
 
 
 def regex_matcher(value: SigmaRegularExpression) -> Callable[[str], bool]:
@@ -743,9 +854,9 @@ def requirements(node: Node) -> list[tuple[Atom, Leaf]] | None:  # noqa: PLR0911
     if node.kind == "leaf":
         leaf = node.leaf
         assert leaf is not None
-        if leaf.atom is None or leaf.field_key is None:
+        if leaf.atoms is None or leaf.field_key is None:
             return None
-        return [((leaf.field_key, *leaf.atom), leaf)]
+        return [((leaf.field_key, op, literal), leaf) for op, literal in leaf.atoms]
     if node.kind == "const":
         return [] if not node.const else None
     if node.kind == "or":

@@ -239,12 +239,15 @@ class SigmaEngine:
 
     def route(self, event: Mapping[str, Any]) -> EventRoute:
         winlog = event.get("winlog")
-        if isinstance(winlog, Mapping):
+        if winlog.__class__ is dict or isinstance(winlog, Mapping):
             channel, code = winlog.get("channel"), winlog.get("event_id")
-            if isinstance(channel, str) and isinstance(code, int) and not isinstance(code, bool):
+            if channel.__class__ is str and code.__class__ is int:
                 data = winlog.get("event_data")
-                data = data if isinstance(data, Mapping) else {}
-                key = (channel, code, *(str(data.get(name, "")) for name in self._condition_fields))
+                if not (data.__class__ is dict or isinstance(data, Mapping)):
+                    data = {}
+                key: tuple[Any, ...] = (channel, code)
+                if self._condition_fields:
+                    key += tuple(str(data.get(name, "")) for name in self._condition_fields)
                 route = self._windows_routes.get(key)
                 if route is None:
                     service, categories = self._logsources.windows_categories(channel, code, data)
