@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import site
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -116,8 +118,13 @@ def flink_configuration(spec: JobSpec) -> Configuration:
         "execution.checkpointing.num-retained": "3",
         "parallelism.default": str(spec.parallelism),
         "pipeline.name": spec.job_name,
-        # The Python worker must import this project's packages.
-        "python.pythonpath": str(Path(__file__).resolve().parents[2]),
+        # The embedded (thread-mode) interpreter starts from the base Python, not this
+        # virtualenv: give it the project and the virtualenv's site-packages explicitly.
+        "python.pythonpath": os.pathsep.join([str(Path(__file__).resolve().parents[2]), *site.getsitepackages()]),
+        # Fail visibly after a few attempts instead of restarting a broken job forever.
+        "restart-strategy.type": "fixed-delay",
+        "restart-strategy.fixed-delay.attempts": "3",
+        "restart-strategy.fixed-delay.delay": "2 s",
         "python.executable": sys.executable,
         "python.client.executable": sys.executable,
     }
