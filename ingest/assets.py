@@ -124,18 +124,27 @@ class AssetInventory:
 
     def node_for(self, event: Event) -> Node:
         """The node an event belongs to; ``unknown`` when nothing in the inventory matches."""
-        for path in ("host.ip", "observer.ip", "source.ip"):
-            for address in _as_list(get_field(event, path)):
-                node = self._lookup_ip(str(address))
-                if node:
-                    return node
+        # The reporting host first; the peer address (source.ip) only when nothing names the
+        # host, as for flows seen by a network sensor: a mail server's log of a client's
+        # login belongs to the mail server, not to the client's network.
+        for path in ("host.ip", "observer.ip"):
+            node = self._node_for_addresses(get_field(event, path))
+            if node:
+                return node
         for path in ("host.name", "host.hostname", "winlog.computer_name", "observer.hostname"):
             name = get_field(event, path)
             if isinstance(name, str) and name:
                 node = self._lookup_host(name)
                 if node:
                     return node
-        return self.unknown
+        return self._node_for_addresses(get_field(event, "source.ip")) or self.unknown
+
+    def _node_for_addresses(self, value: Any) -> Node | None:
+        for address in _as_list(value):
+            node = self._lookup_ip(str(address))
+            if node:
+                return node
+        return None
 
     def enrich(self, event: Event) -> Event:
         """Attach ``socflow.node`` (in place) and return the event."""
