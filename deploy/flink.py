@@ -368,8 +368,8 @@ def submit_python_job(
     ``bin/flink run -py`` runs the script with this virtualenv's python (``-pyclientexec``) to
     build the job graph and the TaskManagers run its Python functions with the same interpreter
     (``-pyexec``). ``py_files`` (files or dirs) are shipped to the workers (``-pyfs``); ``jars``
-    are added to ``pipeline.jars``; ``conf`` becomes ``-D key=value``. Detached by default:
-    follow the job with :func:`wait_for_job`.
+    go on the user classpath (``-C``, local paths: the cluster runs on this machine); ``conf``
+    becomes ``-D key=value``. Detached by default: follow the job with :func:`wait_for_job`.
     """
     status_now = cluster_status(settings)
     if status_now.state != "running":
@@ -382,10 +382,12 @@ def submit_python_job(
         cmd.append("-d")
     if parallelism is not None:
         cmd += ["-p", str(parallelism)]
-    options = dict(conf or {})
-    if jars:
-        options["pipeline.jars"] = ";".join(jar_urls(jars))
-    for key, value in options.items():
+    # -C puts each jar on the user classpath of the client (the Python driver resolves Java
+    # classes such as KafkaSource there while building the graph) and of every TaskManager;
+    # a -Dpipeline.jars alone is not seen by the client's classloader.
+    for url in jar_urls(jars):
+        cmd += ["-C", url]
+    for key, value in (conf or {}).items():
         cmd.append(f"-D{key}={value}")
     if py_files:
         cmd += ["-pyfs", ",".join(str(Path(item).resolve()) for item in py_files)]

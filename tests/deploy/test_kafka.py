@@ -24,6 +24,7 @@ def test_produce_and_consume_one_message(kafka_bootstrap: str) -> None:
     payload = b'[{"event": {"code": "4688"}}, {"event": {"code": "4625"}}]'  # a batch record
     producer.produce(topic, key=b"node-1", value=payload)
     assert producer.flush(30) == 0
+    del producer, admin  # librdkafka handles keep reconnecting (and logging) until destroyed
 
     consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": f"g-{topic}",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False})
