@@ -14,10 +14,17 @@ Three layers:
 - :class:`CorrelationEngine` — the driver over :class:`CorrelationLogic`: ``process(event,
   matched)`` and ``flush()`` for ``socflow replay`` and the rule tests.
 
-Late items (event time at or before the watermark when they arrive): counted; if they are
-within ``allowed_lateness_ms`` of the watermark they are applied at once, in arrival order, to
-whatever state the key still holds (an alert may still come, with a deterministic id);
-older ones are dropped and counted as dropped. Either way nothing disappears unnoticed.
+Late items: an item is late when its key has already processed event time at or past the
+item's time (the key's *horizon*: the last timer that fired for it), so it can no longer be
+placed in order. Late items are counted; within ``allowed_lateness_ms`` of the horizon they
+are applied at once, in arrival order, to whatever state the key still holds (an alert may
+still come, with a deterministic id); older ones are dropped and counted as dropped. Either
+way nothing disappears unnoticed. The horizon is part of the key's state, so — unlike
+Flink's operator watermark, which restarts from nothing after a restore — lateness is judged
+the same before and after a failure. A key whose state has emptied keeps its horizon for the
+allowed lateness (an event-time timer), then forgets it; an item behind the watermark whose
+key remembers nothing is not late: it is buffered and processed at the next watermark, in
+order, like any other.
 
 Chained correlations (a correlation referencing another) run one level per keyed stage: a
 detection of a level-N correlation is forwarded as an item to the keys of the level-N+1
@@ -222,6 +229,8 @@ class EventTimeDriver:
         self.pending: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.timers: dict[int, list[tuple[int, str]]] = defaultdict(list)  # level -> heap
         self.registered: dict[str, set[int]] = defaultdict(set)
+        # Per key: the event time up to which its items were processed in order (last timer).
+        self.horizons: dict[str, int] = {}
         self.watermarks: dict[int, int] = defaultdict(lambda: NEVER)
         self.max_time = NEVER
         self.stats = DriverStats()
@@ -238,12 +247,11 @@ class EventTimeDriver:
     def submit(self, key: str, item: dict[str, Any]) -> list[Detection]:
         """Hand one keyed item to the stage; returns detections of late items applied at once."""
         self.stats.items += 1
-        level = key_level(key)
         moment = int(item["t"])
-        watermark = self.watermarks[level]
-        if moment <= watermark:
+        horizon = self.horizons.get(key, NEVER)
+        if moment <= horizon:
             self.stats.late += 1
-            if moment <= watermark - self.allowed_lateness_ms:
+            if moment <= horizon - self.allowed_lateness_ms:
                 self.stats.late_dropped += 1
                 return []
             return self._apply(key, [item], None)
@@ -281,23 +289,32 @@ class EventTimeDriver:
         self.watermarks[level] = watermark
         return out
 
+    def _take_ready(self, key: str, when: int | None) -> list[dict[str, Any]]:
+        """Remove and return the key's buffered items up to ``when``, in processing order."""
+        assert when is not None
+        waiting = self.pending.get(key, [])
+        ready = sorted((item for item in waiting if int(item["t"]) <= when), key=item_order)
+        rest = [item for item in waiting if int(item["t"]) > when]
+        if rest:
+            self.pending[key] = rest
+        else:
+            self.pending.pop(key, None)
+        return ready
+
     def _apply(self, key: str, late: list[dict[str, Any]] | None, when: int | None) -> list[Detection]:
         state = self.states.get(key)
+        batch = late if late is not None else self._take_ready(key, when)
+        if state is None and not batch:
+            # A key without state keeps its horizon for the allowed lateness, then forgets it.
+            horizon = self.horizons.get(key)
+            expired = horizon is not None and when is not None and when >= horizon + self.allowed_lateness_ms
+            if expired and key not in self.pending:
+                del self.horizons[key]
+            return []
         if state is None:
             state = self.logic.new_state(key)
         out: list[Detection] = []
         forwards: list[KeyedItem] = []
-        if late is not None:
-            batch = late
-        else:
-            assert when is not None
-            waiting = self.pending.get(key, [])
-            batch = sorted((item for item in waiting if int(item["t"]) <= when), key=item_order)
-            rest = [item for item in waiting if int(item["t"]) > when]
-            if rest:
-                self.pending[key] = rest
-            else:
-                self.pending.pop(key, None)
         for item in batch:
             state, detections, forwarded = self.logic.step(key, state, item)
             out.extend(detections)
@@ -306,8 +323,12 @@ class EventTimeDriver:
             state, detections, forwarded = self.logic.on_timer(key, state, when)
             out.extend(detections)
             forwards.extend(forwarded)
+            self.horizons[key] = max(self.horizons.get(key, NEVER), when)
         if self.logic.is_empty(key, state):
             self.states.pop(key, None)
+            horizon = self.horizons.get(key)
+            if horizon is not None:
+                self._register(key, horizon + self.allowed_lateness_ms)
         else:
             self.states[key] = state
             upcoming = self.logic.next_timer(key, state)

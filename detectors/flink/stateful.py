@@ -1,0 +1,240 @@
+"""The stateful stage on Flink: keyed records in, JSON detection records out.
+
+``add_stateful_stage(keyed_records, plan)`` wires the pure core of ``detectors.stateful``
+into Flink and only does what Flink must do:
+
+- timestamps from each record's ``ts`` (max event time of its items) and watermarks with
+  bounded out-of-orderness; an input silent for ``idle_source_s`` stops holding the
+  watermark back (with parallelism > 1 some source tasks may have nothing to read);
+- ``key_by`` the record's key (one key per correlation group / detector group);
+- per chain level one :class:`StatefulFunction` (a ``KeyedProcessFunction``): items wait in
+  keyed state until an event-time timer at their time fires, then are applied in
+  (time, event id) order via ``plan.step``; the state is a ``ValueState`` holding the JSON of
+  the core's versioned snapshot and the key's processed-up-to horizon; ``next_timer`` timers
+  close windows and expire state (the TTL is in event time, so memory stays bounded);
+- late items (at or before the key's horizon) are counted in the ``late_items`` metric,
+  applied out of order when within the allowed lateness, otherwise dropped and counted in
+  ``late_dropped`` — see ``detectors.correlation.engine`` for why lateness is per key;
+- detections of chained correlations feed the next level as keyed records.
+
+The same semantics run without Flink in :class:`detectors.stateful.StatefulEngine`; tests
+compare the two (``tests/correlation/test_flink_stage.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from pyflink.common import Duration, Types, WatermarkStrategy
+from pyflink.common.watermark_strategy import TimestampAssigner
+from pyflink.datastream import DataStream, KeyedProcessFunction, RuntimeContext
+from pyflink.datastream.state import ValueStateDescriptor
+
+from detectors.correlation.engine import NEVER, item_order, key_level
+from detectors.stateful import StatefulPlan
+
+_DECODER = json.JSONDecoder()
+_KEY_PREFIX = '{"key":'
+
+
+def record_key(record: str) -> str:
+    """The key of a keyed record without decoding its items (records start with ``{"key":``)."""
+    if record.startswith(_KEY_PREFIX):
+        key, _end = _DECODER.raw_decode(record, len(_KEY_PREFIX))
+        return str(key)
+    return str(json.loads(record)["key"])
+
+
+def record_ts(record: str) -> int:
+    """The record's ``ts`` (``keyed_records`` writes it last, so no full decode is needed)."""
+    tail = record.rfind('"ts":')
+    if tail >= 0 and record.endswith("}"):
+        try:
+            return int(record[tail + 5 : -1])
+        except ValueError:
+            pass
+    return int(json.loads(record)["ts"])
+
+
+class RecordTimestamps(TimestampAssigner):
+    def extract_timestamp(self, value: Any, record_timestamp: int) -> int:
+        return record_ts(value)
+
+
+def _forward_record(key: str, item: dict[str, Any]) -> str:
+    return json.dumps({"key": key, "items": [item], "ts": int(item["t"])}, separators=(",", ":"), default=str)
+
+
+class StatefulFunction(KeyedProcessFunction):
+    """Load state, call the core, store state, register event-time timers (one chain level).
+
+    Output: JSON Detection records (``Detection.as_record()``) of rules that generate alerts,
+    and — for chained correlations — keyed records (``{"key": ...}``) for the next level.
+    """
+
+    def __init__(self, plan: StatefulPlan, level: int) -> None:
+        self.plan = plan
+        self.level = level
+        self.lateness = plan.settings.event_time.allowed_lateness_ms
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.state = runtime_context.get_state(ValueStateDescriptor("core", Types.STRING()))
+        self.pending = runtime_context.get_state(ValueStateDescriptor("pending", Types.STRING()))
+        metrics = runtime_context.get_metrics_group().add_group("socflow_stateful")
+        self.items_counter = metrics.counter("items")
+        self.late_counter = metrics.counter("late_items")
+        self.dropped_counter = metrics.counter("late_dropped")
+        self.detections_counter = metrics.counter("detections")
+
+    # State envelope: {"h": horizon ms, "s": core snapshot or null}.
+    def _load(self, key: str) -> tuple[int, Any]:
+        text = self.state.value()
+        if not text:
+            return NEVER, None
+        envelope = json.loads(text)
+        snap = envelope.get("s")
+        return int(envelope["h"]), (self.plan.decode(key, snap) if snap is not None else None)
+
+    def _emit(self, detections: list[Any], forwards: list[tuple[str, dict[str, Any]]]) -> Iterator[str]:
+        for detection in detections:
+            self.detections_counter.inc()
+            yield json.dumps(detection.as_record(), separators=(",", ":"), ensure_ascii=False, default=str)
+        for target, item in forwards:
+            yield _forward_record(target, item)
+
+    def _store(self, key: str, horizon: int, state: Any, ctx: Any) -> None:
+        if state is None or self.plan.is_empty(key, state):
+            if horizon == NEVER:
+                self.state.clear()
+                return
+            # The horizon outlives the state by the allowed lateness (see the core's driver).
+            self.state.update(json.dumps({"h": horizon, "s": None}))
+            ctx.timer_service().register_event_time_timer(horizon + self.lateness)
+            return
+        self.state.update(json.dumps({"h": horizon, "s": self.plan.encode(key, state)}, separators=(",", ":")))
+        upcoming = self.plan.next_timer(key, state)
+        if upcoming is not None:
+            ctx.timer_service().register_event_time_timer(upcoming)
+
+    def process_element(self, value: str, ctx: KeyedProcessFunction.Context) -> Iterator[str]:
+        record = json.loads(value)
+        key = str(record["key"])
+        horizon: int | None = None
+        late: list[dict[str, Any]] = []
+        waiting: list[dict[str, Any]] | None = None
+        for item in record["items"]:
+            self.items_counter.inc()
+            if horizon is None:
+                text = self.state.value()
+                horizon = int(json.loads(text)["h"]) if text else NEVER
+            moment = int(item["t"])
+            if moment <= horizon:
+                self.late_counter.inc()
+                if moment <= horizon - self.lateness:
+                    self.dropped_counter.inc()
+                else:
+                    late.append(item)
+                continue
+            if waiting is None:
+                text = self.pending.value()
+                waiting = json.loads(text) if text else []
+            waiting.append(item)
+            ctx.timer_service().register_event_time_timer(moment)
+        if waiting is not None:
+            self.pending.update(json.dumps(waiting, separators=(",", ":")))
+        if late:
+            # Late but within the allowed lateness: applied now, in arrival order.
+            horizon, state = self._load(key)
+            if state is None:
+                state = self.plan.new_state(key)
+            for item in late:
+                state, detections, forwards = self.plan.step(key, state, item)
+                yield from self._emit(detections, forwards)
+            self._store(key, horizon, state, ctx)
+
+    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterator[str]:
+        key = str(ctx.get_current_key())
+        text = self.pending.value()
+        waiting = json.loads(text) if text else []
+        ready = sorted((item for item in waiting if int(item["t"]) <= timestamp), key=item_order)
+        rest = [item for item in waiting if int(item["t"]) > timestamp]
+        if ready:
+            if rest:
+                self.pending.update(json.dumps(rest, separators=(",", ":")))
+            else:
+                self.pending.clear()
+        horizon, state = self._load(key)
+        if state is None and not ready:
+            if horizon != NEVER and not rest and timestamp >= horizon + self.lateness:
+                self.state.clear()  # the remembered horizon has served its time
+            return
+        if state is None:
+            state = self.plan.new_state(key)
+        for item in ready:
+            state, detections, forwards = self.plan.step(key, state, item)
+            yield from self._emit(detections, forwards)
+        state, detections, forwards = self.plan.on_timer(key, state, timestamp)
+        yield from self._emit(detections, forwards)
+        self._store(key, max(horizon, timestamp), state, ctx)
+
+
+def _is_forward(record: str) -> bool:
+    return record.startswith(_KEY_PREFIX)
+
+
+def add_stateful_stage(keyed_records: DataStream, plan: StatefulPlan, *, uid_prefix: str = "stateful") -> DataStream:
+    """Keyed records (JSON ``{"key", "items", "ts"}``) in; JSON Detection records out.
+
+    One keyed operator per correlation chain level (``plan.levels``, usually 1). Every
+    operator is named and has a stable uid so savepoints and checkpoints restore.
+    """
+    timing = plan.settings.event_time
+    # with_idleness must come before with_timestamp_assigner: PyFlink's with_idleness returns
+    # a new strategy that silently forgets a Python timestamp assigner set before it.
+    strategy = (
+        WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(timing.out_of_orderness_ms))
+        .with_idleness(Duration.of_millis(int(timing.idle_source_s * 1000)))
+        .with_timestamp_assigner(RecordTimestamps())
+    )
+    timed = (
+        keyed_records.assign_timestamps_and_watermarks(strategy)
+        .name("stateful: event time and watermarks")
+        .uid(f"{uid_prefix}-watermarks")
+    )
+    outputs: list[DataStream] = []
+    forwards: DataStream | None = None
+    levels = plan.levels
+    for level in range(levels):
+        feed = timed
+        if levels > 1:
+            feed = (
+                timed.filter(lambda record, lv=level: key_level(record_key(record)) == lv)
+                .name(f"stateful: level {level} records")
+                .uid(f"{uid_prefix}-level-{level}-filter")
+            )
+        if forwards is not None:
+            feed = feed.union(forwards)
+        processed = (
+            feed.key_by(record_key, key_type=Types.STRING())
+            .process(StatefulFunction(plan, level), output_type=Types.STRING())
+            .name(f"stateful: correlations and detectors (level {level})")
+            .uid(f"{uid_prefix}-keyed-{level}")
+        )
+        if level == levels - 1:
+            outputs.append(processed)
+            break
+        outputs.append(
+            processed.filter(lambda record: not _is_forward(record))
+            .name(f"stateful: level {level} detections")
+            .uid(f"{uid_prefix}-level-{level}-detections")
+        )
+        forwards = (
+            processed.filter(_is_forward)
+            .name(f"stateful: level {level} chained")
+            .uid(f"{uid_prefix}-level-{level}-chained")
+        )
+    if len(outputs) == 1:
+        return outputs[0]
+    return outputs[0].union(*outputs[1:])
