@@ -47,6 +47,14 @@ def register(subparsers: Any) -> None:
     _common(syslog, "syslog")
     syslog.set_defaults(handler=handle_syslog)
 
+    net = commands.add_parser("net", help="network sensor (scapy capture): flows, DNS, HTTP and TLS records")
+    source = net.add_mutually_exclusive_group(required=True)
+    source.add_argument("--iface", help="capture live on this interface (needs root or CAP_NET_RAW)")
+    source.add_argument("--pcap", type=Path, nargs="+", help="read pcap/pcapng files")
+    net.add_argument("--bpf", help="BPF filter (default: collector.sensor_bpf live; none for pcaps)")
+    _common(net, "net")
+    net.set_defaults(handler=handle_net)
+
 
 def _common(parser: argparse.ArgumentParser, default_writer: str) -> None:
     parser.add_argument("--spool", type=Path, help="spool directory (default: <data-dir>/spool)")
@@ -103,6 +111,28 @@ def handle_syslog(args: argparse.Namespace, settings: Any) -> int:
     finally:
         close_sink(sink)
     print(json.dumps({"collector": "syslog", **stats.as_dict()}), flush=True)
+    return 0
+
+
+def handle_net(args: argparse.Namespace, settings: Any) -> int:
+    from ingest.net.sensor import capture_live, collect_pcaps  # scapy: imported only for the sensor
+
+    config = settings.collector
+    spool = args.spool or settings.spool_dir
+    if args.metrics:
+        serve(config.metrics_port)
+    sink = open_sink(spool, args.writer_id, config, kafka_bootstrap=args.kafka, kafka_topic=args.topic)
+    try:
+        if args.pcap:
+            stats = collect_pcaps(args.pcap, spool, settings=config, writer_id=args.writer_id, bpf=args.bpf,
+                                  sink=sink)
+        else:
+            stats = capture_live(args.iface, spool, settings=config, writer_id=args.writer_id, bpf=args.bpf,
+                                 stop=_stop_on_signals(), sink=sink,
+                                 ready=lambda: print(json.dumps({"capturing": args.iface}), flush=True))
+    finally:
+        close_sink(sink)
+    print(json.dumps({"collector": "net", **stats.as_dict()}), flush=True)
     return 0
 
 

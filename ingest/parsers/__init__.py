@@ -27,7 +27,7 @@ PARSERS: dict[str, LineParser] = {
 FORMATS = ("auto", *PARSERS)
 
 
-def sniff(lines: Sequence[str], path: str = "") -> str:
+def sniff(lines: Sequence[str], path: str = "") -> str:  # noqa: PLR0911 - first match wins
     """The parser name for a file from its first non-empty lines (``json`` when unsure)."""
     for line in lines:
         stripped = line.strip()

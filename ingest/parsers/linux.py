@@ -61,7 +61,9 @@ def _logsource(service: str) -> dict[str, str]:
     return {"product": "linux", "service": service}
 
 
-def enrich_program(event: Event, message: syslog.SyslogMessage, *, auth_log: bool = False) -> Event:
+def enrich_program(  # noqa: PLR0912, PLR0915 - one branch per program
+    event: Event, message: syslog.SyslogMessage, *, auth_log: bool = False
+) -> Event:
     """Add program-specific fields and the Sigma logsource to a syslog event (in place)."""
     program = (message.appname or "").lower()
     text = message.message
@@ -200,7 +202,7 @@ def _audit_value(name: str, raw: str) -> str:
     return raw
 
 
-def parse_audit_line(line: str, *, source: str, hint: str = "") -> tuple[str, Event]:
+def parse_audit_line(line: str, *, source: str, hint: str = "") -> tuple[str, Event]:  # noqa: PLR0912 - field map
     head = _AUDIT_HEAD.match(line)
     if not head:
         raise ParseError("not an auditd record (type=... msg=audit(...):)", source=source)

@@ -92,7 +92,7 @@ def _rfc3339(text: str) -> str:
         raise ParseError(f"bad timestamp {text!r}: {error}") from error
 
 
-def parse_structured_data(text: str) -> tuple[dict[str, dict[str, str]], str]:
+def parse_structured_data(text: str) -> tuple[dict[str, dict[str, str]], str]:  # noqa: PLR0912 - RFC grammar
     """RFC 5424 STRUCTURED-DATA at the start of ``text``; returns it and the rest."""
     if text.startswith("- ") or text == "-":
         return {}, text[2:]

@@ -40,7 +40,7 @@ def _unescape(text: str) -> str:
     return text.replace('\\"', '"').replace("\\\\", "\\")
 
 
-def parse_access_line(line: str, *, source: str, hint: str = "") -> tuple[str, Event]:
+def parse_access_line(line: str, *, source: str, hint: str = "") -> tuple[str, Event]:  # noqa: PLR0912 - field map
     match = _LINE.match(line)
     if not match:
         raise ParseError("not a combined/common access log line", source=source)

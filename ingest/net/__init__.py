@@ -1,0 +1,1 @@
+"""The network sensor: capture (scapy), fast header decoding, flows, DNS, HTTP and TLS records."""
