@@ -78,7 +78,7 @@ class Context:
 
     def __init__(self, event: Mapping[str, Any]) -> None:
         self.event = event
-        winlog = event.get("winlog")
+        winlog: Any = event.get("winlog")
         data = winlog.get("event_data") if _is_mapping(winlog) else None
         self.event_data: Mapping[str, Any] | None = data if _is_mapping(data) else None
         self.normalized: Mapping[str, str] | None = None
@@ -134,7 +134,7 @@ def _leaves(node: Any) -> Iterator[Any]:
         yield node
 
 
-def text_value(value: Any) -> Any:
+def text_value(value: Any) -> Any:  # noqa: PLR0911
     """A scalar as the text Sigma compares: numbers in plain form, booleans as true/false."""
     cls = value.__class__
     if cls is str:

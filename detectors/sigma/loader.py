@@ -22,7 +22,11 @@ from sigma.exceptions import SigmaError
 from sigma.filters import SigmaFilter
 from sigma.rule import SigmaRule
 
+from detectors.sigma.modifiers import register as register_modifiers
+
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+register_modifiers()  # before any rule is parsed: see detectors.sigma.modifiers
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,10 @@ PINNED_DISAGREEMENTS: dict[str, str] = {}
 @pytest.mark.slow
 def test_engine_agrees_with_sqlite_reference(sigma_corpus: Path, evtx_samples: Path) -> None:
     table = LogsourceTable.load(CONFIG_DIR / "logsources.yaml")
-    engine, report = SigmaEngine.load([sigma_corpus / folder for folder in RULE_FOLDERS], config_dir=CONFIG_DIR)
-    events = [event for path in sorted(evtx_samples.rglob("*.evtx")) for _, event in iter_windows_file(path, table=table)]
+    engine, _ = SigmaEngine.load([sigma_corpus / folder for folder in RULE_FOLDERS], config_dir=CONFIG_DIR)
+    events = [
+        event for path in sorted(evtx_samples.rglob("*.evtx")) for _, event in iter_windows_file(path, table=table)
+    ]
     assert len(events) == 8255
     ours: dict[str, set[int]] = defaultdict(set)
     rows = []
