@@ -13,13 +13,16 @@ and in its own run dir (``/var/lib/socflow-test`` as root, else ``~/.cache/socfl
 
 Fixtures (session scope): ``stack_settings``, ``elasticsearch_url``, ``kafka_bootstrap``,
 ``flink_cluster`` (REST URL), ``kafka_connector_jars``. A service already up on its test port
-is reused and left running; a service the session started is stopped at the end (and starts
+is reused and left running; a service a session started is stopped at the end (and starts
 from empty data). A service that cannot start fails the test with the reason and the log
 tail; only a missing Java or Maven on a developer machine (not CI) makes the tests skip.
+Concurrent sessions on one machine share the test instance through ``deploy.lease``: the last
+session to finish stops what a session started.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +31,7 @@ import pytest
 
 from deploy import elasticsearch, flink, kafka
 from deploy.errors import StackError, ToolMissingError
+from deploy.lease import shared_service
 from deploy.process import ServiceStatus
 from deploy.settings import StackSettings
 
@@ -46,21 +50,17 @@ def _cannot_start(what: str, error: StackError) -> None:
 def _service(settings: StackSettings, what: str, status: Callable[[StackSettings], ServiceStatus],
              start: Callable[[StackSettings], ServiceStatus], stop: Callable[[StackSettings], bool],
              reset: Callable[[StackSettings], None] | None = None) -> Iterator[ServiceStatus]:
-    before = status(settings)
-    if before.up:
-        yield before  # someone (a developer, an earlier session) runs it: reuse, leave running
-        return
+    # Engineers run the suite concurrently on one machine: the lease keeps a service up until
+    # the last session using it ends, and never stops one a developer started by hand.
+    stack = contextlib.ExitStack()
     try:
-        if reset is not None and before.state == "stopped":
-            reset(settings)  # each session that starts a service starts it empty
-        started = start(settings)
+        current = stack.enter_context(shared_service(settings, what.lower().replace(" ", "-"), status, start,
+                                                     stop, reset=reset))
     except StackError as error:
         _cannot_start(what, error)
         raise  # unreachable: skip/fail raise
-    try:
-        yield started
-    finally:
-        stop(settings)
+    with stack:
+        yield current
 
 
 @pytest.fixture(scope="session")

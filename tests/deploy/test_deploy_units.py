@@ -95,3 +95,61 @@ def test_pid_checks_require_the_marker_and_stop_escalates(tmp_path: Path) -> Non
 
 def test_log_tail_of_a_missing_file_says_so(tmp_path: Path) -> None:
     assert "no log" in process.tail(tmp_path / "absent.log")
+
+
+class FakeService:
+    """Records what shared_service asks of a service."""
+
+    def __init__(self, up: bool) -> None:
+        self.is_up = up
+        self.calls: list[str] = []
+
+    def status(self, settings: StackSettings) -> process.ServiceStatus:
+        return process.ServiceStatus("fake", "running" if self.is_up else "stopped", "fake://")
+
+    def start(self, settings: StackSettings) -> process.ServiceStatus:
+        self.calls.append("start")
+        self.is_up = True
+        return self.status(settings)
+
+    def stop(self, settings: StackSettings) -> bool:
+        self.calls.append("stop")
+        self.is_up = False
+        return True
+
+    def reset(self, settings: StackSettings) -> None:
+        self.calls.append("reset")
+
+
+def test_lease_starts_and_stops_a_service_nobody_runs(tmp_path: Path) -> None:
+    from deploy.lease import shared_service
+
+    fake = FakeService(up=False)
+    with shared_service(StackSettings(run_dir=tmp_path), "fake", fake.status, fake.start, fake.stop,
+                        reset=fake.reset) as status:
+        assert status.state == "running"
+    assert fake.calls == ["reset", "start", "stop"]
+
+
+def test_lease_never_stops_a_service_a_developer_started(tmp_path: Path) -> None:
+    from deploy.lease import shared_service
+
+    fake = FakeService(up=True)
+    with shared_service(StackSettings(run_dir=tmp_path), "fake", fake.status, fake.start, fake.stop):
+        pass
+    assert fake.calls == []
+
+
+def test_lease_leaves_the_service_to_a_session_still_using_it(tmp_path: Path) -> None:
+    from deploy.lease import shared_service
+
+    fake = FakeService(up=False)
+    settings = StackSettings(run_dir=tmp_path)
+    with shared_service(settings, "fake", fake.status, fake.start, fake.stop):
+        # Another live process (pid 1 always exists) takes a lease meanwhile.
+        (tmp_path / "leases" / "fake" / "1").touch()
+    assert fake.calls == ["start"]
+    (tmp_path / "leases" / "fake" / "1").unlink()
+    with shared_service(settings, "fake", fake.status, fake.start, fake.stop):
+        pass
+    assert fake.calls == ["start", "stop"]  # the last user out stops what a session started

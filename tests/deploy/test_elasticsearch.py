@@ -9,6 +9,7 @@ from elasticsearch import ApiError, Elasticsearch
 
 from deploy import elasticsearch
 from deploy.errors import StackError, ToolMissingError
+from deploy.lease import locked
 from deploy.settings import StackSettings
 
 pytestmark = pytest.mark.integration
@@ -23,10 +24,12 @@ def lifecycle_settings(stack_settings: StackSettings) -> Iterator[StackSettings]
         "elasticsearch_port": 19210,
         "elasticsearch_transport_port": 19310,
     })
-    if elasticsearch.status(settings).pid is None:
-        elasticsearch.remove_data(settings)
-    yield settings
-    elasticsearch.stop(settings)
+    # Concurrent test sessions on this machine would fight over this instance: take turns.
+    with locked(settings.effective_run_dir / "lifecycle.lock"):
+        if elasticsearch.status(settings).pid is None:
+            elasticsearch.remove_data(settings)
+        yield settings
+        elasticsearch.stop(settings)
 
 
 def test_start_is_healthy_indexes_searches_and_stops(lifecycle_settings: StackSettings) -> None:
