@@ -19,8 +19,11 @@ from ingest.spool import DeadLetter, SpoolWriter
 
 
 class Sink(Protocol):
-    offsets: dict[str, Any]
-    events_uncommitted: int
+    @property
+    def offsets(self) -> dict[str, Any]: ...
+
+    @property
+    def events_uncommitted(self) -> int: ...
 
     def append(self, event: Event) -> None: ...
 
@@ -47,6 +50,8 @@ def open_sink(
             buffer_dir=spool_dir,
             writer_id=writer_id,
             batch_size=settings.batch_size,
+            linger_ms=settings.kafka_linger_ms,
+            delivery_timeout_s=settings.kafka_delivery_timeout_s,
         )
     return SpoolWriter(spool_dir, writer_id, batch_size=settings.batch_size)
 

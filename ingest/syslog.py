@@ -345,9 +345,9 @@ class SyslogProcessor:
             message = syslog_parser.parse_message(text, received=received, zone=self.zone)
             event = syslog_parser.to_event(message, text)
             linux.enrich_program(event, message)
-            peer_ip = record.peer.rsplit(":", 1)[0].strip("[]")
-            host = event.setdefault("host", {})
-            host["ip"] = peer_ip  # the sender: the node the message came from
+            if not message.hostname:
+                # No host named in the message: the sender's address is the best we know.
+                event["host"] = {"ip": record.peer.rsplit(":", 1)[0].strip("[]")}
             event["log"]["source"] = {"address": record.peer}
             event["event"]["ingested"] = format_timestamp(received)
             event["network"] = {"transport": "udp" if record.transport == "udp" else "tcp"}
