@@ -6,11 +6,13 @@ so a sequence gives the same alerts whatever order it arrived in.
 
 Semantics, per group of ``group-by`` values:
 
-- gt / gte conditions are evaluated over a sliding window ``(t - timespan, t]`` after every
-  item and fire as soon as they hold; the window is then emptied, so a burst gives one alert
-  and the next alert needs a fresh set of events.
-- lt / lte / eq / neq can only be judged on a complete window: a window opens at the first
-  item of the group and is evaluated when event time reaches ``first + timespan``.
+- event_count, value_count and value_sum with gt / gte (adding events only moves them towards
+  the condition) are evaluated over a sliding window ``(t - timespan, t]`` after every item
+  and fire as soon as they hold; the window is then emptied, so a burst gives one alert and
+  the next alert needs a fresh set of events.
+- value_avg, value_percentile, value_median and every lt / lte / eq / neq condition can only
+  be judged on a complete window: a window opens at the first item of the group and is
+  evaluated when event time reaches ``first + timespan`` (one alert per window at most).
 - temporal: the distinct referenced rules seen in the window are counted (or the extended
   boolean condition evaluated over them); temporal_ordered additionally needs them in rule
   order, found greedily (the earliest completion wins, which is what an analyst expects).
@@ -157,7 +159,7 @@ def step(
     row = item_row(item)
     now = row[0]
     detections: list[Detection] = []
-    if not spec.condition.monotonic and spec.condition.expression is None:
+    if not spec.fires_early:
         if state.window_end is not None and now >= state.window_end:
             state, detections = on_timer(spec, state, state.window_end, group)
         if state.window_end is None:

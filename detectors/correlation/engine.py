@@ -95,6 +95,9 @@ class CorrelationLogic:
 
     specs: Sequence[CorrelationSpec]
     max_items: int = 10_000
+    # Also emit detections of correlations that only feed others (generate: false semantics
+    # silence them in production); rule tests use it to check such a rule on its own.
+    include_silenced: bool = False
     by_id: dict[str, CorrelationSpec] = field(init=False)
     # rule id or name -> correlations referencing it (base rules and correlations alike)
     consumers: dict[str, list[CorrelationSpec]] = field(init=False)
@@ -148,7 +151,7 @@ class CorrelationLogic:
         return spec, dict(zip(spec.group_by, json.loads(values), strict=False))
 
     def _outputs(self, spec: CorrelationSpec, detections: list[Detection]) -> tuple[list[Detection], list[KeyedItem]]:
-        emitted = [detection for detection in detections if spec.generate]
+        emitted = [detection for detection in detections if spec.generate or self.include_silenced]
         forwards: list[KeyedItem] = []
         for detection in detections:
             for parent in self.consumers.get(spec.rule.id, ()):
@@ -368,11 +371,16 @@ class CorrelationEngine:
         out_of_orderness_ms: int = 5_000,
         allowed_lateness_ms: int = 60_000,
         max_items: int = 10_000,
+        include_silenced: bool = False,
     ) -> CorrelationEngine:
-        """Build from pySigma ``SigmaCorrelationRule`` objects and the base rules they reference."""
+        """Build from pySigma ``SigmaCorrelationRule`` objects and the base rules they reference.
+
+        ``include_silenced`` also returns detections of correlations that only feed other
+        correlations (useful to test such a rule on its own).
+        """
         specs = specs_from_sigma(correlations, rules)
         return cls(
-            CorrelationLogic(specs, max_items=max_items),
+            CorrelationLogic(specs, max_items=max_items, include_silenced=include_silenced),
             out_of_orderness_ms=out_of_orderness_ms,
             allowed_lateness_ms=allowed_lateness_ms,
         )

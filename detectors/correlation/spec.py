@@ -102,6 +102,19 @@ class CorrelationSpec:
     def value_field(self) -> str | None:
         return self.condition.field
 
+    @property
+    def fires_early(self) -> bool:
+        """True when the rule may fire as soon as its condition holds inside a sliding window.
+
+        That is the case when adding events can only move the metric towards the condition:
+        counts and sums with gt / gte, and the temporal types. Averages, percentiles and
+        lt / lte / eq / neq conditions are only meaningful over a complete window, so they are
+        judged when the window (opened by the group's first event) closes.
+        """
+        if self.type in TEMPORAL_TYPES:
+            return True
+        return self.type in ("event_count", "value_count", "value_sum") and self.condition.monotonic
+
 
 def rule_info_of(rule: Any, *, generate: bool = True) -> RuleInfo:
     """A :class:`RuleInfo` for a pySigma rule or correlation rule."""
