@@ -57,7 +57,7 @@ TRANSPORTS = ("udp", "tcp", "tls")
 MAX_MESSAGE = 64 * 1024  # longer frames are cut here and dead-lettered by the processor
 JOURNAL_ROLL_BYTES = 64 * 1024 * 1024
 _JOURNAL_NAME = re.compile(r"^jrn-(\d{12})\.bin$")
-_OCTET_COUNT = re.compile(rb"^(\d{1,6}) ")
+_OCTET_COUNT = re.compile(rb"(\d{1,6}) ")
 
 
 @dataclass(frozen=True)
