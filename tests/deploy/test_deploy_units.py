@@ -153,3 +153,15 @@ def test_lease_leaves_the_service_to_a_session_still_using_it(tmp_path: Path) ->
     with shared_service(settings, "fake", fake.status, fake.start, fake.stop):
         pass
     assert fake.calls == ["start", "stop"]  # the last user out stops what a session started
+
+
+def test_stack_status_command_prints_every_service(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from alerts.cli import main
+
+    assert main(["stack", "status", "--test-instance", "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["service"] for line in lines] == ["elasticsearch", "kafka", "flink"]
+    assert {line["url"] for line in lines} == {"http://127.0.0.1:19200", "127.0.0.1:19092", "http://127.0.0.1:18081"}
+    assert all(line["state"] in {"running", "stopped", "unhealthy", "external"} for line in lines)
