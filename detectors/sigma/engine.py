@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import ahocorasick
+import ahocorasick_rs
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
@@ -70,6 +70,8 @@ class RouteGroup:
     rules: list[tuple[RuleInfo, Predicate]]
     fields: list[tuple[str, Any]] = field(default_factory=list)
     automaton: Any = None
+    # pattern index -> {field slot: rule positions}
+    payloads: list[dict[int, tuple[int, ...]]] = field(default_factory=list)
     always: frozenset[int] = frozenset()
 
     @classmethod
@@ -96,11 +98,14 @@ class RouteGroup:
                 }[op]
                 patterns.setdefault(pattern, {}).setdefault(slot, set()).add(position)
         if patterns:
-            automaton = ahocorasick.Automaton()
-            for pattern, slots in patterns.items():
-                automaton.add_word(pattern, {slot: tuple(sorted(p)) for slot, p in slots.items()})
-            automaton.make_automaton()
-            group.automaton = automaton
+            # Rust Aho-Corasick (DFA): one pass over all indexed fields of the event, whatever
+            # the number of literals; overlapping matches so no literal hides another.
+            ordered = sorted(patterns)
+            group.automaton = ahocorasick_rs.AhoCorasick(ordered, implementation=ahocorasick_rs.Implementation.DFA)
+            group.payloads = [
+                {slot: tuple(sorted(positions)) for slot, positions in patterns[pattern].items()}
+                for pattern in ordered
+            ]
         group.always = frozenset(always)
         return group
 
@@ -116,7 +121,7 @@ class RouteGroup:
                 folded = ctx.fold(field_key, accessor)
                 if folded is None:
                     continue
-                for value in (folded,) if isinstance(folded, str) else folded:
+                for value in (folded,) if folded.__class__ is str else folded:
                     text = value
                     if _START in text or _END in text:
                         text = text.replace(_START, " ").replace(_END, " ")
@@ -127,10 +132,12 @@ class RouteGroup:
                     pieces.append(_END)
                     offset += len(text) + 2
             if pieces:
+                payloads = self.payloads
                 single = len(starts) == 1
-                for end, payload in automaton.iter("".join(pieces)):
-                    slot = slots[0] if single else slots[bisect.bisect_right(starts, end) - 1]
-                    hit = payload.get(slot)
+                bisect_right = bisect.bisect_right
+                for pattern, start, _ in automaton.find_matches_as_indexes("".join(pieces), overlapping=True):
+                    slot = slots[0] if single else slots[bisect_right(starts, start) - 1]
+                    hit = payloads[pattern].get(slot)
                     if hit:
                         found.update(hit)
         return sorted(found)
