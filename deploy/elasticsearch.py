@@ -27,6 +27,7 @@ from deploy.process import (
     chown_tree,
     http_json,
     http_ok,
+    locked,
     log_event,
     port_open,
     running_pid,
@@ -48,6 +49,10 @@ def elasticsearch_url(settings: StackSettings) -> str:
 
 def service_dir(settings: StackSettings) -> Path:
     return settings.effective_run_dir / SERVICE
+
+
+def start_lock(settings: StackSettings) -> Path:
+    return settings.effective_run_dir / ".locks" / f"{SERVICE}.lock"
 
 
 def _paths(settings: StackSettings) -> dict[str, Path]:
@@ -213,6 +218,12 @@ def start(settings: StackSettings) -> ServiceStatus:
     Idempotent: an instance of ours that is running is left alone. Raises StackError with the
     log tail when the port belongs to something else, Java is missing or startup fails.
     """
+    # A concurrent start or stop of the same instance waits for this one.
+    with locked(start_lock(settings)):
+        return _start(settings)
+
+
+def _start(settings: StackSettings) -> ServiceStatus:
     current = status(settings)
     if current.state == "running":
         log_event("elasticsearch_already_running", pid=current.pid, url=current.url)
@@ -282,6 +293,11 @@ def start(settings: StackSettings) -> ServiceStatus:
 
 def stop(settings: StackSettings) -> bool:
     """Stop our Elasticsearch (SIGTERM, SIGKILL after ``stop_timeout_s``). False if it was not running."""
+    with locked(start_lock(settings)):
+        return _stop(settings)
+
+
+def _stop(settings: StackSettings) -> bool:
     paths = _paths(settings)
     pid = running_pid(paths["pid"], _marker(settings))
     if pid is None:

@@ -35,6 +35,7 @@ from deploy.process import (
     ServiceStatus,
     http_json,
     http_ok,
+    locked,
     log_event,
     pid_alive,
     port_open,
@@ -109,6 +110,10 @@ def rest_url(settings: StackSettings) -> str:
 
 def service_dir(settings: StackSettings) -> Path:
     return settings.effective_run_dir / SERVICE
+
+
+def start_lock(settings: StackSettings) -> Path:
+    return settings.effective_run_dir / ".locks" / f"{SERVICE}.lock"
 
 
 def _paths(settings: StackSettings) -> dict[str, Path]:
@@ -279,6 +284,12 @@ def start_cluster(settings: StackSettings) -> ServiceStatus:
 
     Idempotent: a healthy cluster of ours is left alone; missing TaskManagers are added.
     """
+    # A concurrent start or stop of the same instance waits for this one.
+    with locked(start_lock(settings)):
+        return _start_cluster(settings)
+
+
+def _start_cluster(settings: StackSettings) -> ServiceStatus:
     current = cluster_status(settings)
     if current.state == "running":
         log_event("flink_cluster_already_running", pid=current.pid, url=current.url)
@@ -333,6 +344,11 @@ def start_cluster(settings: StackSettings) -> ServiceStatus:
 
 def stop_cluster(settings: StackSettings) -> bool:
     """Stop TaskManagers, then the JobManager (SIGTERM, SIGKILL after ``stop_timeout_s``)."""
+    with locked(start_lock(settings)):
+        return _stop_cluster(settings)
+
+
+def _stop_cluster(settings: StackSettings) -> bool:
     pids = _cluster_pids(settings)
     if not pids["standalonesession"] and not pids["taskexecutor"]:
         log_event("flink_cluster_not_running", url=rest_url(settings))

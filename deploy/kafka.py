@@ -24,6 +24,7 @@ from deploy.process import (
     ServiceStatus,
     as_user,
     chown_tree,
+    locked,
     log_event,
     port_open,
     running_pid,
@@ -49,6 +50,10 @@ def bootstrap_servers(settings: StackSettings) -> str:
 
 def service_dir(settings: StackSettings) -> Path:
     return settings.effective_run_dir / SERVICE
+
+
+def start_lock(settings: StackSettings) -> Path:
+    return settings.effective_run_dir / ".locks" / f"{SERVICE}.lock"
 
 
 def _paths(settings: StackSettings) -> dict[str, Path]:
@@ -227,6 +232,12 @@ def status(settings: StackSettings) -> ServiceStatus:
 
 def start(settings: StackSettings) -> ServiceStatus:
     """Start the broker unless it runs; wait until an AdminClient lists topics. Idempotent."""
+    # A concurrent start or stop of the same instance waits for this one.
+    with locked(start_lock(settings)):
+        return _start(settings)
+
+
+def _start(settings: StackSettings) -> ServiceStatus:
     current = status(settings)
     if current.state == "running":
         log_event("kafka_already_running", pid=current.pid, bootstrap=current.url)
@@ -270,6 +281,11 @@ def start(settings: StackSettings) -> ServiceStatus:
 
 def stop(settings: StackSettings) -> bool:
     """Stop our broker (SIGTERM: controlled shutdown; SIGKILL after ``stop_timeout_s``)."""
+    with locked(start_lock(settings)):
+        return _stop(settings)
+
+
+def _stop(settings: StackSettings) -> bool:
     paths = _paths(settings)
     pid = running_pid(paths["pid"], _marker(settings))
     if pid is None:

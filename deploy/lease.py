@@ -14,25 +14,14 @@ service would stop it at its end while another session still uses it. So:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from deploy.process import ServiceStatus, log_event, pid_alive
+from deploy.process import ServiceStatus, locked, log_event, pid_alive
 from deploy.settings import StackSettings
 
-
-@contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path`` (created if missing) for the ``with`` block."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+__all__ = ["locked", "shared_service"]
 
 
 def _live_leases(lease_dir: Path) -> list[Path]:

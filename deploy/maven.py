@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deploy.errors import StackError, ToolMissingError
-from deploy.process import log_event, tail
+from deploy.process import locked, log_event, tail
 
 MAVEN_TIMEOUT_S = 900
 
@@ -114,6 +114,18 @@ def fetch_artifact(coords: str | Coordinates, cache_dir: Path) -> Path:
     if target.exists() and target_sha1.exists():
         verify_sha1(target, target_sha1)
         return target
+    # Two processes (a developer's `stack up`, a test session) may fetch at once: one at a time.
+    with locked(cache_dir / ".locks" / f"{coordinates.filename}.lock"):
+        if target.exists() and target_sha1.exists():
+            verify_sha1(target, target_sha1)
+            return target
+        return _fetch_artifact(coordinates, target)
+
+
+def _fetch_artifact(coordinates: Coordinates, target: Path) -> Path:
+    target_dir = target.parent
+    target_sha1 = target.with_name(target.name + ".sha1")
+    cache_dir = target_dir.parent
     in_repo = coordinates.repo_path(local_repository())
     repo_sha1 = in_repo.with_name(in_repo.name + ".sha1")
     if not (in_repo.exists() and repo_sha1.exists()):
@@ -169,6 +181,14 @@ def fetch_with_dependencies(coords: str | Coordinates, cache_dir: Path,
     stamp = dest / ".complete"
     if stamp.exists():
         return sorted(dest.rglob("*.jar"))
+    with locked(cache_dir / ".locks" / f"{dest.name}.lock"):
+        if stamp.exists():
+            return sorted(dest.rglob("*.jar"))
+        return _resolve(coordinates, extras, dest, cache_dir)
+
+
+def _resolve(coordinates: Coordinates, extras: list[Coordinates], dest: Path, cache_dir: Path) -> list[Path]:
+    stamp = dest / ".complete"
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="socflow-resolve-") as work:
         pom = Path(work) / "pom.xml"

@@ -8,6 +8,7 @@ trusted (pids are reused after a reboot or a crash): the process must still carr
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -19,7 +20,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,18 @@ def log_event(event: str, level: int = logging.INFO, **fields: object) -> None:
     """Structured log line: a lowercase event name followed by key=value pairs."""
     parts = [event] + [f"{key}={value}" for key, value in fields.items() if value is not None]
     log.log(level, " ".join(parts))
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing) for the ``with`` block."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def is_root() -> bool:
