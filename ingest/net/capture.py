@@ -109,10 +109,10 @@ class LiveCapture:
     """Frames from an interface through scapy's PF_PACKET socket with a kernel BPF filter."""
 
     def __init__(self, iface: str, bpf: str | None, stop: threading.Event) -> None:
-        from scapy.config import conf
+        from scapy.arch.linux import L2ListenSocket  # scapy's PF_PACKET socket (Linux)
 
         try:
-            self.socket: Any = conf.L2listen(iface=iface, filter=bpf or None, promisc=True)
+            self.socket: Any = L2ListenSocket(iface=iface, filter=bpf or None, promisc=True)
         except (OSError, PermissionError) as error:
             raise IngestError(f"cannot capture on {iface}: {error}") from error
         self.iface = iface
