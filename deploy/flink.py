@@ -70,12 +70,16 @@ def local_env(settings: StackSettings) -> dict[str, str]:
     """Environment variables for running PyFlink's local runtime in this or a child process.
 
     JAVA_HOME must name a JDK Flink 2.2 supports (17 or 21) before PyFlink starts its JVM
-    gateway; the machine default may be newer. Merge it into ``os.environ`` or a child's env.
+    gateway; the machine default may be newer. PATH starts with this virtualenv's bin: the
+    local runtime launches Python workers as plain ``python`` unless ``python.executable`` is
+    set. Merge the result into ``os.environ`` or a child's env.
     """
     java_home = find_java_home(settings)
+    path = os.pathsep.join([str(python_executable().parent), str(java_home / "bin"),
+                            os.environ.get("PATH", "/usr/bin:/bin")])
     return {
         "JAVA_HOME": str(java_home),
-        "PATH": f"{java_home / 'bin'}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "PATH": path,
         "PYFLINK_CLIENT_EXECUTABLE": str(python_executable()),
     }
 
