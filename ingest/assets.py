@@ -67,6 +67,11 @@ class AssetInventory:
         pairs = [(net, node) for node in self.nodes for net in node.networks]
         # Most specific prefix first, so the first containing network is the answer.
         self._by_network = sorted(pairs, key=lambda pair: -pair[0].prefixlen)
+        tables: dict[tuple[int, int], dict[int, Node]] = {}
+        for network, node in self._by_network:
+            table = tables.setdefault((network.version, network.prefixlen), {})
+            table.setdefault(int(network.network_address) >> (network.max_prefixlen - network.prefixlen), node)
+        self._by_prefix = sorted(((v, p, t) for (v, p), t in tables.items()), key=lambda item: -item[1])
         self._by_hostname = {name.lower(): node for node in self.nodes for name in node.hostnames}
         # Longest pattern first: "d03-c04-*" (a commune) must win over "d03-*" (its district).
         self._by_pattern = sorted(
@@ -106,9 +111,14 @@ class AssetInventory:
             address = ipaddress.ip_address(text)
         except ValueError:
             return None
-        for network, node in self._by_network:
-            if address.version == network.version and address in network:
-                return node
+        # One dict probe per prefix length in use (most specific first) instead of testing
+        # every network: a sensor meets tens of thousands of distinct addresses.
+        value, bits = int(address), address.max_prefixlen
+        for version, prefixlen, table in self._by_prefix:
+            if version == address.version:
+                node = table.get(value >> (bits - prefixlen))
+                if node is not None:
+                    return node
         return None
 
     def _lookup_host_uncached(self, name: str) -> Node | None:

@@ -168,6 +168,9 @@ def iter_evtx(path: Path) -> Iterator[tuple[int, Mapping[str, Any] | None, str]]
         except (RuntimeError, ValueError, OSError) as error:
             yield position, None, f"evtx record unreadable: {error}"
             continue
+        if not isinstance(item, dict) or "data" not in item:
+            yield position, None, "evtx record without data"
+            continue
         try:
             yield position, json.loads(item["data"]), item["data"]
         except ValueError as error:
