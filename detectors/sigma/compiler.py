@@ -683,11 +683,12 @@ class _Regex:
     def __init__(self, pattern: str) -> None:
         self.pattern = pattern
         self.linear = True
+        self._py: re.Pattern[str] | None = None
+        self._direct: Any = None
         try:
             options = re2.Options()
             options.max_mem = 64 << 20
             self._re2: Any = re2.compile(pattern, options)
-            self._py: re.Pattern[str] | None = None
         except re2.error:
             self.linear = False
             self._re2 = None
@@ -695,8 +696,22 @@ class _Regex:
                 self._py = re.compile(pattern)
             except re.error as error:
                 raise RuleLoadError(f"invalid regular expression {pattern!r}: {error}") from error
+            return
+        # google-re2's Python wrapper maps every match position back to str offsets, which costs
+        # more than the match itself; a yes/no answer only needs RE2's own Match on UTF-8.
+        regexp = getattr(self._re2, "_regexp", None)
+        anchor = getattr(re2, "_Anchor", None)
+        if regexp is not None and anchor is not None:
+            self._direct = regexp.Match
+            self._unanchored = anchor.UNANCHORED
+            self._both = anchor.ANCHOR_BOTH
 
     def __call__(self, text: str, *, full: bool = False) -> bool:
+        direct = self._direct
+        if direct is not None:
+            data = text.encode("utf-8", "surrogatepass")
+            spans = direct(self._both if full else self._unanchored, data, 0, len(data))
+            return spans[0][0] != -1
         if self._re2 is not None:
             return (self._re2.fullmatch(text) if full else self._re2.search(text)) is not None
         assert self._py is not None
@@ -718,28 +733,38 @@ def compile_regex(pattern: str) -> _Regex:
 def regex_literal(value: SigmaRegularExpression) -> str | None:
     """A literal (folded) that every text the regular expression matches must contain.
 
-    Walks Python's parse of the pattern and takes the longest run of literal characters at the
-    top level (outside alternations and optional parts). Under the ``i`` flag only ASCII runs
-    are used, whose case folding RE2 and ``str.casefold`` agree on.
+    Walks Python's parse of the pattern and takes the longest run of literal characters that
+    every match must contain: at the top level, inside groups and inside repeats of at least
+    one, never inside alternations or optional parts. Under the ``i`` flag only ASCII runs are
+    used, whose case folding RE2 and ``str.casefold`` agree on.
     """
     ignorecase = SigmaRegularExpressionFlag.IGNORECASE in value.flags
     try:
         parsed = re_parser.parse(str(value.regexp), re.IGNORECASE if ignorecase else 0)
     except (re.error, RecursionError, OverflowError):
         return None
-    best, run = "", []
-    literal_op = re_constants.LITERAL
-    for op, argument in parsed:
-        if op is literal_op and not (ignorecase and argument > 127):
+    if parsed.state.flags & re.IGNORECASE:
+        ignorecase = True  # an inline (?i) at the start applies to the whole pattern
+    runs: list[str] = []
+    _literal_runs(parsed, ignorecase, runs)
+    best = max(runs, key=len, default="").casefold()
+    return best or None
+
+
+def _literal_runs(sequence: Any, ignorecase: bool, runs: list[str]) -> None:
+    run: list[str] = []
+    for op, argument in sequence:
+        if op is re_constants.LITERAL and not (ignorecase and argument > 127):
             run.append(chr(argument))
             continue
-        if len(run) > len(best):
-            best = "".join(run)
+        runs.append("".join(run))
         run = []
-    if len(run) > len(best):
-        best = "".join(run)
-    best = best.casefold()
-    return best if len(best) >= 3 else None
+        if op is re_constants.SUBPATTERN:
+            scoped = ignorecase or bool(argument[1] & re.IGNORECASE)  # (?i:...) groups
+            _literal_runs(argument[-1], scoped, runs)
+        elif op in (re_constants.MAX_REPEAT, re_constants.MIN_REPEAT) and argument[0] >= 1:
+            _literal_runs(argument[2], ignorecase, runs)
+    runs.append("".join(run))
 
 
 def regex_matcher(value: SigmaRegularExpression) -> Callable[[str], bool]:
@@ -834,7 +859,8 @@ def build_predicate(node: Node) -> Predicate:  # noqa: PLR0911
     if node.kind == "not":
         inner = build_predicate(node.children[0])
         return lambda ctx: not inner(ctx)
-    children = [build_predicate(child) for child in node.children]
+    ordered = sorted(node.children, key=cost) if node.kind == "and" else node.children
+    children = [build_predicate(child) for child in ordered]
     if node.kind == "and":
         if len(children) == 2:
             first, second = children
@@ -844,6 +870,23 @@ def build_predicate(node: Node) -> Predicate:  # noqa: PLR0911
         first, second = children
         return lambda ctx: first(ctx) or second(ctx)
     return lambda ctx: any(child(ctx) for child in children)
+
+
+def cost(node: Node) -> float:
+    """Rough evaluation cost: AND evaluates cheap children first so that a false one stops it."""
+    if node.kind == "leaf":
+        leaf = node.leaf
+        assert leaf is not None
+        if leaf.spec is not None:
+            base = 1.0 + 0.02 * len(leaf.spec[2]) if leaf.spec[1] == "contains" else 1.0
+        elif ":re" in leaf.key or "\0re\0" in leaf.key:
+            base = 8.0
+        else:
+            base = 3.0
+        return base * 4 if leaf.field_key == KEYWORDS else base
+    if node.kind == "const":
+        return 0.0
+    return sum(cost(child) for child in node.children) + 0.1
 
 
 Atom = tuple[str, str, str]  # (field key, op, folded literal)

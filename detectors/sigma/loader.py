@@ -77,7 +77,9 @@ def iter_rule_files(paths: Sequence[Path]) -> Iterator[Path]:
     """Rule files named directly, and ``*.yml`` / ``*.yaml`` under directories, sorted."""
     for path in paths:
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.suffix in (".yml", ".yaml") and p.is_file())
+            # "<rule>.tests.yml" beside a project rule holds its test events, not a rule.
+            yield from sorted(p for p in path.rglob("*") if p.suffix in (".yml", ".yaml") and p.is_file()
+                              and not p.name.endswith((".tests.yml", ".tests.yaml")))
         else:
             yield path
 
