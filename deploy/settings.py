@@ -61,7 +61,7 @@ class StackSettings(BaseModel):
     flink_metrics_ports: str = Field(
         "9250-9260", description="Port range of the Prometheus reporter (one port per Flink process).")
     start_timeout_s: float = Field(
-        180.0, gt=0, description="How long `up` waits for a service to become healthy.")
+        300.0, gt=0, description="How long `up` waits for a service to become healthy (2 shared cores: slow).")
     stop_timeout_s: float = Field(30.0, gt=0, description="Grace period after SIGTERM before SIGKILL.")
 
     @property
