@@ -14,8 +14,9 @@ Interface with the Flink job (``detectors/flink/job.py``) — kept small on purp
    whose ``"t"`` is the event time in epoch milliseconds.
 
 3. Per batch: group the pairs by key and emit one record per key —
-   ``keyed_records(grouped) -> [str]``, each the JSON ``{"key": k, "items": [...], "ts": max t}``
-   — so one keyed-state access serves every event of the batch with that key.
+   ``keyed_records(grouped) -> [str]``, each the JSON ``{"key": k, "items": [...], "ts": min t}``
+   — so one keyed-state access serves every event of the batch with that key. ``ts`` is the
+   record's earliest item time and records come sorted by it (see ``keyed_records``).
 
 4. ``detectors.flink.stateful.add_stateful_stage(records, plan) -> DataStream[str]`` turns
    those records into JSON Detection records (``Detection.as_record()``), to be unioned with
@@ -36,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from detectors.anomaly.config import StatefulSettings
-from detectors.anomaly.logic import AnomalyLogic
+from detectors.anomaly.logic import AnomalyLogic, compact_counts, is_counting_key
 from detectors.correlation.engine import CorrelationLogic, DriverStats, EventTimeDriver, KeyedItem, event_time_ms
 from detectors.correlation.spec import specs_from_sigma
 from detectors.errors import DetectorError
@@ -116,12 +117,23 @@ class StatefulPlan:
 
 
 def keyed_records(grouped: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str]:
-    """One JSON record per key of a batch: ``{"key", "items", "ts"}`` (ts: max item time, ms)."""
+    """One JSON record per key of a batch: ``{"key", "items", "ts"}``, in ``ts`` order.
+
+    ``ts`` is the *earliest* item time of the record, and records are returned sorted by it:
+    a batch spans some event time, and a record stamped with its latest time would move the
+    watermark past items of records emitted after it in the same batch, making them late.
+    Items of counting detectors (volume) are compacted to one per second with a count.
+    """
+    records = []
+    for key, given in grouped.items():
+        if not given:
+            continue
+        items = compact_counts(given) if is_counting_key(key) else list(given)
+        records.append((min(int(item["t"]) for item in items), key, items))
+    records.sort(key=lambda record: (record[0], record[1]))
     return [
-        json.dumps({"key": key, "items": list(items), "ts": max(int(item["t"]) for item in items)},
-                   separators=(",", ":"), default=str)
-        for key, items in grouped.items()
-        if items
+        json.dumps({"key": key, "items": list(items), "ts": ts}, separators=(",", ":"), default=str)
+        for ts, key, items in records
     ]
 
 
@@ -148,6 +160,7 @@ class StatefulEngine:
             levels=plan.levels,
             out_of_orderness_ms=timing.out_of_orderness_ms,
             allowed_lateness_ms=timing.allowed_lateness_ms,
+            timer_resolution_ms=timing.timer_resolution_ms,
         )
 
     @property

@@ -24,6 +24,8 @@ class EventTimeSettings(_Frozen):
     out_of_orderness_s: float = Field(default=5, ge=0, description="Watermark lag behind the max event time seen.")
     allowed_lateness_s: float = Field(
         default=60, ge=0, description="Late items younger than this (behind the watermark) are still applied.")
+    timer_resolution_ms: int = Field(
+        default=1000, ge=1, description="Event-time timers are rounded up to this (fewer timers).")
     idle_source_s: float = Field(
         default=10, gt=0, description="An input silent this long stops holding the watermark back.")
 

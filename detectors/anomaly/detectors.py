@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, ClassVar, Generic, TypeVar
 
 from detectors.anomaly.config import (
@@ -181,6 +182,7 @@ class PortScan(DistinctDetector):
         return [(str(fields["src"]), {"t": fields["t"], "id": fields["id"], "x": fields["port"]})]
 
 
+@lru_cache(maxsize=65_536)
 def is_internal(address: Any) -> bool:
     try:
         ip = ipaddress.ip_address(str(address))

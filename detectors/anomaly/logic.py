@@ -7,8 +7,9 @@ account, domain or node is its own Flink key and load spreads by group value.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from detectors.anomaly.config import DetectorSettings
@@ -80,22 +81,26 @@ def detector_rule(name: str, level: str) -> RuleInfo:
     )
 
 
-def _first(event: Mapping[str, Any], *paths: str) -> Any:
-    for path in paths:
-        value = get_field(event, path)
-        if value not in (None, ""):
-            return value
-    return None
+def _at(event: Mapping[str, Any], head: str, tail: str) -> Any:
+    """``event[head][tail]`` fast, else the general dotted lookup (flat dotted keys)."""
+    node = event.get(head)
+    if node.__class__ is dict:
+        value = node.get(tail)
+        return value if value is not None else node.get(tail) if tail in node else None
+    if node is None:
+        return event.get(f"{head}.{tail}")
+    return get_field(event, f"{head}.{tail}")
 
 
 def _outcome(event: Mapping[str, Any]) -> str | None:
-    outcome = get_field(event, "event.outcome")
+    outcome = _at(event, "event", "outcome")
     if outcome in ("failure", "success"):
-        category = get_field(event, "event.category")
+        category = _at(event, "event", "category")
         categories = category if isinstance(category, list) else [category]
         if "authentication" in categories:
             return str(outcome)
-    code = get_field(event, "winlog.event_id")
+    winlog = event.get("winlog")
+    code = winlog.get("event_id") if isinstance(winlog, Mapping) else None
     if code == 4625:
         return "failure"
     if code == 4624:
@@ -103,22 +108,62 @@ def _outcome(event: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _winlog(event: Mapping[str, Any], name: str) -> Any:
+    winlog = event.get("winlog")
+    if not isinstance(winlog, Mapping):
+        return None
+    data = winlog.get("event_data")
+    return data.get(name) if isinstance(data, Mapping) else None
+
+
 def extract(event: Mapping[str, Any], moment: int) -> dict[str, Any]:
     """The fields detectors need, read once per event (ECS first, Windows EventData second)."""
+    node = event.get("socflow")
+    node = node.get("node") if isinstance(node, Mapping) else None
+    if not isinstance(node, Mapping):
+        node = {"id": get_field(event, "socflow.node.id"), "agency": get_field(event, "socflow.node.agency")}
+    process = event.get("process")
+    dns = event.get("dns")
+    question = dns.get("question") if isinstance(dns, Mapping) else None
     return {
         "t": moment,
         "id": event_id(event),
-        "src": _first(event, "source.ip", "winlog.event_data.IpAddress"),
-        "dst": get_field(event, "destination.ip"),
-        "port": get_field(event, "destination.port"),
-        "user": _first(event, "user.name", "winlog.event_data.TargetUserName"),
+        "src": _at(event, "source", "ip") or _winlog(event, "IpAddress"),
+        "dst": _at(event, "destination", "ip"),
+        "port": _at(event, "destination", "port"),
+        "user": _at(event, "user", "name") or _winlog(event, "TargetUserName"),
         "outcome": _outcome(event),
-        "dns": get_field(event, "dns.question.name"),
-        "node": get_field(event, "socflow.node.id"),
-        "agency": get_field(event, "socflow.node.agency"),
-        "host": _first(event, "host.name", "winlog.computer_name"),
-        "process": _first(event, "process.executable", "process.name"),
+        "dns": question.get("name") if isinstance(question, Mapping) else get_field(event, "dns.question.name"),
+        "node": node.get("id"),
+        "agency": node.get("agency"),
+        "host": _at(event, "host", "name") or get_field(event, "winlog.computer_name"),
+        "process": (process.get("executable") or process.get("name")) if isinstance(process, Mapping)
+        else (get_field(event, "process.executable") or get_field(event, "process.name")),
     }
+
+
+# Detectors that only count items: a batch's items are compacted to one per second.
+COUNTING = ("volume_node", "volume_agency")
+
+
+def is_counting_key(key: str) -> bool:
+    return key.split("|", 3)[2] in COUNTING if key.count("|") >= 3 else False
+
+
+def compact_counts(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One item per second of event time: the latest (time, id) with the summed count."""
+    by_second: dict[int, dict[str, Any]] = {}
+    for item in items:
+        second = int(item["t"]) // 1000
+        count = int(item.get("c", 1))
+        kept = by_second.get(second)
+        if kept is None:
+            by_second[second] = {"t": int(item["t"]), "id": item["id"], "c": count}
+            continue
+        kept["c"] += count
+        if (int(item["t"]), str(item["id"])) > (kept["t"], str(kept["id"])):
+            kept["t"], kept["id"] = int(item["t"]), item["id"]
+    return [by_second[second] for second in sorted(by_second)]
 
 
 @dataclass
@@ -127,6 +172,7 @@ class AnomalyLogic:
 
     settings: DetectorSettings
     detectors: dict[str, Detector[Any]] = field(init=False)
+    _parse_cached: Any = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.detectors = {}
@@ -134,6 +180,15 @@ class AnomalyLogic:
             section = getattr(self.settings, name)
             if section.enabled:
                 self.detectors[name] = cls(section, detector_rule(name, section.level))
+        detectors = self.detectors
+
+        # Keys are parsed on every step and timer: a bounded cache saves the splitting.
+        @lru_cache(maxsize=65_536)
+        def parse(key: str) -> tuple[Detector[Any], str]:
+            _level, _kind, name, group = key.split("|", 3)
+            return detectors[name], group
+
+        self._parse_cached = parse
 
     def route(self, event: Mapping[str, Any], moment: int) -> list[KeyedItem]:
         if not self.detectors:
@@ -146,8 +201,8 @@ class AnomalyLogic:
         return pairs
 
     def _parse(self, key: str) -> tuple[Detector[Any], str]:
-        _level, _kind, name, group = key.split("|", 3)
-        return self.detectors[name], group
+        return self._parse_cached(key)
+
 
     def new_state(self, key: str) -> Any:
         return self._parse(key)[0].new_state()

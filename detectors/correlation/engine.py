@@ -66,7 +66,19 @@ def event_time_ms(event: Mapping[str, Any]) -> int | None:
 
 
 def key_level(key: str) -> int:
-    return int(key.split("|", 1)[0])
+    return int(key[: key.index("|")])
+
+
+def timer_at(moment: int, resolution_ms: int) -> int:
+    """The event-time timer serving ``moment``: rounded up to the timer resolution.
+
+    Coalescing timers (one per second of event time per key rather than one per item) keeps
+    timer work small at high rates; items released together are still applied in
+    (time, event id) order, so results do not depend on the resolution's alignment.
+    """
+    if resolution_ms <= 1:
+        return moment
+    return -(-moment // resolution_ms) * resolution_ms
 
 
 class KeyedLogic(Protocol):
@@ -223,9 +235,11 @@ class EventTimeDriver:
         levels: int = 1,
         out_of_orderness_ms: int = 5_000,
         allowed_lateness_ms: int = 60_000,
+        timer_resolution_ms: int = 1_000,
     ) -> None:
         self.logic = logic
         self.levels = levels
+        self.resolution = timer_resolution_ms
         self.out_of_orderness_ms = out_of_orderness_ms
         self.allowed_lateness_ms = allowed_lateness_ms
         self.states: dict[str, Any] = {}
@@ -243,6 +257,7 @@ class EventTimeDriver:
         return self.watermarks[0]
 
     def _register(self, key: str, when: int) -> None:
+        when = timer_at(when, self.resolution)
         if when not in self.registered[key]:
             self.registered[key].add(when)
             heapq.heappush(self.timers[key_level(key)], (when, key))

@@ -32,7 +32,7 @@ from pyflink.common.watermark_strategy import TimestampAssigner
 from pyflink.datastream import DataStream, KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 
-from detectors.correlation.engine import NEVER, item_order, key_level
+from detectors.correlation.engine import NEVER, item_order, key_level, timer_at
 from detectors.stateful import StatefulPlan
 
 _DECODER = json.JSONDecoder()
@@ -78,6 +78,7 @@ class StatefulFunction(KeyedProcessFunction):
         self.plan = plan
         self.level = level
         self.lateness = plan.settings.event_time.allowed_lateness_ms
+        self.resolution = plan.settings.event_time.timer_resolution_ms
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.state = runtime_context.get_state(ValueStateDescriptor("core", Types.STRING()))
@@ -111,12 +112,12 @@ class StatefulFunction(KeyedProcessFunction):
                 return
             # The horizon outlives the state by the allowed lateness (see the core's driver).
             self.state.update(json.dumps({"h": horizon, "s": None}))
-            ctx.timer_service().register_event_time_timer(horizon + self.lateness)
+            ctx.timer_service().register_event_time_timer(timer_at(horizon + self.lateness, self.resolution))
             return
         self.state.update(json.dumps({"h": horizon, "s": self.plan.encode(key, state)}, separators=(",", ":")))
         upcoming = self.plan.next_timer(key, state)
         if upcoming is not None:
-            ctx.timer_service().register_event_time_timer(upcoming)
+            ctx.timer_service().register_event_time_timer(timer_at(upcoming, self.resolution))
 
     def process_element(self, value: str, ctx: KeyedProcessFunction.Context) -> Iterator[str]:
         record = json.loads(value)
@@ -141,7 +142,7 @@ class StatefulFunction(KeyedProcessFunction):
                 text = self.pending.value()
                 waiting = json.loads(text) if text else []
             waiting.append(item)
-            ctx.timer_service().register_event_time_timer(moment)
+            ctx.timer_service().register_event_time_timer(timer_at(moment, self.resolution))
         if waiting is not None:
             self.pending.update(json.dumps(waiting, separators=(",", ":")))
         if late:
