@@ -181,8 +181,15 @@ def _write_config(settings: StackSettings, user: str | None) -> None:
 
 
 def _health(settings: StackSettings) -> dict[str, object] | None:
-    answer = http_ok(f"{elasticsearch_url(settings)}/_cluster/health?wait_for_status=yellow&timeout=1s")
+    """The cluster health document, whatever its colour; None while nothing answers."""
+    answer = http_ok(f"{elasticsearch_url(settings)}/_cluster/health")
     return answer if isinstance(answer, dict) and "status" in answer else None
+
+
+def _usable(settings: StackSettings) -> bool:
+    # A fresh single node goes red -> yellow/green within seconds; red means shards are missing.
+    health = _health(settings)
+    return health is not None and health["status"] in {"yellow", "green"}
 
 
 def _version(settings: StackSettings) -> str | None:
@@ -231,7 +238,7 @@ def _start(settings: StackSettings) -> ServiceStatus:
     paths = _paths(settings)
     if current.state == "unhealthy" and current.pid is not None:
         # Ours but still starting (a concurrent `up`): wait for it rather than start twice.
-        if wait_until(lambda: _health(settings) is not None, settings.start_timeout_s):
+        if wait_until(lambda: _usable(settings), settings.start_timeout_s):
             return status(settings)
         raise StackError("running but never became healthy", service=SERVICE, log_tail=log_tail(settings))
     if current.state == "external":
@@ -280,7 +287,7 @@ def _start(settings: StackSettings) -> ServiceStatus:
         return None
 
     try:
-        healthy = wait_until(lambda: _health(settings) is not None, settings.start_timeout_s, abort=died)
+        healthy = wait_until(lambda: _usable(settings), settings.start_timeout_s, abort=died)
     except StackError as error:
         raise StackError(error.reason, service=SERVICE, log_tail=log_tail(settings)) from error
     if not healthy:
