@@ -111,7 +111,10 @@ class Flow:
         self.hist = 0  # bit set of history letters seen: originator bits low, responder bits << 8
         self.history = ""
         self.o_data = self.r_data = 0  # TCP flag summary per direction (SYN, SYNACK, FIN, RST, data)
-        self.o_inspect = self.r_inspect = APP_INSPECT_PACKETS
+        # Payloads looked at per direction: the originator's first one decides whether this
+        # is HTTP or TLS at all; the responder's only while HTTP requests wait for a status.
+        self.o_inspect = APP_INSPECT_PACKETS
+        self.r_inspect = 0
         self.closed = False
         self.app: str | None = None
         self.pending_http: list[dict[str, Any]] | None = None
@@ -346,7 +349,9 @@ class FlowEngine:
             if bits & bit:
                 flow.history += letter if orig else letter.lower()
 
-    def _tcp_payload(self, flow: Flow, orig: bool, payload: bytes, ts: float, packet: int) -> None:
+    def _tcp_payload(  # noqa: PLR0912 - one branch per protocol step
+        self, flow: Flow, orig: bool, payload: bytes, ts: float, packet: int
+    ) -> None:
         if orig:
             flow.o_inspect -= 1
         else:
@@ -364,6 +369,7 @@ class FlowEngine:
                     request["_ts"], request["_packet"] = ts, packet
                     flow.pending_http.append(request)
                     flow.o_inspect = APP_INSPECT_PACKETS  # keep-alive: more requests may follow
+                    flow.r_inspect = APP_INSPECT_PACKETS
                     return
                 needed = protocols.client_hello_length(payload)
                 if needed is not None:
@@ -375,13 +381,15 @@ class FlowEngine:
                     flow.app = "tls"
                     flow.o_inspect = 0
                     self._emit_tls(flow, hello, ts, packet)
+                elif flow.app is None:
+                    flow.o_inspect = 0  # neither HTTP nor TLS from the first payload on: stop looking
             else:
                 status = protocols.parse_http_status(payload)
                 if status is not None and flow.pending_http:
                     request = flow.pending_http.pop(0)
                     request["status"] = status
                     self._emit_http(flow, request)
-                    flow.r_inspect = APP_INSPECT_PACKETS
+                    flow.r_inspect = APP_INSPECT_PACKETS if flow.pending_http else 0
         except ParseError:
             self.app_errors += 1
 
