@@ -256,6 +256,7 @@ def _start(settings: StackSettings) -> ServiceStatus:
     user = service_user(settings.service_user)
     _write_config(settings, user)
     paths["pid"].unlink(missing_ok=True)
+    # A fresh environment: an ES_JAVA_OPTS or JAVA_TOOL_OPTIONS of the caller must not leak in.
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": "C.UTF-8",
@@ -263,8 +264,6 @@ def _start(settings: StackSettings) -> ServiceStatus:
         "ES_JAVA_HOME": str(java_home),
         "ES_PATH_CONF": str(paths["config"]),
         "ES_TMPDIR": str(paths["tmp"]),
-        # Some JVM ergonomics read this; the heap itself comes from jvm.options.d.
-        "ES_JAVA_OPTS": "",
     }
     cmd = [*as_user(user), str(paths["home"] / "bin" / "elasticsearch"), "-d", "-p", str(paths["pid"])]
     log_event("elasticsearch_starting", port=settings.elasticsearch_port, java_home=java_home, user=user,

@@ -255,8 +255,8 @@ def cluster_status(settings: StackSettings) -> ServiceStatus:
     jobmanager = pids["standalonesession"][0] if pids["standalonesession"] else None
     if jobmanager is None:
         if overview is not None:
-            return ServiceStatus(SERVICE, "external", url, version=overview.get("flink-version"),
-                                 detail="not started by socflow")
+            return ServiceStatus(SERVICE, "external", url, version=overview.get("flink-version"), health="ok",
+                                 detail=f"not started by socflow; taskmanagers={overview.get('taskmanagers')}")
         if port_open(settings.flink_rest_port):
             return ServiceStatus(SERVICE, "external", url, detail="port taken by a non-Flink process")
         state = "unhealthy" if pids["taskexecutor"] else "stopped"
@@ -299,6 +299,9 @@ def _start_cluster(settings: StackSettings) -> ServiceStatus:
         log_event("flink_cluster_already_running", pid=current.pid, url=current.url)
         return current
     if current.state == "external":
+        if current.up:
+            log_event("flink_cluster_external", url=current.url, detail=current.detail)
+            return current
         raise StackError(f"REST port {settings.flink_rest_port} is in use by another process "
                          f"({current.detail})", service=SERVICE)
     java_home = find_java_home(settings)
@@ -392,7 +395,7 @@ def submit_python_job(
     becomes ``-D key=value``. Detached by default: follow the job with :func:`wait_for_job`.
     """
     status_now = cluster_status(settings)
-    if status_now.state != "running":
+    if not status_now.up:
         raise StackError(f"no running cluster at {rest_url(settings)} (state {status_now.state}); "
                          "start it with `socflow stack up --flink-cluster`", service=SERVICE)
     java_home = find_java_home(settings)

@@ -235,7 +235,8 @@ class ServiceStatus:
 
     @property
     def up(self) -> bool:
-        return self.state in {"running", "external"}
+        """Usable: ours and running, or someone else's that answers as this service."""
+        return self.state == "running" or (self.state == "external" and self.health is not None)
 
     def line(self) -> str:
         fields = {"state": self.state, "version": self.version, "pid": self.pid, "url": self.url,

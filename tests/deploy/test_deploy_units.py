@@ -165,3 +165,20 @@ def test_stack_status_command_prints_every_service(capsys: pytest.CaptureFixture
     assert [line["service"] for line in lines] == ["elasticsearch", "kafka", "flink"]
     assert {line["url"] for line in lines} == {"http://127.0.0.1:19200", "127.0.0.1:19092", "http://127.0.0.1:18081"}
     assert all(line["state"] in {"running", "stopped", "unhealthy", "external"} for line in lines)
+
+
+def test_a_foreign_process_on_the_port_is_external_and_not_usable(tmp_path: Path) -> None:
+    import socket
+
+    from deploy import flink, kafka
+
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        settings = StackSettings(run_dir=tmp_path, kafka_port=port, flink_rest_port=port)
+        for status in (kafka.status(settings), flink.cluster_status(settings)):
+            assert status.state == "external"
+            assert not status.up
+        with pytest.raises(StackError, match="in use by another process"):
+            flink.start_cluster(settings)
