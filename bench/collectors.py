@@ -1,0 +1,249 @@
+"""Collector throughput on one core: file and syslog collectors (events/s), the network sensor
+(packets/s from a pcap), beside plain scapy dissection and tshark reading the same pcap.
+
+    .venv/bin/python bench/collectors.py [--quick] [--workdir DIR] [--json]
+
+The benchmark process is pinned to one CPU (``sched_setaffinity``); the syslog sender runs
+as a separate process on another CPU when there is one. Each figure is given twice: per
+second of wall-clock time and per second of CPU time of the measured process (user +
+system), the second being the one-core figure that stays meaningful on a shared machine.
+Inputs are generated (JSON lines, nginx access lines, syslog messages) or crafted with scapy
+(``tests/ingest/pcaps.py``); nothing third-party is read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from ingest.files import collect_paths  # noqa: E402
+from ingest.net.capture import read_pcap  # noqa: E402
+from ingest.net.flows import FlowEngine  # noqa: E402
+from ingest.net.sensor import collect_pcaps  # noqa: E402
+from ingest.settings import CollectorSettings  # noqa: E402
+from ingest.spool import SpoolWriter  # noqa: E402
+from ingest.syslog import Listen, serve_syslog  # noqa: E402
+
+SETTINGS = CollectorSettings(commit_interval_s=1.0, commit_events=50_000)
+
+
+def cpu_seconds(who: int = resource.RUSAGE_SELF) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(run: Callable[[], int], who: int = resource.RUSAGE_SELF) -> tuple[int, float, float]:
+    """``(items, wall seconds, cpu seconds)`` of ``run``."""
+    cpu, wall = cpu_seconds(who), time.perf_counter()
+    items = run()
+    return items, time.perf_counter() - wall, cpu_seconds(who) - cpu
+
+
+def row(name: str, unit: str, items: int, wall: float, cpu: float | None) -> dict[str, Any]:
+    return {"name": name, "unit": unit, "items": items, "wall_s": round(wall, 3),
+            "per_s_wall": round(items / wall) if wall else None,
+            "cpu_s": None if cpu is None else round(cpu, 3),
+            "per_s_cpu": round(items / cpu) if cpu else None}
+
+
+# -- inputs ------------------------------------------------------------------------------------------
+
+def make_jsonl(path: Path, count: int) -> Path:
+    with path.open("w") as handle:
+        for number in range(count):
+            handle.write(json.dumps({
+                "@timestamp": f"2026-11-22T10:{number // 60000 % 60:02d}:{number // 1000 % 60:02d}."
+                              f"{number % 1000:03d}Z",
+                "event": {"dataset": "app.audit", "action": "login" if number % 3 else "logout"},
+                "host": {"name": f"ag-{number % 180 + 1:03d}-pc{number % 50}"},
+                "user": {"name": f"user{number % 977}"}, "source": {"ip": f"10.20.{number % 180 + 1}.{number % 250}"},
+                "message": "user session event " + "x" * 40,
+            }) + "\n")
+    return path
+
+
+def make_access_log(path: Path, count: int) -> Path:
+    agents = ["Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36",
+              "curl/8.5.0", "sqlmap/1.7.2#stable (https://sqlmap.org)"]
+    with path.open("w") as handle:
+        for number in range(count):
+            handle.write(f'10.20.{number % 180 + 1}.{number % 250} - - [22/Nov/2026:10:{number // 60 % 60:02d}:'
+                         f'{number % 60:02d} +0700] "GET /dichvucong/search?q={number} HTTP/1.1" '
+                         f'{200 if number % 7 else 404} {number % 5000} "-" "{agents[number % 3]}"\n')
+    return path
+
+
+# -- benches -----------------------------------------------------------------------------------------
+
+def bench_files(work: Path, lines: int) -> list[dict[str, Any]]:
+    results = []
+    for name, maker in (("files: JSON lines", make_jsonl), ("files: nginx access", make_access_log)):
+        source = maker(work / f"{name.split()[-1]}.log", lines)
+        spool = work / f"spool-{name.split()[-1]}"
+        shutil.rmtree(spool, ignore_errors=True)
+        items, wall, cpu = measure(lambda s=source, p=spool: collect_paths([s], p, settings=SETTINGS,
+                                                                               progress=False).events)
+        results.append(row(name, "events", items, wall, cpu))
+    return results
+
+
+_SENDER = r"""
+import socket, sys, os
+port, count, cpu = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+if cpu >= 0:
+    os.sched_setaffinity(0, {cpu})
+frames = []
+for n in range(count):
+    m = (f"<86>Nov 22 10:00:00 dc-jump01 sshd[2211]: Failed password for invalid user u{n % 500} "
+         f"from 198.51.100.{n % 250} port {40000 + n % 20000} ssh2").encode()
+    frames.append(str(len(m)).encode() + b" " + m)
+payload = b"".join(frames)
+with socket.create_connection(("127.0.0.1", port)) as s:
+    s.sendall(payload)
+"""
+
+
+class _CountingSink(SpoolWriter):
+    """A spool writer that signals once ``target`` events are committed."""
+
+    target = 0
+    done = threading.Event()
+    total = 0
+
+    def commit(self, offsets: Any = None) -> int:
+        committed = super().commit(offsets)
+        type(self).total += committed
+        if type(self).total >= type(self).target:
+            type(self).done.set()
+        return committed
+
+
+def bench_syslog(work: Path, count: int, sender_cpu: int) -> dict[str, Any]:
+    spool = work / "spool-syslog"
+    shutil.rmtree(spool, ignore_errors=True)
+    _CountingSink.target, _CountingSink.total, _CountingSink.done = count, 0, threading.Event()
+    sink = _CountingSink(spool, "syslog", batch_size=SETTINGS.batch_size)
+    stop, ports, ready = threading.Event(), {}, threading.Event()
+    server = threading.Thread(target=serve_syslog, args=([Listen("tcp", "127.0.0.1", 0)], spool), kwargs={
+        "settings": SETTINGS, "sink": sink, "stop": stop, "ready": lambda p: (ports.update(p), ready.set())})
+    server.start()
+    ready.wait(30)
+
+    def run() -> int:
+        subprocess.run([sys.executable, "-c", _SENDER, str(ports["tcp"]), str(count), str(sender_cpu)], check=True)
+        _CountingSink.done.wait(600)
+        return _CountingSink.total
+
+    try:
+        items, wall, cpu = measure(run)
+    finally:
+        stop.set()
+        server.join(60)
+    return row("syslog: TCP octet-counted, RFC 3164 sshd", "events", items, wall, cpu)
+
+
+def bench_sensor(work: Path, flows: int, scapy_packets: int) -> list[dict[str, Any]]:
+    from tests.ingest.pcaps import bulk
+
+    pcap = work / f"bulk-{flows}.pcap"
+    if not pcap.exists():
+        bulk(pcap, flows=flows)
+    packets = sum(1 for _ in read_pcap(pcap))
+    results = []
+    spool = work / "spool-net"
+    shutil.rmtree(spool, ignore_errors=True)
+    items, wall, cpu = measure(lambda: collect_pcaps([pcap], spool, settings=SETTINGS).packets)
+    events = sum(1 for _ in spool.glob("segments/*"))
+    results.append(row(f"sensor: pcap -> flow/DNS/HTTP/TLS events -> spool ({flows} flows)", "packets", items,
+                       wall, cpu))
+    del events
+
+    def engine_only() -> int:
+        engine = FlowEngine(lambda kind, record, position: None)
+        engine.feed(read_pcap(pcap))
+        engine.flush()
+        return engine.packets
+
+    results.append(row("sensor: decode + flow table + records only (no transport)", "packets",
+                       *measure(engine_only)))
+
+    def scapy_dissect() -> int:
+        from scapy.utils import PcapReader
+
+        seen = 0
+        with PcapReader(str(pcap)) as reader:
+            for packet in reader:
+                packet.summary()  # a real dissection touches every layer
+                seen += 1
+                if seen >= scapy_packets:
+                    break
+        return seen
+
+    results.append(row(f"scapy: PcapReader full dissection (first {scapy_packets} packets)", "packets",
+                       *measure(scapy_dissect)))
+    tshark = shutil.which("tshark")
+    if tshark:
+        def run_tshark() -> int:
+            with open(os.devnull, "w") as sink:
+                subprocess.run([tshark, "-r", str(pcap), "-n", "-T", "fields", "-e", "frame.number",
+                                "-e", "ip.src", "-e", "tcp.srcport", "-e", "dns.qry.name", "-e", "http.host",
+                                "-e", "tls.handshake.extensions_server_name"], stdout=sink,
+                               stderr=subprocess.DEVNULL, check=True)
+            return packets
+
+        results.append(row("tshark: read + dissect the same pcap (fields out)", "packets",
+                           *measure(run_tshark, resource.RUSAGE_CHILDREN)))
+    else:
+        results.append({"name": "tshark: not installed", "unit": "packets", "items": 0})
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small inputs (a smoke run)")
+    parser.add_argument("--workdir", type=Path, help="where inputs and spools go (default: a temp dir)")
+    parser.add_argument("--json", action="store_true", help="print results as JSON")
+    parser.add_argument("--cpu", type=int, default=0, help="CPU to pin the benchmark to")
+    args = parser.parse_args()
+    cpus = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {args.cpu})
+    sender_cpu = next((c for c in cpus if c != args.cpu), -1)
+    lines, messages, flows, scapy_packets = ((20_000, 20_000, 1_000, 5_000) if args.quick
+                                             else (200_000, 200_000, 20_000, 50_000))
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="socflow-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    results = bench_files(work, lines)
+    results.append(bench_syslog(work, messages, sender_cpu))
+    results.extend(bench_sensor(work, flows, scapy_packets))
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print(f"socflow collector benchmark (pinned to CPU {args.cpu}; load average "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+        print(f"{'what':<66} {'items':>9} {'per s (wall)':>13} {'per s (cpu)':>12}")
+        for item in results:
+            print(f"{item['name']:<66} {item.get('items', 0):>9} {item.get('per_s_wall') or '-':>13} "
+                  f"{item.get('per_s_cpu') or '-':>12}  {item['unit']}")
+    if args.workdir is None:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    socket.setdefaulttimeout(60)
+    sys.exit(main())
