@@ -69,10 +69,12 @@ class Sensor:
         self._last_commit = time.monotonic()
         self._events_at_commit = 0
         self._packets_at_commit = 0
+        self._undecoded_at_commit = 0
         self.engine: FlowEngine | None = None
 
     def new_engine(self, linktype: int, input_name: str, source_id: str) -> FlowEngine:
         self.emitter.input_name = input_name
+        self._packets_at_commit = self._undecoded_at_commit = 0
         self.source_id = source_id
         self.engine = FlowEngine(self._emit, idle_timeout=self.settings.sensor_idle_timeout_s,
                                  active_timeout=self.settings.sensor_active_timeout_s,
@@ -108,8 +110,9 @@ class Sensor:
         self.metrics.committed(committed)
         engine = self.engine
         if engine is not None:
-            PACKETS.labels(self.metrics.collector, "decoded").inc(engine.packets - self._packets_at_commit)
-            self._packets_at_commit = engine.packets
+            PACKETS.labels(self.metrics.collector, "seen").inc(engine.packets - self._packets_at_commit)
+            PACKETS.labels(self.metrics.collector, "undecoded").inc(engine.undecoded - self._undecoded_at_commit)
+            self._packets_at_commit, self._undecoded_at_commit = engine.packets, engine.undecoded
             FLOWS_ACTIVE.labels(self.metrics.collector).set(len(engine.flows))
 
     def result(self, seconds: float, packets: int, undecoded: int, evicted: int) -> SensorStats:
