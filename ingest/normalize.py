@@ -62,10 +62,18 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"non-standard JSON constant {name}")
 
 
+# One decoder for all lines: json.loads with options builds a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def is_canonical_timestamp(value: Any) -> bool:
+    return isinstance(value, str) and _CANONICAL_STAMP.fullmatch(value) is not None
+
+
 def loads_object(text: str) -> dict[str, Any]:
     """Decode one JSON object line; raise ParseError with the reason otherwise."""
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = _DECODER.decode(text)
     except (ValueError, RecursionError) as error:
         raise ParseError(f"not JSON: {error}") from error
     if not isinstance(value, dict):
@@ -152,7 +160,7 @@ class Normalizer:
         stamp = event.get("@timestamp")
         if stamp is None:
             event["@timestamp"] = now_timestamp()
-        elif not (isinstance(stamp, str) and _CANONICAL_STAMP.fullmatch(stamp)):
+        elif not is_canonical_timestamp(stamp):
             event["@timestamp"] = coerce_timestamp(stamp)
         meta = event.get("event")
         if not isinstance(meta, dict):

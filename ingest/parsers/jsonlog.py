@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ingest.errors import ParseError
-from ingest.normalize import coerce_timestamp, loads_object, unflatten
+from ingest.normalize import coerce_timestamp, is_canonical_timestamp, loads_object, unflatten
 from ingest.schema import Event, stable_id
 from ingest.windows import normalize_record
 
@@ -45,7 +45,7 @@ def parse_ecs(obj: dict[str, Any]) -> Event:
             if key in event and isinstance(event[key], str | int | float):
                 event["@timestamp"] = coerce_timestamp(event[key])
                 break
-    else:
+    elif not is_canonical_timestamp(event["@timestamp"]):
         event["@timestamp"] = coerce_timestamp(event["@timestamp"])
     return event
 
