@@ -105,6 +105,11 @@ class Context:
         return value
 
 
+def normalize_name(name: str) -> str:
+    """An EventData name with non-alphanumerics stripped and case folded ("Threat Name")."""
+    return _NON_ALNUM.sub("", str(name)).casefold()
+
+
 def _is_mapping(value: Any) -> bool:
     return value.__class__ is dict or isinstance(value, Mapping)
 
@@ -116,7 +121,7 @@ def _normalized_names(names: tuple[str, ...]) -> Mapping[str, str]:
     """normalized name -> original name; cached by key set (events of one kind share it)."""
     found = _NORMALIZED_CACHE.get(names)
     if found is None:
-        found = {_NON_ALNUM.sub("", str(name)).casefold(): name for name in reversed(names)}
+        found = {normalize_name(name): name for name in reversed(names)}
         if len(_NORMALIZED_CACHE) < 10_000:
             _NORMALIZED_CACHE[names] = found
     return found
@@ -202,7 +207,7 @@ def _path_getter(path: str) -> Accessor:
     prefix = "winlog.event_data."
     if path.startswith(prefix):
         name = path[len(prefix):]
-        normal = _NON_ALNUM.sub("", name).casefold()
+        normal = normalize_name(name)
 
         def event_data(ctx: Context) -> Any:
             data = ctx.event_data
@@ -922,6 +927,26 @@ def requirements(node: Node) -> list[tuple[Atom, Leaf]] | None:  # noqa: PLR0911
                 best, best_cost = sub, cost
         return best
     return None  # NOT: nothing it needs
+
+
+def requirement_clauses(node: Node, limit: int = 3) -> list[list[tuple[Atom, Leaf]]] | None:
+    """Up to ``limit`` clauses, cheapest first, each of which must have a true atom for ``node``.
+
+    The first clause selects candidate rules; the others filter them before evaluation, using
+    the same single pass of the automaton (an AND of selections gives several clauses).
+    """
+    if node.kind != "and":
+        single = requirements(node)
+        return None if single is None else [single]
+    clauses: list[list[tuple[Atom, Leaf]]] = []
+    for child in node.children:
+        sub = requirement_clauses(child, limit)
+        if sub:
+            clauses.extend(sub)
+    if not clauses:
+        return None
+    clauses.sort(key=lambda clause: sum(_atom_cost(atom) for atom, _ in clause))
+    return clauses[:limit]
 
 
 # Fields whose values hundreds of rules share (event ids, channels): poor index keys.

@@ -21,7 +21,6 @@ The engine is pure Python without pyflink; the Flink job loads one engine per ta
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,18 @@ from sigma.rule import SigmaRule
 
 from detectors.errors import RuleLoadError
 from detectors.model import RuleInfo
-from detectors.sigma.compiler import Context, Leaf, Node, Predicate, RuleCompiler, build_predicate, requirements
+from detectors.sigma.compiler import (
+    Atom,
+    Context,
+    Leaf,
+    Node,
+    Predicate,
+    RuleCompiler,
+    build_predicate,
+    fold_value,
+    normalize_name,
+    requirement_clauses,
+)
 from detectors.sigma.fieldmap import EventRoute, FieldMappings, RuleSource
 from detectors.sigma.loader import (
     LoadReport,
@@ -65,83 +75,152 @@ class LoadedRule:
 
 @dataclass
 class RouteGroup:
-    """The rules of one event route, compiled with that route's field mapping, and their index."""
+    """The rules of one event route, compiled with that route's field mapping, and their index.
+
+    Each rule has up to three requirement clauses (sets of literal atoms, one of which must
+    hold in each): the first selects the rule as a candidate, the others must also have a hit
+    before its predicate runs. All atoms are found in one automaton pass over the event.
+    """
 
     rules: list[tuple[RuleInfo, Predicate]]
     fields: list[tuple[str, Any]] = field(default_factory=list)
-    automaton: Any = None
-    # pattern index -> {field slot: rule positions}
-    payloads: list[dict[int, tuple[int, ...]]] = field(default_factory=list)
+    # field slot -> (automaton, pattern index -> (atom id, rule positions it selects))
+    automata: dict[int, tuple[Any, list[tuple[int, tuple[int, ...]]]]] = field(default_factory=dict)
+    # rule position -> further clauses (atom ids) that must each have a hit
+    filters: dict[int, tuple[frozenset[int], ...]] = field(default_factory=dict)
     always: frozenset[int] = frozenset()
+    # EventData fields by name (and by normalized name), and the other indexed fields.
+    data_slots: dict[str, int] = field(default_factory=dict)
+    normalized_slots: dict[str, int] = field(default_factory=dict)
+    other_fields: list[tuple[int, str, Any]] = field(default_factory=list)
+    _plans: dict[tuple[str, ...], list[tuple[str, int, str | None]]] = field(default_factory=dict)
+    # Single characters, too frequent for the automaton: slot -> {char: (atom id, rules)},
+    # found by intersecting with the set of the text's characters.
+    short_checks: dict[int, dict[str, tuple[int, tuple[int, ...]]]] = field(default_factory=dict)
+
+    def _plan(self, names: tuple[str, ...]) -> list[tuple[str, int, str | None]]:
+        """Which of an event's EventData names feed which slot (cached per name set)."""
+        plan: list[tuple[str, int, str | None]] = []
+        for name in names:
+            slot = self.data_slots.get(name)
+            if slot is not None:
+                plan.append((name, slot, self.fields[slot][0]))
+                continue
+            slot = self.normalized_slots.get(normalize_name(name))
+            if slot is not None:
+                plan.append((name, slot, None))  # found by normalized name: index only
+        if len(self._plans) < 10_000:
+            self._plans[names] = plan
+        return plan
 
     @classmethod
     def build(cls, entries: list[tuple[RuleInfo, Node, Predicate]]) -> RouteGroup:
         group = cls(rules=[(info, predicate) for info, _, predicate in entries])
         field_index: dict[str, int] = {}
-        patterns: dict[str, dict[int, set[int]]] = {}
+        atoms: dict[tuple[str, int], int] = {}  # (pattern, slot) -> atom id
+        selects: dict[int, set[int]] = {}  # atom id -> rule positions
+        short: dict[tuple[str, int], int] = {}  # (short substring, slot) -> atom id
         always: set[int] = set()
+
+        def atom_id(atom: Atom, leaf: Leaf) -> int:
+            field_key, op, literal = atom
+            slot = field_index.get(field_key)
+            if slot is None:
+                slot = field_index[field_key] = len(group.fields)
+                group.fields.append((field_key, _accessor(leaf)))
+            if op == "contains" and len(literal) < MIN_SUBSTRING:
+                return short.setdefault((literal, slot), len(atoms) + len(short) + 1_000_000)
+            pattern = {
+                "eq": _START + literal + _END,
+                "startswith": _START + literal,
+                "endswith": literal + _END,
+                "contains": literal,
+            }[op]
+            return atoms.setdefault((pattern, slot), len(atoms))
+
         for position, (_, node, _) in enumerate(entries):
-            needed = requirements(node)
-            if needed is None or any(_START in atom[2] or _END in atom[2] for atom, _ in needed):
+            clauses = [clause for clause in requirement_clauses(node) or () if all(_indexable(a) for a, _ in clause)]
+            if not clauses:
                 always.add(position)
                 continue
-            for (field_key, op, literal), leaf in needed:
-                slot = field_index.get(field_key)
-                if slot is None:
-                    slot = field_index[field_key] = len(group.fields)
-                    group.fields.append((field_key, _accessor(leaf)))
-                pattern = {
-                    "eq": _START + literal + _END,
-                    "startswith": _START + literal,
-                    "endswith": literal + _END,
-                    "contains": literal,
-                }[op]
-                patterns.setdefault(pattern, {}).setdefault(slot, set()).add(position)
-        if patterns:
-            # Rust Aho-Corasick: one pass over all indexed fields of the event, whatever the
-            # number of literals; overlapping matches so no literal hides another. (The DFA
-            # variant is no faster here and takes ~10x the memory.)
-            ordered = sorted(patterns)
-            group.automaton = ahocorasick_rs.AhoCorasick(ordered)
-            group.payloads = [
-                {slot: tuple(sorted(positions)) for slot, positions in patterns[pattern].items()}
-                for pattern in ordered
-            ]
+            for atom, leaf in clauses[0]:
+                selects.setdefault(atom_id(atom, leaf), set()).add(position)
+            further = tuple(frozenset(atom_id(atom, leaf) for atom, leaf in clause) for clause in clauses[1:])
+            if further:
+                group.filters[position] = further
+        by_slot: dict[int, dict[str, tuple[int, tuple[int, ...]]]] = {}
+        for (pattern, slot), identifier in atoms.items():
+            by_slot.setdefault(slot, {})[pattern] = (identifier, tuple(sorted(selects.get(identifier, ()))))
+        for slot, payload in by_slot.items():
+            # Rust Aho-Corasick per field: one pass over the field's text whatever the number
+            # of literals; overlapping matches so no literal hides another. (The DFA variant is
+            # no faster here and takes ~10x the memory.)
+            ordered = sorted(payload)
+            group.automata[slot] = (ahocorasick_rs.AhoCorasick(ordered), [payload[p] for p in ordered])
+        for (literal, slot), identifier in short.items():
+            group.short_checks.setdefault(slot, {})[literal] = (identifier, tuple(sorted(selects.get(identifier, ()))))
         group.always = frozenset(always)
+        prefix = "winlog.event_data."
+        for slot, (field_key, accessor) in enumerate(group.fields):
+            if field_key.startswith(prefix) and "|" not in field_key:
+                name = field_key[len(prefix):]
+                group.data_slots[name] = slot
+                group.normalized_slots.setdefault(normalize_name(name), slot)
+            else:
+                group.other_fields.append((slot, field_key, accessor))
         return group
 
-    def candidates(self, ctx: Context) -> list[int]:
+    def candidates(self, ctx: Context) -> list[int]:  # noqa: PLR0912 - the hot loop, kept flat
         found = set(self.always)
-        automaton = self.automaton
-        if automaton is not None:
-            pieces: list[str] = []
-            starts: list[int] = []
-            slots: list[int] = []
-            offset = 0
-            for slot, (field_key, accessor) in enumerate(self.fields):
-                folded = ctx.fold(field_key, accessor)
-                if folded is None:
-                    continue
-                for value in (folded,) if folded.__class__ is str else folded:
-                    text = value
-                    if _START in text or _END in text:
-                        text = text.replace(_START, " ").replace(_END, " ")
-                    starts.append(offset)
-                    slots.append(slot)
-                    pieces.append(_START)
-                    pieces.append(text)
-                    pieces.append(_END)
-                    offset += len(text) + 2
-            if pieces:
-                payloads = self.payloads
-                single = len(starts) == 1
-                bisect_right = bisect.bisect_right
-                for pattern, start, _ in automaton.find_matches_as_indexes("".join(pieces), overlapping=True):
-                    slot = slots[0] if single else slots[bisect_right(starts, start) - 1]
-                    hit = payloads[pattern].get(slot)
-                    if hit:
-                        found.update(hit)
-        return sorted(found)
+        if not self.automata and not self.short_checks:
+            return sorted(found)
+        texts: dict[int, list[str]] = {}
+        data = ctx.event_data
+        if data is not None and self.data_slots:
+            # EventData: walk the event's own fields (a dozen) rather than every field the
+            # route's rules name (up to a hundred, most absent).
+            names = tuple(data)
+            plan = self._plans.get(names)
+            if plan is None:
+                plan = self._plan(names)
+            folded_cache = ctx.folded
+            for name, slot, field_key in plan:
+                folded = fold_value(data[name])
+                if field_key is not None:
+                    folded_cache[field_key] = folded
+                if folded is not None:
+                    _add_texts(texts, slot, folded)
+        for slot, field_key, accessor in self.other_fields:
+            folded = ctx.fold(field_key, accessor)
+            if folded is not None:
+                _add_texts(texts, slot, folded)
+        hits: set[int] = set()
+        automata, short_checks = self.automata, self.short_checks
+        for slot, values in texts.items():
+            compiled = automata.get(slot)
+            if compiled is not None:
+                automaton, payload = compiled
+                text = _START + values[0] + _END if len(values) == 1 else _START + _SEP.join(values) + _END
+                # Only which literals occur matters, not where or how often.
+                for pattern in {match[0] for match in automaton.find_matches_as_indexes(text, overlapping=True)}:
+                    identifier, positions = payload[pattern]
+                    hits.add(identifier)
+                    if positions:
+                        found.update(positions)
+            checks = short_checks.get(slot)
+            if checks is not None:
+                present: set[str] = set()
+                for value in values:
+                    present.update(value)
+                for char in checks.keys() & present:
+                    identifier, positions = checks[char]
+                    hits.add(identifier)
+                    found.update(positions)
+        filters = self.filters
+        return [
+            position for position in sorted(found)
+            if position not in filters or all(not clause.isdisjoint(hits) for clause in filters[position])
+        ]
 
     def match(self, ctx: Context, *, indexed: bool = True) -> list[RuleInfo]:
         rules = self.rules
@@ -152,6 +231,27 @@ class RouteGroup:
             if predicate(ctx):
                 matched.append(info)
         return matched
+
+
+_SEP = _END + _START
+
+
+def _add_texts(texts: dict[int, list[str]], slot: int, folded: Any) -> None:
+    values = texts.setdefault(slot, [])
+    for value in (folded,) if folded.__class__ is str else folded:
+        if _START in value or _END in value:
+            value = value.replace(_START, " ").replace(_END, " ")  # noqa: PLW2901 - markers are ours
+        values.append(value)
+
+
+# Substrings shorter than this hit almost every event (" ", "\\", "-"): the automaton would
+# report each occurrence, so they are tested with `in` on their field instead.
+MIN_SUBSTRING = 2
+
+
+def _indexable(atom: Atom) -> bool:
+    literal = atom[2]
+    return _START not in literal and _END not in literal
 
 
 def _accessor(leaf: Leaf) -> Any:
