@@ -545,7 +545,8 @@ class FileCollector:
         source.close()
 
     def _budget(self) -> int:
-        return max(1, self.settings.commit_events - self.sink.events_uncommitted)
+        # Small enough steps that commits by time and the progress display stay timely.
+        return max(1, min(5_000, self.settings.commit_events - self.sink.events_uncommitted))
 
     def _advance(self, consumed: int) -> None:
         if self._progress is not None and consumed:

@@ -28,6 +28,7 @@ _PCAP_MAGICS = {
     b"\x4d\x3c\xb2\xa1": ("<", 1e-9), b"\xa1\xb2\x3c\x4d": (">", 1e-9),
 }
 _PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
+_SOL_PACKET, _PACKET_STATISTICS = 263, 6  # linux/if_packet.h
 
 
 def pcap_linktype(path: Path) -> int:
@@ -139,6 +140,15 @@ class LiveCapture:
                 ready, _, _ = select.select([sock], [], [], 0)
                 if not ready:
                     break
+
+    def kernel_drops(self) -> int:
+        """Frames the kernel dropped since the last call (its buffer overflowed: we were slow)."""
+        try:
+            raw = self.socket.ins.getsockopt(_SOL_PACKET, _PACKET_STATISTICS, 8)
+        except (OSError, AttributeError):
+            return 0
+        _received, dropped = struct.unpack("II", raw)  # reading resets the kernel's counters
+        return int(dropped)
 
     def close(self) -> None:
         self.socket.close()

@@ -208,7 +208,7 @@ def capture_live(
         ready()
     try:
         batch: list[tuple[float, bytes]] = []
-        last_feed = time.monotonic()
+        last_feed = last_drop_check = time.monotonic()
         for frame in capture.frames():
             if frame is not None:
                 batch.append(frame)
@@ -219,6 +219,13 @@ def capture_live(
                 last_feed = now
             if frame is None:
                 engine.sweep(time.time())  # without traffic, flows must still time out
+            if now - last_drop_check >= 1.0:
+                last_drop_check = now
+                drops = capture.kernel_drops()
+                if drops:
+                    PACKETS.labels(writer_id, "kernel_dropped").inc(drops)
+                    sensor.metrics.dropped.inc(drops)
+                    log_event(_log, "capture_kernel_drops", logging.WARNING, iface=iface, dropped=drops)
             sensor.maybe_commit()
         if batch:
             engine.feed(batch)
