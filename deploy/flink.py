@@ -240,6 +240,16 @@ def _overview(settings: StackSettings) -> dict[str, Any] | None:
     return answer if isinstance(answer, dict) and "taskmanagers" in answer else None
 
 
+def _complete(settings: StackSettings, overview: dict[str, Any] | None) -> bool:
+    """All TaskManagers registered *and* their slots reported (a TaskManager registers first and
+    reports its slots a moment later; a job submitted in between may not get its parallelism)."""
+    if overview is None:
+        return False
+    expected_slots = settings.flink_taskmanagers * settings.flink_slots_per_taskmanager
+    return (int(overview.get("taskmanagers", 0)) >= settings.flink_taskmanagers
+            and int(overview.get("slots-total", 0)) >= expected_slots)
+
+
 def log_tail(settings: StackSettings, lines: int = 30) -> str:
     logs = _paths(settings)["logs"]
     files = sorted(logs.glob("flink-*.log"), key=lambda path: path.stat().st_mtime)[-3:]
@@ -266,7 +276,7 @@ def cluster_status(settings: StackSettings) -> ServiceStatus:
     if overview is None:
         return ServiceStatus(SERVICE, "unhealthy", url, pid=jobmanager, detail="REST API not answering")
     taskmanagers = int(overview.get("taskmanagers", 0))
-    healthy = taskmanagers >= settings.flink_taskmanagers
+    healthy = _complete(settings, overview)
     return ServiceStatus(
         SERVICE, "running" if healthy else "unhealthy", url, pid=jobmanager,
         version=overview.get("flink-version"), health="ok" if healthy else "degraded",
@@ -324,8 +334,7 @@ def _start_cluster(settings: StackSettings) -> ServiceStatus:
         _script(settings, java_home, "taskmanager.sh", "start")
 
     def ready() -> bool:
-        overview = _overview(settings)
-        return overview is not None and int(overview.get("taskmanagers", 0)) >= settings.flink_taskmanagers
+        return _complete(settings, _overview(settings))
 
     def died() -> str | None:
         alive = _cluster_pids(settings)
