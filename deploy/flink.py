@@ -39,7 +39,6 @@ from deploy.process import (
     log_event,
     pid_alive,
     port_open,
-    read_pid,
     stop_pid,
     tail,
     wait_until,
@@ -488,13 +487,3 @@ def subtask_taskmanagers(settings: StackSettings, job_id: str) -> dict[str, set[
         answer = http_json(f"{rest_url(settings)}/jobs/{job_id}/vertices/{vertex['id']}", timeout=10)
         spread[vertex["name"]] = {str(sub.get("taskmanager-id")) for sub in answer.get("subtasks", [])}
     return spread
-
-
-def pid_file_pids(settings: StackSettings) -> list[int]:
-    """All pids recorded by the daemon scripts (live or not), for diagnostics."""
-    pids: list[int] = []
-    for pid_file in _paths(settings)["pids"].glob("*.pid"):
-        pid = read_pid(pid_file)
-        if pid is not None:
-            pids.append(pid)
-    return pids
