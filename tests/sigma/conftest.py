@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,3 +35,24 @@ def sigma_corpus() -> Path:
 @pytest.fixture(scope="session")
 def evtx_samples() -> Path:
     return require_corpus("evtx-attack-samples")
+
+
+RULE_FOLDERS = ("rules", "rules-emerging-threats", "rules-threat-hunting")
+
+
+@pytest.fixture(scope="session")
+def attack_events(evtx_samples: Path) -> list[dict[str, Any]]:
+    """Every record of evtx-attack-samples as a tagged socflow event (parsed once per session)."""
+    from detectors.sigma.events import iter_windows_file
+    from ingest.logsource import LogsourceTable
+
+    table = LogsourceTable.load(CONFIG_DIR / "logsources.yaml")
+    return [event for path in sorted(evtx_samples.rglob("*.evtx")) for _, event in iter_windows_file(path, table=table)]
+
+
+@pytest.fixture(scope="session")
+def corpus_engine(sigma_corpus: Path) -> Any:
+    """The engine with the whole SigmaHQ corpus loaded, and its load report (loaded once)."""
+    from detectors.sigma import SigmaEngine
+
+    return SigmaEngine.load([sigma_corpus / folder for folder in RULE_FOLDERS], config_dir=CONFIG_DIR)

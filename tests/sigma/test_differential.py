@@ -12,12 +12,8 @@ import pytest
 import yaml
 
 from detectors.sigma import SigmaEngine
-from detectors.sigma.events import iter_windows_file
-from ingest.logsource import LogsourceTable
 from tests.sigma.conftest import CONFIG_DIR
 from tests.sigma.reference import SqliteReference, flatten_windows
-
-RULE_FOLDERS = ("rules", "rules-emerging-threats", "rules-threat-hunting")
 
 # Rules whose match sets differ, with the reason the reference is wrong (none known today).
 PINNED_DISAGREEMENTS: dict[str, str] = {}
@@ -25,12 +21,9 @@ PINNED_DISAGREEMENTS: dict[str, str] = {}
 
 @pytest.mark.corpus
 @pytest.mark.slow
-def test_engine_agrees_with_sqlite_reference(sigma_corpus: Path, evtx_samples: Path) -> None:
-    table = LogsourceTable.load(CONFIG_DIR / "logsources.yaml")
-    engine, _ = SigmaEngine.load([sigma_corpus / folder for folder in RULE_FOLDERS], config_dir=CONFIG_DIR)
-    events = [
-        event for path in sorted(evtx_samples.rglob("*.evtx")) for _, event in iter_windows_file(path, table=table)
-    ]
+def test_engine_agrees_with_sqlite_reference(corpus_engine: Any, attack_events: list[dict[str, Any]]) -> None:
+    engine, _ = corpus_engine
+    events = attack_events
     assert len(events) == 8255
     ours: dict[str, set[int]] = defaultdict(set)
     rows = []
@@ -103,3 +96,20 @@ def test_reference_compares_numbers_as_text(tmp_path: Path) -> None:
         tmp_path, {"selection": {"TerminalSessionId|gt": 9}, "condition": "selection"})
     ours, theirs = _both(engine, rule, _sysmon1(TerminalSessionId="10"))
     assert ours and not theirs
+
+
+@pytest.mark.corpus
+@pytest.mark.slow
+def test_index_never_changes_results(corpus_engine: Any, attack_events: list[dict[str, Any]]) -> None:
+    """The literal index only skips rules that cannot match: same results as evaluating every
+    rule of the route, on a sample of real attack events with the whole rule corpus."""
+    engine, _ = corpus_engine
+    events = attack_events[::7]
+    indexed = [[rule.id for rule in engine.match(event)] for event in events]
+    engine.indexed = False
+    try:
+        brute = [[rule.id for rule in engine.match(event)] for event in events]
+    finally:
+        engine.indexed = True
+    assert indexed == brute
+    assert sum(map(len, indexed)) > 100

@@ -231,9 +231,8 @@ def test_rule_info_fields(tmp_path: Path) -> None:
 
 
 @pytest.mark.corpus
-def test_validate_corpus_loads_at_least_99_percent(sigma_corpus: Path) -> None:
-    folders = [sigma_corpus / name for name in ("rules", "rules-emerging-threats", "rules-threat-hunting")]
-    engine, report = SigmaEngine.load(folders, config_dir=CONFIG_DIR)
+def test_validate_corpus_loads_at_least_99_percent(corpus_engine: Any) -> None:
+    engine, report = corpus_engine
     assert report.total > 3700
     assert report.loaded >= 0.99 * report.total, report.render()
     assert len(report.failures) == report.total - report.loaded
