@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from detectors.sigma import SigmaEngine
 from tests.sigma.conftest import CONFIG_DIR
@@ -295,3 +297,42 @@ def test_wide_non_ascii_and_base64offset_counts_bytes(tmp_path: Path) -> None:
                                     "condition": "selection"})
     for prefix in ("", "x", "xy"):
         assert fires(engine, event(f=b64(prefix + "пароль", "utf-16-le")))
+
+
+def test_regex_outside_re2_runs_bounded_and_is_noted(tmp_path: Path) -> None:
+    path = tmp_path / "rule.yml"
+    path.write_text(yaml.safe_dump({"title": "look-ahead", "id": RULE_ID, "logsource": {"product": "test"},
+                                    "detection": {"selection": {"f|re": "foo(?=bar)"}, "condition": "selection"}}),
+                    encoding="utf-8")
+    engine, report = SigmaEngine.load([path], config_dir=CONFIG_DIR)
+    assert report.ok and any("foo(?=bar)" in note for note in report.notes)
+    assert fires(engine, event(f="xfoobar"))
+    assert not fires(engine, event(f="foobaz"))
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(fields=st.dictionaries(st.sampled_from(["f", "g", "h", "t", "winlog", "socflow", "x"]), _json, max_size=6))
+def test_match_never_raises_property(tmp_path: Path, fields: dict[str, Any]) -> None:
+    engine = _fuzz_engine(tmp_path)
+    engine.match(fields)
+    engine.match({"socflow": {"logsource": {"product": "test"}}, **fields})
+
+
+_FUZZ: dict[str, SigmaEngine] = {}
+
+
+def _fuzz_engine(tmp_path: Path) -> SigmaEngine:
+    if "engine" not in _FUZZ:
+        _FUZZ["engine"] = make_engine(tmp_path, {
+            "a": {"f|re": "x+y", "g|cidr": "10.0.0.0/8", "h|gt": 1, "t|hour": 1},
+            "b": {"f|contains|all": ["a", "b"], "g|fieldref": "f", "h|exists": True},
+            "k": ["evil", 5],
+            "condition": "a or b or k or not a"})
+    return _FUZZ["engine"]
