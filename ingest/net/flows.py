@@ -78,6 +78,7 @@ class Flow:
 
     __slots__ = (
         "app",
+        "cid",
         "closed",
         "first",
         "first_packet",
@@ -104,6 +105,7 @@ class Flow:
     def __init__(self, key: FlowKey, rkey: FlowKey, ts: float, packet: int) -> None:
         self.key = key
         self.rkey = rkey
+        self.cid: str | None = None  # Community ID, computed once when first needed
         self.first = self.last = ts
         self.first_packet = packet
         self.segment = 0
@@ -125,8 +127,19 @@ def _ip(raw: bytes) -> str:
     return socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw)
 
 
+_SECONDS: dict[int, str] = {}
+
+
 def _stamp(ts: float) -> str:
-    return format_timestamp(datetime.fromtimestamp(ts, UTC))
+    """RFC 3339 UTC with milliseconds, as ``format_timestamp`` gives, without a datetime per call."""
+    seconds = int(ts)
+    prefix = _SECONDS.get(seconds)
+    if prefix is None:
+        if len(_SECONDS) > 4096:
+            _SECONDS.clear()
+        prefix = format_timestamp(datetime.fromtimestamp(seconds, UTC))[:-5]
+        _SECONDS[seconds] = prefix
+    return f"{prefix}.{int((ts - seconds) * 1000):03d}Z"
 
 
 def conn_state(flow: Flow) -> str:  # noqa: PLR0911, PLR0912 - Zeek's state table, case by case
@@ -397,13 +410,14 @@ class FlowEngine:
         addresses, sport, dport, proto = flow.key
         half = len(addresses) >> 1
         src, dst = addresses[:half], addresses[half:]
+        if flow.cid is None:
+            flow.cid = protocols.community_id(src, dst, proto, sport, dport)
         record: dict[str, Any] = {
             "@timestamp": _stamp(ts),
             "source": {"ip": _ip(src), "port": sport},
             "destination": {"ip": _ip(dst), "port": dport},
             "network": {"transport": _TRANSPORT.get(proto, str(proto)), "iana_number": str(proto),
-                        "type": "ipv4" if len(src) == 4 else "ipv6",
-                        "community_id": protocols.community_id(src, dst, proto, sport, dport)},
+                        "type": "ipv4" if len(src) == 4 else "ipv6", "community_id": flow.cid},
         }
         return record
 
@@ -456,13 +470,15 @@ class FlowEngine:
         proto = flow.key[3]
         half = len(addresses) >> 1
         src, dst = addresses[:half], addresses[half:]
+        if flow.cid is None:
+            flow.cid = protocols.community_id(src, dst, proto, sport, dport)
         record: dict[str, Any] = {
             "@timestamp": _stamp(ts),
             "source": {"ip": _ip(src), "port": sport},
             "destination": {"ip": _ip(dst), "port": dport},
             "network": {"transport": "udp", "iana_number": "17", "protocol": "dns",
                         "type": "ipv4" if len(src) == 4 else "ipv6",
-                        "community_id": protocols.community_id(src, dst, proto, sport, dport)},
+                        "community_id": flow.cid},
             "dns": dns,
             "event": {"kind": "event", "category": ["network"], "dataset": "sensor.dns", "module": "sensor"},
             "socflow": {"logsource": {"category": "dns"}},
