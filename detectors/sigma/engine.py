@@ -170,11 +170,12 @@ class RouteGroup:
                 group.other_fields.append((slot, field_key, accessor))
         return group
 
-    def candidates(self, ctx: Context) -> list[int]:  # noqa: PLR0912 - the hot loop, kept flat
+    def candidates(self, ctx: Context) -> list[int]:
         found = set(self.always)
         if not self.automata and not self.short_checks:
             return sorted(found)
-        texts: dict[int, list[str]] = {}
+        hits: set[int] = set()
+        scan = self._scan
         data = ctx.event_data
         if data is not None and self.data_slots:
             # EventData: walk the event's own fields (a dozen) rather than every field the
@@ -185,42 +186,45 @@ class RouteGroup:
                 plan = self._plan(names)
             folded_cache = ctx.folded
             for name, slot, field_key in plan:
-                folded = fold_value(data[name])
+                value = data[name]
+                folded = value.casefold() if value.__class__ is str else fold_value(value)
                 if field_key is not None:
                     folded_cache[field_key] = folded
                 if folded is not None:
-                    _add_texts(texts, slot, folded)
+                    scan(slot, folded, hits, found)
         for slot, field_key, accessor in self.other_fields:
             folded = ctx.fold(field_key, accessor)
             if folded is not None:
-                _add_texts(texts, slot, folded)
-        hits: set[int] = set()
-        automata, short_checks = self.automata, self.short_checks
-        for slot, values in texts.items():
-            compiled = automata.get(slot)
-            if compiled is not None:
-                automaton, payload = compiled
-                text = _START + values[0] + _END if len(values) == 1 else _START + _SEP.join(values) + _END
-                # Only which literals occur matters, not where or how often.
-                for pattern in {match[0] for match in automaton.find_matches_as_indexes(text, overlapping=True)}:
-                    identifier, positions = payload[pattern]
-                    hits.add(identifier)
-                    if positions:
-                        found.update(positions)
-            checks = short_checks.get(slot)
-            if checks is not None:
-                present: set[str] = set()
-                for value in values:
-                    present.update(value)
-                for char in checks.keys() & present:
-                    identifier, positions = checks[char]
-                    hits.add(identifier)
-                    found.update(positions)
+                scan(slot, folded, hits, found)
         filters = self.filters
         return [
             position for position in sorted(found)
             if position not in filters or all(not clause.isdisjoint(hits) for clause in filters[position])
         ]
+
+    def _scan(self, slot: int, folded: Any, hits: set[int], found: set[int]) -> None:
+        """Record the atoms of ``slot`` that the folded text(s) satisfy, and the rules they select."""
+        if folded.__class__ is str:
+            if _START in folded or _END in folded:
+                folded = folded.replace(_START, " ").replace(_END, " ")
+            text = _START + folded + _END
+        else:
+            text = _START + _SEP.join(v.replace(_START, " ").replace(_END, " ") for v in folded) + _END
+        compiled = self.automata.get(slot)
+        if compiled is not None:
+            automaton, payload = compiled
+            # Only which literals occur matters, not where or how often.
+            for pattern in {match[0] for match in automaton.find_matches_as_indexes(text, overlapping=True)}:
+                identifier, positions = payload[pattern]
+                hits.add(identifier)
+                if positions:
+                    found.update(positions)
+        checks = self.short_checks.get(slot)
+        if checks is not None:
+            for char in checks.keys() & set(text):
+                identifier, positions = checks[char]
+                hits.add(identifier)
+                found.update(positions)
 
     def match(self, ctx: Context, *, indexed: bool = True) -> list[RuleInfo]:
         rules = self.rules
@@ -234,14 +238,6 @@ class RouteGroup:
 
 
 _SEP = _END + _START
-
-
-def _add_texts(texts: dict[int, list[str]], slot: int, folded: Any) -> None:
-    values = texts.setdefault(slot, [])
-    for value in (folded,) if folded.__class__ is str else folded:
-        if _START in value or _END in value:
-            value = value.replace(_START, " ").replace(_END, " ")  # noqa: PLW2901 - markers are ours
-        values.append(value)
 
 
 # Substrings shorter than this hit almost every event (" ", "\\", "-"): the automaton would
