@@ -28,6 +28,8 @@ _LINE = re.compile(
 )
 _SNIFF = re.compile(r'^\S+ \S+ \S+ \[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] "')
 _SNIFF_VHOST = re.compile(r'^\S+ \S+ \S+ \S+ \[\d{2}/[A-Z][a-z]{2}/\d{4}:')
+# Lines of one second share their time text: strptime once per second, not once per line.
+_TIMES: dict[str, str] = {}
 _IP = re.compile(r"^(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-fA-F:]*:[0-9a-fA-F:.]+)$")
 
 
@@ -40,18 +42,23 @@ def _unescape(text: str) -> str:
     return text.replace('\\"', '"').replace("\\\\", "\\")
 
 
-def parse_access_line(line: str, *, source: str, hint: str = "") -> tuple[str, Event]:  # noqa: PLR0912 - field map
+def parse_access_line(line: str, *, source: str, hint: str = "") -> tuple[str, Event]:  # noqa: PLR0912, PLR0915 - field map
     match = _LINE.match(line)
     if not match:
         raise ParseError("not a combined/common access log line", source=source)
-    try:
-        moment = datetime.strptime(match["time"], "%d/%b/%Y:%H:%M:%S %z")
-    except ValueError as error:
-        raise ParseError(f"bad access log time {match['time']!r}", source=source) from error
+    stamp = _TIMES.get(match["time"])
+    if stamp is None:
+        try:
+            stamp = format_timestamp(datetime.strptime(match["time"], "%d/%b/%Y:%H:%M:%S %z"))
+        except ValueError as error:
+            raise ParseError(f"bad access log time {match['time']!r}", source=source) from error
+        if len(_TIMES) > 4096:
+            _TIMES.clear()
+        _TIMES[match["time"]] = stamp
     lowered = hint.lower()
     server = "apache" if ("apache" in lowered or "httpd" in lowered) else "nginx"
     event: Event = {
-        "@timestamp": format_timestamp(moment),
+        "@timestamp": stamp,
         "event": {"kind": "event", "category": ["web"], "module": server, "dataset": f"{server}.access",
                   "original": line},
         "socflow": {"logsource": {"category": "webserver"}},
