@@ -60,6 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    # PyFlink's process mode pulls in Apache Beam, which logs its optional features at INFO.
+    for noisy in ("apache_beam", "py4j"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     overrides = {"data_dir": args.data_dir} if args.data_dir else {}
     try:
         settings = load_settings(args.config, **overrides)

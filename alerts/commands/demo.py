@@ -94,7 +94,9 @@ def render(hits: list[dict[str, Any]], console: Console) -> None:
 def handler(args: argparse.Namespace, settings: Settings) -> int:
     if args.data_dir is None:
         settings = settings.model_copy(update={"data_dir": settings.data_dir / "demo"})
-    console = Console(stderr=False)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=170)  # piped or logged: do not squeeze the table into 80 columns
     hits = run_demo(settings, console, keep=args.keep)
     render(hits, console)
     return 0 if hits else 1
