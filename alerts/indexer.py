@@ -22,6 +22,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -192,7 +193,7 @@ class Indexer:
             for action in waiting:
                 operations.append({"create": {"_index": action["_index"], "_id": action["_id"]}})
                 operations.append(action["_source"])
-            response = self._call_with_retries(lambda ops=operations: self.client.bulk(operations=ops), stats)
+            response = self._call_with_retries(partial(self.client.bulk, operations=operations), stats)
             retry: list[dict[str, Any]] = []
             for action, item in zip(waiting, response["items"], strict=True):
                 result = item["create"]

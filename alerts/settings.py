@@ -104,4 +104,5 @@ class Settings(BaseSettings):
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Load settings from ``config_file`` (default ``config/socflow.yaml``), env and overrides."""
     settings_type = type("LoadedSettings", (Settings,), {"config_file": config_file or DEFAULT_CONFIG})
-    return settings_type(**overrides)  # type: ignore[no-any-return]
+    loaded: Settings = settings_type(**overrides)
+    return loaded

@@ -7,11 +7,13 @@ import os
 from pathlib import Path
 
 from alerts.settings import REPO_ROOT, Settings
+from deploy.flink import jar_urls, kafka_connector_jars
 from deploy.java import find_java_home
 
 
 def job_spec(settings: Settings, *, bounded: bool, parallelism: int | None = None,
-             restore_from: Path | None = None, metrics: bool = False) -> object:
+             restore_from: Path | None = None, metrics: bool = False,
+             kafka: str | None = None, topic: str = "socflow-events") -> object:
     """The JobSpec of the detection job for these settings (import kept local: pyflink is heavy)."""
     from detectors.flink.job import JobSpec
 
@@ -29,6 +31,10 @@ def job_spec(settings: Settings, *, bounded: bool, parallelism: int | None = Non
         monitor_interval_s=settings.job.monitor_interval_s,
         metrics_port=settings.job.flink_metrics_port if metrics else 0,
         restore_from=str(restore_from) if restore_from else None,
+        source="kafka" if kafka else "spool",
+        kafka_bootstrap=kafka or "",
+        kafka_topic=topic,
+        jars=tuple(jar_urls(kafka_connector_jars(settings.stack))) if kafka else (),
     )
 
 
@@ -43,7 +49,7 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
 
     prepare_java(settings)
     spec = job_spec(settings, bounded=args.bounded, parallelism=args.parallelism,
-                    restore_from=args.restore, metrics=args.metrics)
+                    restore_from=args.restore, metrics=args.metrics, kafka=args.kafka, topic=args.topic)
     run_job(spec)  # type: ignore[arg-type]
     return 0
 
@@ -59,4 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="restore state from a retained checkpoint (…/chk-N)")
     parser.add_argument("--metrics", action="store_true",
                         help="expose Flink metrics through the Prometheus reporter (job.flink_metrics_port)")
+    parser.add_argument("--kafka", metavar="BOOTSTRAP",
+                        help="read event batches from Kafka at BOOTSTRAP instead of the spool")
+    parser.add_argument("--topic", default="socflow-events", help="Kafka topic (default: socflow-events)")
     parser.set_defaults(handler=handler)

@@ -56,6 +56,12 @@ class JobSpec:
     metrics_port: int = 0
     restore_from: str | None = None
     job_name: str = "socflow-detect"
+    # "spool" (files, the default) or "kafka" (records of the same shape: JSON arrays).
+    source: str = "spool"
+    kafka_bootstrap: str = ""
+    kafka_topic: str = "socflow-events"
+    kafka_group: str = "socflow-detect"
+    jars: tuple[str, ...] = ()
     extra_config: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -65,10 +71,11 @@ class JobSpec:
     def from_json(cls, text: str) -> JobSpec:
         data = json.loads(text)
         data["rule_dirs"] = tuple(data["rule_dirs"])
+        data["jars"] = tuple(data.get("jars", ()))
         return cls(**data)
 
 
-class DetectBatches(ProcessFunction):  # type: ignore[misc]
+class DetectBatches(ProcessFunction):
     """Flink operator: decode a spool record, match every event, emit detections.
 
     The rule set is compiled once per task in ``open``; nothing about rules travels with the
@@ -133,6 +140,8 @@ def flink_configuration(spec: JobSpec) -> Configuration:
             "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
         )
         settings["metrics.reporter.prom.port"] = str(spec.metrics_port)
+    if spec.jars:
+        settings["pipeline.jars"] = ";".join(spec.jars)
     if spec.restore_from:
         settings["execution.state-recovery.path"] = spec.restore_from
     settings.update(spec.extra_config)
@@ -143,14 +152,7 @@ def flink_configuration(spec: JobSpec) -> Configuration:
 
 def build_job(env: StreamExecutionEnvironment, spec: JobSpec) -> None:
     """Wire the job's operators into ``env``."""
-    segments = Path(spec.spool_dir) / "segments"
-    segments.mkdir(parents=True, exist_ok=True)
-    builder = FileSource.for_record_stream_format(StreamFormat.text_line_format(), str(segments))
-    if not spec.bounded:
-        builder = builder.monitor_continuously(Duration.of_millis(int(spec.monitor_interval_s * 1000)))
-    batches = env.from_source(builder.build(), WatermarkStrategy.no_watermarks(), "spool-segments").uid(
-        "spool-segments"
-    )
+    batches = _kafka_source(env, spec) if spec.source == "kafka" else _spool_source(env, spec)
     detections = (
         batches.process(DetectBatches(spec.rule_dirs, spec.config_dir), output_type=Types.STRING())
         .name("sigma-detect")
@@ -160,6 +162,35 @@ def build_job(env: StreamExecutionEnvironment, spec: JobSpec) -> None:
     detections.get_side_output(DEAD_LETTERS).sink_to(_rolling_sink(spec.deadletter_dir, "deadletter")).name(
         "dead-letters"
     ).uid("dead-letters")
+
+
+def _spool_source(env: StreamExecutionEnvironment, spec: JobSpec) -> Any:
+    segments = Path(spec.spool_dir) / "segments"
+    segments.mkdir(parents=True, exist_ok=True)
+    builder = FileSource.for_record_stream_format(StreamFormat.text_line_format(), str(segments))
+    if not spec.bounded:
+        builder = builder.monitor_continuously(Duration.of_millis(int(spec.monitor_interval_s * 1000)))
+    return env.from_source(builder.build(), WatermarkStrategy.no_watermarks(), "spool-segments").uid(
+        "spool-segments"
+    )
+
+
+def _kafka_source(env: StreamExecutionEnvironment, spec: JobSpec) -> Any:
+    """Kafka records carry the same batches as spool lines; offsets are checkpointed by Flink."""
+    from pyflink.common.serialization import SimpleStringSchema
+    from pyflink.datastream.connectors.kafka import KafkaOffsetResetStrategy, KafkaOffsetsInitializer, KafkaSource
+
+    builder = (
+        KafkaSource.builder()
+        .set_bootstrap_servers(spec.kafka_bootstrap)
+        .set_topics(spec.kafka_topic)
+        .set_group_id(spec.kafka_group)
+        .set_starting_offsets(KafkaOffsetsInitializer.committed_offsets(KafkaOffsetResetStrategy.EARLIEST))
+        .set_value_only_deserializer(SimpleStringSchema())
+    )
+    if spec.bounded:
+        builder = builder.set_bounded(KafkaOffsetsInitializer.latest())
+    return env.from_source(builder.build(), WatermarkStrategy.no_watermarks(), "kafka-events").uid("kafka-events")
 
 
 def _rolling_sink(directory: str, prefix: str) -> FileSink:

@@ -52,7 +52,8 @@ class ScriptedClient:
                 status = 409 if doc_id in self.docs else 201
             if status == 201:
                 self.docs[doc_id] = source
-            items.append({"create": {"_id": doc_id, "status": status, "error": {"type": "x"} if status >= 400 else None}})
+            error = {"type": "x"} if status >= 400 else None
+            items.append({"create": {"_id": doc_id, "status": status, "error": error}})
         return {"items": items, "errors": any(i["create"]["status"] >= 300 for i in items)}
 
 
