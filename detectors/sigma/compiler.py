@@ -278,7 +278,8 @@ class RuleCompiler:
         self.placeholders = placeholders
         self.leaves: dict[str, Leaf] = {}
         self._accessors: dict[str, tuple[str, Accessor]] = {}
-        self._matchers: dict[str, Callable[[Any], bool]] = {}
+        # Regular expressions RE2 refused: they run on Python re over bounded input.
+        self.fallback_patterns: set[str] = set()
 
     # -- condition tree
 
@@ -489,6 +490,8 @@ class RuleCompiler:
         if key in self.leaves:
             return Node("leaf", leaf=self.leaves[key])
         matcher = regex_matcher(value)
+        if not matcher.linear:
+            self.fallback_patterns.add(str(value.regexp))
 
         def regex_leaf(ctx: Context) -> bool:
             return any(matcher(text) for text in raw_texts(accessor(ctx)))
@@ -772,7 +775,8 @@ def _literal_runs(sequence: Any, ignorecase: bool, runs: list[str]) -> None:
     runs.append("".join(run))
 
 
-def regex_matcher(value: SigmaRegularExpression) -> Callable[[str], bool]:
+def regex_matcher(value: SigmaRegularExpression) -> _Regex:
+    """The compiled pattern of a ``re`` value with its ``i``/``m``/``s`` flags (callable on text)."""
     flags = ""
     if SigmaRegularExpressionFlag.IGNORECASE in value.flags:
         flags += "i"
@@ -781,8 +785,7 @@ def regex_matcher(value: SigmaRegularExpression) -> Callable[[str], bool]:
     if SigmaRegularExpressionFlag.DOTALL in value.flags:
         flags += "s"
     pattern = str(value.regexp)
-    compiled = compile_regex(f"(?{flags}){pattern}" if flags else pattern)
-    return compiled.__call__
+    return compile_regex(f"(?{flags}){pattern}" if flags else pattern)
 
 
 # ---------------------------------------------------------------- other value types

@@ -21,6 +21,7 @@ The engine is pure Python without pyflink; the Flink job loads one engine per ta
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ from sigma.rule import SigmaRule
 from detectors.errors import RuleLoadError
 from detectors.model import RuleInfo
 from detectors.sigma.compiler import (
+    FALLBACK_REGEX_INPUT_LIMIT,
     Atom,
     Context,
     Leaf,
@@ -57,6 +59,7 @@ from ingest.errors import IngestError
 from ingest.logsource import LogsourceTable
 from ingest.schema import stable_id
 
+_log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG_DIR = REPO_ROOT / "config"
 
@@ -314,12 +317,9 @@ class SigmaEngine:
         if len(kept) != len(loaded):
             engine = cls(kept, correlations, mappings, logsources, indexed=indexed)
         report.loaded += len(kept)
-        from detectors.sigma.compiler import _REGEX_CACHE  # report patterns RE2 cannot run
-
-        for pattern, compiled in sorted(_REGEX_CACHE.items()):
-            if not compiled.linear:
-                report.notes.append(f"regular expression {pattern!r} is not RE2-compatible: "
-                                    "it runs on Python re over at most 4096 characters")
+        for pattern in sorted(engine._compiler.fallback_patterns):
+            report.notes.append(f"regular expression {pattern!r} is not RE2-compatible: "
+                                f"it runs on Python re over at most {FALLBACK_REGEX_INPUT_LIMIT} characters")
         return engine, report
 
     def _check(self, position: int, rule: LoadedRule) -> None:
@@ -383,7 +383,14 @@ class SigmaEngine:
                     continue
                 if r_category is not None and r_category not in categories:
                     continue
-                node, predicate = self._variant(position, route)
+                try:
+                    node, predicate = self._variant(position, route)
+                except (SigmaError, RuleLoadError, ValueError, TypeError) as error:
+                    # Compiled fine for its own logsource at load time, but not with this
+                    # route's field mapping: never raise from matching; say so once.
+                    _log.warning("sigma_rule_skipped_for_route rule=%s route=%s reason=%s",
+                                 rule.info.id, route, error)
+                    continue
                 entries.append((rule.info, node, predicate))
             found = RouteGroup.build(entries)
             self._groups[route] = found
