@@ -37,9 +37,8 @@ class ReplayResult:
 
 def replay(rule_paths: Sequence[Path], event_paths: Sequence[Path], settings: Settings) -> ReplayResult:
     """Collect ``event_paths`` into a temporary spool and run the detection core over it."""
-    from ingest.files import collect_paths
-
     from detectors.sigma import SigmaEngine
+    from ingest.files import collect_paths
 
     engine, report = SigmaEngine.load(list(rule_paths), config_dir=REPO_ROOT / "config")
     result = ReplayResult(rules_loaded=report.loaded, rule_failures=list(report.failures))
