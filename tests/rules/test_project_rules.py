@@ -78,7 +78,7 @@ def test_rule_fires_on_its_positive_events_only(test_file: Path) -> None:
 
 
 def test_every_project_rule_loads_and_is_tested() -> None:
-    engine, report = SigmaEngine.load([RULES])
+    _engine, report = SigmaEngine.load([RULES])
     assert not report.failures, "\n".join(f"{f.path}: {f.reason}" for f in report.failures)
     untested = [p for p in RULE_FILES if not p.with_name(p.stem + ".tests.yml").exists()]
     assert not untested, f"rules without test events: {untested}"
