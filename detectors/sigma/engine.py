@@ -97,6 +97,8 @@ class RouteGroup:
     normalized_slots: dict[str, int] = field(default_factory=dict)
     other_fields: list[tuple[int, str, Any]] = field(default_factory=list)
     _plans: dict[tuple[str, ...], list[tuple[str, int, str | None]]] = field(default_factory=dict)
+    # slot -> {raw text: (folded, atom ids, rule positions)}: scans of recurring values
+    _caches: list[dict[str, tuple[str, tuple[int, ...], tuple[int, ...]]]] = field(default_factory=list)
     # Single characters, too frequent for the automaton: slot -> {char: (atom id, rules)},
     # found by intersecting with the set of the text's characters.
     short_checks: dict[int, dict[str, tuple[int, tuple[int, ...]]]] = field(default_factory=dict)
@@ -163,6 +165,7 @@ class RouteGroup:
         for (literal, slot), identifier in short.items():
             group.short_checks.setdefault(slot, {})[literal] = (identifier, tuple(sorted(selects.get(identifier, ()))))
         group.always = frozenset(always)
+        group._caches = [{} for _ in group.fields]
         prefix = "winlog.event_data."
         for slot, (field_key, accessor) in enumerate(group.fields):
             if field_key.startswith(prefix) and "|" not in field_key:
@@ -178,7 +181,7 @@ class RouteGroup:
         if not self.automata and not self.short_checks:
             return sorted(found)
         hits: set[int] = set()
-        scan = self._scan
+        scan, caches = self._scan, self._caches
         data = ctx.event_data
         if data is not None and self.data_slots:
             # EventData: walk the event's own fields (a dozen) rather than every field the
@@ -190,44 +193,66 @@ class RouteGroup:
             folded_cache = ctx.folded
             for name, slot, field_key in plan:
                 value = data[name]
-                folded = value.casefold() if value.__class__ is str else fold_value(value)
+                if value.__class__ is str:
+                    # Most values recur (images, users, integrity levels): their scan is cached.
+                    cache = caches[slot]
+                    entry = cache.get(value)
+                    if entry is None:
+                        folded = value.casefold()
+                        entry = (folded, *scan(slot, folded))
+                        if len(cache) >= _CACHE_LIMIT:
+                            cache.clear()
+                        cache[value] = entry
+                    folded, slot_hits, slot_found = entry
+                    if field_key is not None:
+                        folded_cache[field_key] = folded
+                    hits.update(slot_hits)
+                    found.update(slot_found)
+                    continue
+                folded = fold_value(value)
                 if field_key is not None:
                     folded_cache[field_key] = folded
                 if folded is not None:
-                    scan(slot, folded, hits, found)
+                    slot_hits, slot_found = scan(slot, folded)
+                    hits.update(slot_hits)
+                    found.update(slot_found)
         for slot, field_key, accessor in self.other_fields:
             folded = ctx.fold(field_key, accessor)
             if folded is not None:
-                scan(slot, folded, hits, found)
+                slot_hits, slot_found = scan(slot, folded)
+                hits.update(slot_hits)
+                found.update(slot_found)
         filters = self.filters
         return [
             position for position in sorted(found)
             if position not in filters or all(not clause.isdisjoint(hits) for clause in filters[position])
         ]
 
-    def _scan(self, slot: int, folded: Any, hits: set[int], found: set[int]) -> None:
-        """Record the atoms of ``slot`` that the folded text(s) satisfy, and the rules they select."""
+    def _scan(self, slot: int, folded: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The atoms of ``slot`` that the folded text(s) satisfy, and the rules they select."""
         if folded.__class__ is str:
             if _START in folded or _END in folded:
                 folded = folded.replace(_START, " ").replace(_END, " ")
             text = _START + folded + _END
         else:
             text = _START + _SEP.join(v.replace(_START, " ").replace(_END, " ") for v in folded) + _END
+        hits: list[int] = []
+        found: list[int] = []
         compiled = self.automata.get(slot)
         if compiled is not None:
             automaton, payload = compiled
             # Only which literals occur matters, not where or how often.
             for pattern in {match[0] for match in automaton.find_matches_as_indexes(text, overlapping=True)}:
                 identifier, positions = payload[pattern]
-                hits.add(identifier)
-                if positions:
-                    found.update(positions)
+                hits.append(identifier)
+                found.extend(positions)
         checks = self.short_checks.get(slot)
         if checks is not None:
             for char in checks.keys() & set(text):
                 identifier, positions = checks[char]
-                hits.add(identifier)
-                found.update(positions)
+                hits.append(identifier)
+                found.extend(positions)
+        return tuple(hits), tuple(found)
 
     def match(self, ctx: Context, *, indexed: bool = True) -> list[RuleInfo]:
         rules = self.rules
@@ -241,6 +266,8 @@ class RouteGroup:
 
 
 _SEP = _END + _START
+# Entries per field in a route's scan cache; cleared when full (bounded memory, no LRU cost).
+_CACHE_LIMIT = 4096
 
 
 # Substrings shorter than this hit almost every event (" ", "\\", "-"): the automaton would
