@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import mmap
 import select
-import shutil
 import struct
-import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -88,22 +84,55 @@ def _pcapng(path: Path) -> Iterator[tuple[float, bytes, int]]:
         reader.close()
 
 
-@contextmanager
-def bpf_filtered(path: Path, bpf: str | None) -> Iterator[Path]:
-    """``path``, or a copy holding only the packets matching ``bpf`` (needs tcpdump)."""
-    if not bpf:
-        yield path
-        return
-    tcpdump = shutil.which("tcpdump")
-    if tcpdump is None:
-        raise IngestError("a BPF filter on a pcap file needs tcpdump (live capture filters in the kernel)")
-    with tempfile.TemporaryDirectory(prefix="socflow-bpf-") as directory:
-        filtered = Path(directory) / "filtered.pcap"
-        result = subprocess.run([tcpdump, "-r", str(path), "-w", str(filtered), bpf], capture_output=True,
-                                text=True, check=False, timeout=3600)
-        if result.returncode != 0:
-            raise IngestError(f"tcpdump could not filter: {result.stderr.strip()[:300]}", source=str(path))
-        yield filtered
+class BpfFilter:
+    """A BPF filter compiled by libpcap and run on frames read from files (``pcap_offline_filter``).
+
+    Live capture attaches the filter to the socket in the kernel; for pcap files this runs
+    the same compiled program per frame in libpcap (about a microsecond each).
+    """
+
+    def __init__(self, expression: str, linktype: int) -> None:
+        import ctypes
+        import ctypes.util
+
+        name = ctypes.util.find_library("pcap")
+        if name is None:
+            raise IngestError("a BPF filter on a pcap file needs libpcap (installed with tcpdump/tshark)")
+        lib = ctypes.CDLL(name)
+
+        class Program(ctypes.Structure):
+            _fields_ = [("bf_len", ctypes.c_uint), ("bf_insns", ctypes.c_void_p)]
+
+        class TimeVal(ctypes.Structure):
+            _fields_ = [("tv_sec", ctypes.c_long), ("tv_usec", ctypes.c_long)]
+
+        class Header(ctypes.Structure):
+            _fields_ = [("ts", TimeVal), ("caplen", ctypes.c_uint32), ("len", ctypes.c_uint32)]
+
+        lib.pcap_open_dead.restype = ctypes.c_void_p
+        lib.pcap_open_dead.argtypes = [ctypes.c_int, ctypes.c_int]
+        lib.pcap_compile.argtypes = [ctypes.c_void_p, ctypes.POINTER(Program), ctypes.c_char_p, ctypes.c_int,
+                                     ctypes.c_uint32]
+        lib.pcap_geterr.restype = ctypes.c_char_p
+        lib.pcap_geterr.argtypes = [ctypes.c_void_p]
+        lib.pcap_offline_filter.argtypes = [ctypes.POINTER(Program), ctypes.POINTER(Header), ctypes.c_char_p]
+        self._lib = lib
+        self._handle = lib.pcap_open_dead(linktype, 262144)
+        self._program = Program()
+        if lib.pcap_compile(self._handle, ctypes.byref(self._program), expression.encode(), 1, 0xFFFFFFFF) != 0:
+            error = (lib.pcap_geterr(self._handle) or b"?").decode(errors="replace")
+            raise IngestError(f"invalid BPF filter {expression!r}: {error}")
+        self._header = Header()
+        self._program_ref = ctypes.byref(self._program)
+        self._header_ref = ctypes.byref(self._header)
+
+    def frames(self, frames: Iterator[tuple[float, bytes]]) -> Iterator[tuple[float, bytes]]:
+        accept, header, program, header_ref = self._lib.pcap_offline_filter, self._header, self._program_ref, \
+            self._header_ref
+        for ts, data in frames:
+            header.caplen = header.len = len(data)
+            if accept(program, header_ref, bytes(data)):
+                yield ts, data
 
 
 class LiveCapture:

@@ -27,7 +27,7 @@ from typing import Any
 from ingest.files import CollectStats, Emitter
 from ingest.logs import log_event
 from ingest.metrics import FLOWS_ACTIVE, PACKETS, CollectorMetrics
-from ingest.net.capture import LiveCapture, bpf_filtered, pcap_linktype, read_pcap
+from ingest.net.capture import BpfFilter, LiveCapture, pcap_linktype, read_pcap
 from ingest.net.flows import FlowEngine
 from ingest.normalize import Normalizer
 from ingest.schema import Event, stable_id
@@ -162,10 +162,11 @@ def collect_pcaps(
             if isinstance(entry, dict) and entry.get("signature") == signature and entry.get("complete"):
                 log_event(_log, "pcap_already_read", path=str(path))
                 continue
-            with bpf_filtered(path, bpf) as readable:
-                engine = sensor.new_engine(pcap_linktype(readable), "pcap", _pcap_identity(path))
-                sensor.feed(read_pcap(readable), offsets)
-                engine.flush()
+            linktype = pcap_linktype(path)
+            engine = sensor.new_engine(linktype, "pcap", _pcap_identity(path))
+            frames = read_pcap(path)
+            sensor.feed(BpfFilter(bpf, linktype).frames(frames) if bpf else frames, offsets)
+            engine.flush()
             offsets[key] = {"signature": signature, "complete": True, "packets": engine.packets}
             sensor.maybe_commit(offsets, force=True)
             packets += engine.packets

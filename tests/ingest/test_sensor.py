@@ -180,3 +180,12 @@ def test_live_capture_across_veth_pair(tmp_path: Path) -> None:
     check_scenario(found)
     assert all(r["socflow"]["collector"]["input"] == "iface" for group in found.values() for r in group)
     assert found["sensor.conn"][0]["observer"]["ingress"]["interface"]["name"] == sensor_if
+
+
+def test_bpf_filter_on_pcap(tmp_path: Path) -> None:
+    pcap = write_scenario(tmp_path / "scenario.pcap")
+    stats = collect_pcaps([pcap], tmp_path / "spool", settings=SETTINGS, bpf="udp port 53 or tcp port 443")
+    assert stats.packets == 12  # the DNS exchange and the TLS session
+    found = records(tmp_path / "spool")
+    assert {c["destination"]["port"] for c in found["sensor.conn"]} == {53, 443}
+    assert "sensor.http" not in found
