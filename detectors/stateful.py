@@ -11,7 +11,9 @@ Interface with the Flink job (``detectors/flink/job.py``) — kept small on purp
    (``matched``: every rule the event matched, including ``generate: false`` ones). It
    returns only what state needs: matches of rules that correlations reference (with their
    group-by values in the key) and a few fields per anomaly detector. Items are small dicts
-   whose ``"t"`` is the event time in epoch milliseconds.
+   whose ``"t"`` is the event time in epoch milliseconds. An event without a usable
+   ``@timestamp`` raises :class:`~detectors.errors.DetectorError` (dead-letter it: state
+   runs on event time and cannot place it).
 
 3. Per batch: group the pairs by key and emit one record per key —
    ``keyed_records(grouped) -> [str]``, each the JSON ``{"key": k, "items": [...], "ts": min t}``
@@ -26,7 +28,10 @@ Keys are ``"<level>|<c|a>|<correlation id or detector>|<group>"``: one key per g
 each correlation or detector, so keyed load spreads over parallel tasks; ``level`` is the chain
 depth of a correlation (a correlation fed by another runs one keyed operator further on).
 
-:class:`StatefulEngine` runs the same plan without Flink (``socflow replay``, tests, bench).
+:class:`StatefulEngine` runs the same plan without Flink (``socflow replay``, tests, bench):
+``process(event, matched)`` per event, ``flush()`` at the end of the input. For correlation
+rules alone, ``detectors.correlation.CorrelationEngine.from_rules(correlations, rules)``
+offers the same ``process`` / ``flush``.
 """
 
 from __future__ import annotations
@@ -161,6 +166,7 @@ class StatefulEngine:
             out_of_orderness_ms=timing.out_of_orderness_ms,
             allowed_lateness_ms=timing.allowed_lateness_ms,
             timer_resolution_ms=timing.timer_resolution_ms,
+            expiry_resolution_ms=timing.expiry_resolution_ms,
         )
 
     @property

@@ -25,7 +25,9 @@ class EventTimeSettings(_Frozen):
     allowed_lateness_s: float = Field(
         default=60, ge=0, description="Late items younger than this (behind the watermark) are still applied.")
     timer_resolution_ms: int = Field(
-        default=1000, ge=1, description="Event-time timers are rounded up to this (fewer timers).")
+        default=1000, ge=1, description="Timers releasing buffered items are rounded up to this.")
+    expiry_resolution_ms: int = Field(
+        default=60_000, ge=1, description="Window-close and state-expiry timers are rounded up to this.")
     idle_source_s: float = Field(
         default=10, gt=0, description="An input silent this long stops holding the watermark back.")
 
@@ -80,6 +82,8 @@ class BeaconSettings(DetectorBase):
     max_interval_s: float = Field(default=3600, gt=0, description="Longer median intervals are not judged.")
     merge_within_s: float = Field(default=2, ge=0, description="Connections this close count as one check-in.")
     cooldown_s: float = Field(default=21600, ge=0, description="Quiet time after an alert for the same pair.")
+    ignore_ports: tuple[int, ...] = Field(
+        default=(), description="Destination ports periodic by design (NTP, SNMP, monitoring agents).")
 
 
 class DnsTunnelSettings(DetectorBase):

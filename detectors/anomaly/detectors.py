@@ -345,9 +345,12 @@ class Beacon(Detector[BeaconState]):
         super().__init__(settings, rule)
         self.s = settings
         self.merge = int(settings.merge_within_s * 1000)
+        self.ignore_ports = frozenset(settings.ignore_ports) | frozenset(str(port) for port in settings.ignore_ports)
 
     def route(self, fields: Fields) -> list[tuple[str, dict[str, Any]]]:
         if fields.get("src") is None or fields.get("dst") is None or fields.get("port") is None:
+            return []
+        if self.ignore_ports and fields["port"] in self.ignore_ports:
             return []
         group = f"{fields['src']}>{fields['dst']}:{fields['port']}"
         return [(group, {"t": fields["t"], "id": fields["id"]})]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from detectors.anomaly.config import DetectorSettings
@@ -172,7 +171,7 @@ class AnomalyLogic:
 
     settings: DetectorSettings
     detectors: dict[str, Detector[Any]] = field(init=False)
-    _parse_cached: Any = field(init=False, repr=False)
+    _keys: dict[str, tuple[Detector[Any], str]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.detectors = {}
@@ -180,15 +179,9 @@ class AnomalyLogic:
             section = getattr(self.settings, name)
             if section.enabled:
                 self.detectors[name] = cls(section, detector_rule(name, section.level))
-        detectors = self.detectors
-
-        # Keys are parsed on every step and timer: a bounded cache saves the splitting.
-        @lru_cache(maxsize=65_536)
-        def parse(key: str) -> tuple[Detector[Any], str]:
-            _level, _kind, name, group = key.split("|", 3)
-            return detectors[name], group
-
-        self._parse_cached = parse
+        # Keys are parsed on every step and timer: a bounded cache saves the splitting
+        # (a plain dict, so the logic still pickles into Flink operators).
+        self._keys = {}
 
     def route(self, event: Mapping[str, Any], moment: int) -> list[KeyedItem]:
         if not self.detectors:
@@ -201,7 +194,13 @@ class AnomalyLogic:
         return pairs
 
     def _parse(self, key: str) -> tuple[Detector[Any], str]:
-        return self._parse_cached(key)
+        found = self._keys.get(key)
+        if found is None:
+            _level, _kind, name, group = key.split("|", 3)
+            if len(self._keys) >= 65_536:
+                self._keys.clear()
+            found = self._keys[key] = (self.detectors[name], group)
+        return found
 
 
     def new_state(self, key: str) -> Any:

@@ -72,9 +72,11 @@ def key_level(key: str) -> int:
 def timer_at(moment: int, resolution_ms: int) -> int:
     """The event-time timer serving ``moment``: rounded up to the timer resolution.
 
-    Coalescing timers (one per second of event time per key rather than one per item) keeps
-    timer work small at high rates; items released together are still applied in
-    (time, event id) order, so results do not depend on the resolution's alignment.
+    Coalescing timers (one per second of event time per key for releasing buffered items,
+    one per minute for window closes and expiry) keeps timer work small; items released
+    together are still applied in (time, event id) order, and a step closes an expired
+    window or prunes old items itself before applying a later item, so the resolutions only
+    move work in time, never change alerts.
     """
     if resolution_ms <= 1:
         return moment
@@ -236,10 +238,12 @@ class EventTimeDriver:
         out_of_orderness_ms: int = 5_000,
         allowed_lateness_ms: int = 60_000,
         timer_resolution_ms: int = 1_000,
+        expiry_resolution_ms: int = 60_000,
     ) -> None:
         self.logic = logic
         self.levels = levels
         self.resolution = timer_resolution_ms
+        self.expiry_resolution = max(expiry_resolution_ms, timer_resolution_ms)
         self.out_of_orderness_ms = out_of_orderness_ms
         self.allowed_lateness_ms = allowed_lateness_ms
         self.states: dict[str, Any] = {}
@@ -256,8 +260,8 @@ class EventTimeDriver:
     def watermark(self) -> int:
         return self.watermarks[0]
 
-    def _register(self, key: str, when: int) -> None:
-        when = timer_at(when, self.resolution)
+    def _register(self, key: str, when: int, resolution: int | None = None) -> None:
+        when = timer_at(when, resolution or self.resolution)
         if when not in self.registered[key]:
             self.registered[key].add(when)
             heapq.heappush(self.timers[key_level(key)], (when, key))
@@ -346,12 +350,14 @@ class EventTimeDriver:
             self.states.pop(key, None)
             horizon = self.horizons.get(key)
             if horizon is not None:
-                self._register(key, horizon + self.allowed_lateness_ms)
+                self._register(key, horizon + self.allowed_lateness_ms, self.expiry_resolution)
         else:
             self.states[key] = state
             upcoming = self.logic.next_timer(key, state)
             if upcoming is not None:
-                self._register(key, upcoming)
+                # Window closes and expiry may come late: results do not change (a step
+                # closes or prunes first anyway), only the work is coalesced.
+                self._register(key, upcoming, self.expiry_resolution)
         for target, item in forwards:
             out.extend(self.submit(target, item))
         return out

@@ -79,6 +79,7 @@ class StatefulFunction(KeyedProcessFunction):
         self.level = level
         self.lateness = plan.settings.event_time.allowed_lateness_ms
         self.resolution = plan.settings.event_time.timer_resolution_ms
+        self.expiry_resolution = max(plan.settings.event_time.expiry_resolution_ms, self.resolution)
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.state = runtime_context.get_state(ValueStateDescriptor("core", Types.STRING()))
@@ -101,7 +102,8 @@ class StatefulFunction(KeyedProcessFunction):
     def _emit(self, detections: list[Any], forwards: list[tuple[str, dict[str, Any]]]) -> Iterator[str]:
         for detection in detections:
             self.detections_counter.inc()
-            yield json.dumps(detection.as_record(), separators=(",", ":"), ensure_ascii=False, default=str)
+            # Same form as the Sigma detections of the job (sorted keys).
+            yield json.dumps(detection.as_record(), ensure_ascii=False, sort_keys=True, default=str)
         for target, item in forwards:
             yield _forward_record(target, item)
 
@@ -112,12 +114,12 @@ class StatefulFunction(KeyedProcessFunction):
                 return
             # The horizon outlives the state by the allowed lateness (see the core's driver).
             self.state.update(json.dumps({"h": horizon, "s": None}))
-            ctx.timer_service().register_event_time_timer(timer_at(horizon + self.lateness, self.resolution))
+            ctx.timer_service().register_event_time_timer(timer_at(horizon + self.lateness, self.expiry_resolution))
             return
         self.state.update(json.dumps({"h": horizon, "s": self.plan.encode(key, state)}, separators=(",", ":")))
         upcoming = self.plan.next_timer(key, state)
         if upcoming is not None:
-            ctx.timer_service().register_event_time_timer(timer_at(upcoming, self.resolution))
+            ctx.timer_service().register_event_time_timer(timer_at(upcoming, self.expiry_resolution))
 
     def process_element(self, value: str, ctx: KeyedProcessFunction.Context) -> Iterator[str]:
         record = json.loads(value)

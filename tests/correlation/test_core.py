@@ -274,3 +274,15 @@ def test_state_expires_so_memory_stays_bounded() -> None:
     # Old keys expired on event-time timers (their horizons too); the newest item still waits.
     assert eng.driver.states == {} and eng.driver.horizons == {}
     assert len(eng.driver.pending) == 1
+
+
+def test_plan_pickles_into_flink_operators() -> None:
+    """Flink ships the plan to its operators with cloudpickle, after it has been used."""
+    import cloudpickle
+
+    plan = scenario.build_plan()
+    for event, matched in scenario.phase1():
+        plan.route(event, matched)
+    copy = cloudpickle.loads(cloudpickle.dumps(plan))
+    event, matched = scenario.phase1()[0]
+    assert copy.route(event, matched) == plan.route(event, matched)
