@@ -50,7 +50,9 @@ _log = logging.getLogger(__name__)
 CHUNK = 1 << 20  # bytes read per system call; also the longest line kept whole
 MAX_RAW = 16_384  # characters of a bad record kept in its dead letter
 HEAD = 256  # bytes of a file's start that fingerprint it
-SKIP_SUFFIXES = (".gz", ".bz2", ".xz", ".zst", ".zip", ".tmp", ".swp")
+# Not logs: compressed rotations (read them uncompressed), editor droppings, and the config and
+# documentation files that sit beside logs in exported folders. Named explicitly, they are read.
+SKIP_SUFFIXES = (".gz", ".bz2", ".xz", ".zst", ".zip", ".tmp", ".swp", ".yml", ".yaml", ".md", ".rst", ".html")
 MAX_INODE_ENTRIES = 10_000
 
 
@@ -361,24 +363,23 @@ def _kind_of(path: Path, fmt: str) -> str:
     name = path.name.lower()
     if name.endswith(".evtx"):
         return "evtx"
-    if name.endswith(".json"):
-        with path.open("rb") as handle:
-            head = handle.read(CHUNK)
-        stripped = head.lstrip()
-        if stripped.startswith(b"["):
-            return "winjson"
-        first = stripped.split(b"\n", 1)[0]
-        if first.startswith(b"{"):
-            try:
-                json.loads(first)
-            except ValueError:
-                return "winjson"  # pretty-printed: values span lines
-            return "json"
+    with path.open("rb") as handle:
+        head = handle.read(CHUNK)
+    stripped = head.lstrip()
+    if stripped.startswith(b"[") and stripped[1:].lstrip()[:1] in (b"{", b"]"):
+        return "winjson"  # one JSON array of records (not "[12.345] kernel: ..." lines)
+    first = stripped.split(b"\n", 1)[0].strip()
+    if first.startswith(b"{"):
+        try:
+            json.loads(first)
+        except ValueError:
+            return "winjson"  # pretty-printed: values span lines
+        return "json"
     return "auto"
 
 
 def expand(paths: Iterable[Path | str]) -> list[Path]:
-    """Files named and files under directories named, in a stable order."""
+    """Files named, and the log files under directories named, in a stable order."""
     found: list[Path] = []
     for item in paths:
         path = Path(item)

@@ -22,6 +22,7 @@ import pytest
 from ingest.spool import read_batches
 from ingest.syslog import JournalReader
 
+pytestmark = pytest.mark.slow
 SOCFLOW = str(Path(sys.executable).with_name("socflow"))
 ENV = {**os.environ, "SOCFLOW_COLLECTOR__COMMIT_INTERVAL_S": "0.05", "SOCFLOW_COLLECTOR__COMMIT_EVENTS": "300",
        "SOCFLOW_COLLECTOR__POLL_INTERVAL_S": "0.05"}
