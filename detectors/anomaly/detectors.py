@@ -109,7 +109,7 @@ class Detector(Generic[S]):
 # --- distinct values per source in windows: port scans and host scans -------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class DistinctState:
     """``seen``: value -> [last time, last event id]; ``quiet_until``: no re-alert before."""
 
@@ -206,7 +206,7 @@ class HostScan(DistinctDetector):
 # --- authentication: brute force on one account, spraying over many ----------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class FailureState:
     """``fails``: recent failures ``[t, id, other]`` (other = user or source)."""
 
@@ -318,7 +318,7 @@ class Spray(Detector[FailureState]):
 # --- beaconing: regular intervals from a source to a destination --------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class BeaconState:
     """Most recent check-in times of one pair and the ids of the last few."""
 
@@ -410,7 +410,7 @@ def entropy(text: str) -> float:
     return -sum(n / size * math.log2(n / size) for n in counts.values())
 
 
-@dataclass
+@dataclass(slots=True)
 class DnsState:
     """Suspicious queries ``[t, id]`` and distinct subdomain hashes with their last time."""
 
@@ -489,7 +489,7 @@ class DnsTunnel(Detector[DnsState]):
 # --- volume spikes per node / agency: EWMA baseline per hour of day -----------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class VolumeState:
     """Open bucket (start, count, last event id) and per-hour baselines ``slot -> [mean, dev, n]``."""
 
@@ -604,7 +604,7 @@ class NodeVolumeSpike(VolumeSpike):
 # --- first seen: a new process on a host, a new logon source of an admin account ----------
 
 
-@dataclass
+@dataclass(slots=True)
 class FirstSeenState:
     """When the key was first seen (learning starts) and value hash -> last time seen."""
 

@@ -36,7 +36,7 @@ from detectors.model import Detection
 SNAPSHOT_VERSION = 1
 
 
-@dataclass
+@dataclass(slots=True)
 class CorrelationState:
     """What one group keeps: the items inside the current window.
 

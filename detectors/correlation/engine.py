@@ -249,7 +249,8 @@ class EventTimeDriver:
         self.states: dict[str, Any] = {}
         self.pending: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.timers: dict[int, list[tuple[int, str]]] = defaultdict(list)  # level -> heap
-        self.registered: dict[str, set[int]] = defaultdict(set)
+        # (key, time) of every pending timer, deduplicated like Flink's timer service.
+        self.registered: set[tuple[str, int]] = set()
         # Per key: the event time up to which its items were processed in order (last timer).
         self.horizons: dict[str, int] = {}
         self.watermarks: dict[int, int] = defaultdict(lambda: NEVER)
@@ -262,8 +263,8 @@ class EventTimeDriver:
 
     def _register(self, key: str, when: int, resolution: int | None = None) -> None:
         when = timer_at(when, resolution or self.resolution)
-        if when not in self.registered[key]:
-            self.registered[key].add(when)
+        if (key, when) not in self.registered:
+            self.registered.add((key, when))
             heapq.heappush(self.timers[key_level(key)], (when, key))
 
     def submit(self, key: str, item: dict[str, Any]) -> list[Detection]:
@@ -305,7 +306,7 @@ class EventTimeDriver:
         out: list[Detection] = []
         while heap and heap[0][0] <= watermark:
             when, key = heapq.heappop(heap)
-            self.registered[key].discard(when)
+            self.registered.discard((key, when))
             self.stats.timers += 1
             out.extend(self._apply(key, None, when))
         self.watermarks[level] = watermark
