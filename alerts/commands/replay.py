@@ -18,9 +18,9 @@ from typing import Any, TextIO
 
 from alerts.model import index_name, to_document
 from alerts.settings import REPO_ROOT, Settings
-from detectors.model import Detection
+from detectors.model import Detection, RuleInfo
 from detectors.pipeline import BatchProcessor
-from ingest.schema import canonical_json
+from ingest.schema import Event, canonical_json
 from ingest.spool import dead_letters, read_batches
 
 
@@ -37,12 +37,22 @@ class ReplayResult:
 
 def replay(rule_paths: Sequence[Path], event_paths: Sequence[Path], settings: Settings) -> ReplayResult:
     """Collect ``event_paths`` into a temporary spool and run the detection core over it."""
+    from detectors.flink.job import build_plan  # the same plan the Flink job builds
     from detectors.sigma import SigmaEngine
+    from detectors.stateful import StatefulEngine
     from ingest.files import collect_paths
 
     engine, report = SigmaEngine.load(list(rule_paths), config_dir=REPO_ROOT / "config")
     result = ReplayResult(rules_loaded=report.loaded, rule_failures=list(report.failures))
-    processor = BatchProcessor(engine)
+    stateful = StatefulEngine(build_plan(engine, str(REPO_ROOT / "config")))
+    correlated: list[Detection] = []
+
+    def feed_stateful(event: Event, matched: Sequence[RuleInfo]) -> list[tuple[str, dict[str, Any]]]:
+        # Without Flink the keyed stage runs inline, in event order, on the same matches.
+        correlated.extend(stateful.process(event, matched))
+        return []
+
+    processor = BatchProcessor(engine, router=feed_stateful)
     with tempfile.TemporaryDirectory(prefix="socflow-replay-") as temporary:
         spool = Path(temporary) / "spool"
         collect_paths(list(event_paths), spool, settings=settings.collector, writer_id="replay")
@@ -51,6 +61,9 @@ def replay(rule_paths: Sequence[Path], event_paths: Sequence[Path], settings: Se
             result.events += batch_result.events
             result.detections.extend(batch_result.detections)
             result.dead_letters.extend(batch_result.dead_letters)
+        # End of input: the watermark moves to the end of time and closes every window.
+        result.detections.extend(correlated)
+        result.detections.extend(stateful.flush())
         result.dead_letters.extend(dead_letters(spool))
     result.detections.sort(key=lambda detection: (detection.timestamp, detection.rule.id, detection.id))
     return result

@@ -36,6 +36,8 @@ from ingest.logs import log_event
 
 LOGGER = logging.getLogger(__name__)
 DEAD_LETTERS = OutputTag("dead-letters", Types.STRING())
+# Keyed inputs of correlations and anomaly detectors, one record per key per batch.
+KEYED = OutputTag("keyed-records", Types.STRING())
 
 
 @dataclass(frozen=True)
@@ -82,9 +84,10 @@ class DetectBatches(ProcessFunction):
     pickled function but their paths.
     """
 
-    def __init__(self, rule_dirs: tuple[str, ...], config_dir: str) -> None:
+    def __init__(self, rule_dirs: tuple[str, ...], config_dir: str, *, stateful: bool) -> None:
         self.rule_dirs = rule_dirs
         self.config_dir = config_dir
+        self.stateful = stateful
         self.processor: Any = None
 
     def open(self, runtime_context: RuntimeContext) -> None:
@@ -95,7 +98,8 @@ class DetectBatches(ProcessFunction):
         for failure in report.failures:
             # A rule that cannot load is reported, not skipped silently.
             log_event(LOGGER, "rule_load_failed", logging.ERROR, path=failure.path, reason=failure.reason)
-        self.processor = BatchProcessor(engine)
+        router = build_plan(engine, self.config_dir).route if self.stateful else None
+        self.processor = BatchProcessor(engine, router)
         metrics = runtime_context.get_metrics_group().add_group("socflow")
         self.events_in = metrics.counter("events_in")
         self.detections_out = metrics.counter("detections_out")
@@ -112,6 +116,20 @@ class DetectBatches(ProcessFunction):
             yield json.dumps(detection.as_record(), ensure_ascii=False, sort_keys=True)
         for letter in result.dead_letters:
             yield DEAD_LETTERS, json.dumps(letter, ensure_ascii=False)
+        if result.keyed:
+            from detectors.stateful import keyed_records
+
+            for record in keyed_records(result.keyed):
+                yield KEYED, record
+
+
+def build_plan(engine: Any, config_dir: str) -> Any:
+    """Correlations of the loaded rule set plus the anomaly detectors of config/detectors.yaml."""
+    from detectors.anomaly.config import StatefulSettings
+    from detectors.stateful import StatefulPlan
+
+    settings = StatefulSettings.load(Path(config_dir) / "detectors.yaml")
+    return StatefulPlan.build(settings, engine.correlations, engine.rules)
 
 
 def flink_configuration(spec: JobSpec) -> Configuration:
@@ -153,15 +171,32 @@ def flink_configuration(spec: JobSpec) -> Configuration:
 def build_job(env: StreamExecutionEnvironment, spec: JobSpec) -> None:
     """Wire the job's operators into ``env``."""
     batches = _kafka_source(env, spec) if spec.source == "kafka" else _spool_source(env, spec)
+    plan = _client_side_plan(spec)
     detections = (
-        batches.process(DetectBatches(spec.rule_dirs, spec.config_dir), output_type=Types.STRING())
+        batches.process(DetectBatches(spec.rule_dirs, spec.config_dir, stateful=plan is not None),
+                        output_type=Types.STRING())
         .name("sigma-detect")
         .uid("sigma-detect")
     )
-    detections.sink_to(_rolling_sink(spec.alert_stream_dir, "alerts")).name("alert-stream").uid("alert-stream")
+    alerts = detections
+    if plan is not None:
+        from detectors.flink.stateful import add_stateful_stage
+
+        alerts = detections.union(add_stateful_stage(detections.get_side_output(KEYED), plan))
+    alerts.sink_to(_rolling_sink(spec.alert_stream_dir, "alerts")).name("alert-stream").uid("alert-stream")
     detections.get_side_output(DEAD_LETTERS).sink_to(_rolling_sink(spec.deadletter_dir, "deadletter")).name(
         "dead-letters"
     ).uid("dead-letters")
+
+
+def _client_side_plan(spec: JobSpec) -> Any:
+    """The stateful plan (its shape decides the keyed operators), or None when it has no work."""
+    from detectors.sigma import SigmaEngine
+
+    engine, _report = SigmaEngine.load([Path(p) for p in spec.rule_dirs], config_dir=Path(spec.config_dir))
+    plan = build_plan(engine, spec.config_dir)
+    has_work = bool(engine.correlations) or bool(plan.anomalies.detectors)
+    return plan if has_work else None
 
 
 def _spool_source(env: StreamExecutionEnvironment, spec: JobSpec) -> Any:

@@ -45,5 +45,5 @@ def test_collect_to_kafka_then_flink_reads_kafka(tmp_path: Path, kafka_bootstrap
                  for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
     settings = load_settings(data_dir=tmp_path / "replay")
     expected = sorted(d.id for d in replay([REPO / "rules"], [Path(p) for p in inputs], settings).detections)
-    assert len(got) == 54
+    assert len(got) > 54  # 54 single-event alerts plus correlations and detector alerts
     assert got == expected
