@@ -37,6 +37,24 @@ def now_timestamp() -> str:
     return format_timestamp(datetime.now(UTC))
 
 
+_SECONDS: dict[int, str] = {}
+
+
+def epoch_timestamp(ts: float) -> str:
+    """``format_timestamp`` of an epoch time, without a datetime per call (a per-second cache)."""
+    seconds = int(ts // 1)
+    micros = round((ts - seconds) * 1e6)  # as datetime.fromtimestamp rounds, to agree to the digit
+    if micros >= 1_000_000:
+        seconds, micros = seconds + 1, micros - 1_000_000
+    prefix = _SECONDS.get(seconds)
+    if prefix is None:
+        if len(_SECONDS) > 4096:
+            _SECONDS.clear()
+        prefix = format_timestamp(datetime.fromtimestamp(seconds, UTC))[:-5]
+        _SECONDS[seconds] = prefix
+    return f"{prefix}.{micros // 1000:03d}Z"
+
+
 def coerce_timestamp(value: Any) -> str:
     """A timestamp from JSON input (RFC 3339 text, or epoch seconds / milliseconds) in canonical form."""
     if isinstance(value, bool):

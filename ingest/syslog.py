@@ -42,10 +42,10 @@ from ingest.errors import IngestError, ParseError
 from ingest.files import CollectStats, Emitter
 from ingest.logs import log_event
 from ingest.metrics import CollectorMetrics
-from ingest.normalize import Normalizer
+from ingest.normalize import Normalizer, epoch_timestamp
 from ingest.parsers import linux
 from ingest.parsers import syslog as syslog_parser
-from ingest.schema import Event, format_timestamp, stable_id
+from ingest.schema import Event, stable_id
 from ingest.settings import CollectorSettings
 from ingest.sink import Sink, close_sink
 from ingest.spool import SpoolWriter
@@ -349,7 +349,7 @@ class SyslogProcessor:
                 # No host named in the message: the sender's address is the best we know.
                 event["host"] = {"ip": record.peer.rsplit(":", 1)[0].strip("[]")}
             event["log"]["source"] = {"address": record.peer}
-            event["event"]["ingested"] = format_timestamp(received)
+            event["event"]["ingested"] = epoch_timestamp(record.received)
             event["network"] = {"transport": "udp" if record.transport == "udp" else "tcp"}
             return str(event["event"]["dataset"]), event
 

@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 from ingest.errors import ParseError
 from ingest.net import protocols
-from ingest.schema import format_timestamp
+from ingest.normalize import epoch_timestamp
 
 Emit = Callable[[str, dict[str, Any], str], None]
 # (source and destination address bytes, source port, destination port, IP protocol)
@@ -127,19 +126,8 @@ def _ip(raw: bytes) -> str:
     return socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw)
 
 
-_SECONDS: dict[int, str] = {}
-
-
 def _stamp(ts: float) -> str:
-    """RFC 3339 UTC with milliseconds, as ``format_timestamp`` gives, without a datetime per call."""
-    seconds = int(ts)
-    prefix = _SECONDS.get(seconds)
-    if prefix is None:
-        if len(_SECONDS) > 4096:
-            _SECONDS.clear()
-        prefix = format_timestamp(datetime.fromtimestamp(seconds, UTC))[:-5]
-        _SECONDS[seconds] = prefix
-    return f"{prefix}.{int((ts - seconds) * 1000):03d}Z"
+    return epoch_timestamp(ts)
 
 
 def conn_state(flow: Flow) -> str:  # noqa: PLR0911, PLR0912 - Zeek's state table, case by case

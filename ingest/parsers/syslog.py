@@ -64,7 +64,21 @@ def _nil(value: str) -> str | None:
     return None if value == "-" else value
 
 
+_BSD_CACHE: dict[tuple[str, int, str], str] = {}
+
+
 def _bsd_time(match: re.Match[str], received: datetime, zone: tzinfo) -> str:
+    # Messages of one second share their stamp; the year choice only needs the reception day.
+    key = (match[0], received.toordinal(), str(zone))
+    cached = _BSD_CACHE.get(key)
+    if cached is None:
+        if len(_BSD_CACHE) > 4096:
+            _BSD_CACHE.clear()
+        cached = _BSD_CACHE[key] = _bsd_time_uncached(match, received, zone)
+    return cached
+
+
+def _bsd_time_uncached(match: re.Match[str], received: datetime, zone: tzinfo) -> str:
     month = _MONTHS.get(match[1].lower())
     if month is None:
         raise ParseError(f"bad month {match[1]!r}")
