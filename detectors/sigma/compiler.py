@@ -578,12 +578,21 @@ KEYWORDS = "\0keywords"
 def keyword_accessor(ctx: Context) -> Any:
     """All scalar values that keyword (full-text) detections search, as one list-valued field."""
     data = ctx.event_data
-    if data is not None:
-        values = list(data.values())
-        if all(value.__class__ in (str, int) for value in values):
-            return values  # the usual flat EventData: no need to walk
-        return list(_leaves(data))
-    return list(_leaves(ctx.event))
+    if data is None:
+        return list(_leaves(ctx.event))
+    values: list[Any] = []
+    for value in data.values():
+        cls = value.__class__
+        if cls is str or cls is int:
+            values.append(value)
+        elif cls is list and all(item.__class__ in _SCALARS for item in value):
+            values.extend(value)  # unnamed <Data> elements
+        elif value is not None:
+            return list(_leaves(data))  # nested structure: walk it
+    return values
+
+
+_SCALARS = (str, int, type(None))
 
 
 def _simplify(node: Node) -> Node:  # noqa: PLR0911

@@ -235,7 +235,10 @@ class RouteGroup:
                 folded = folded.replace(_START, " ").replace(_END, " ")
             text = _START + folded + _END
         else:
-            text = _START + _SEP.join(v.replace(_START, " ").replace(_END, " ") for v in folded) + _END
+            joined = _SEP.join(folded)
+            if joined.count(_START) != len(folded) - 1 or joined.count(_END) != len(folded) - 1:
+                joined = _SEP.join(v.replace(_START, " ").replace(_END, " ") for v in folded)  # a value had markers
+            text = _START + joined + _END
         hits: list[int] = []
         found: list[int] = []
         compiled = self.automata.get(slot)
