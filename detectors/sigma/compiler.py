@@ -167,8 +167,18 @@ def fold_value(value: Any) -> Any:
     if value is MISSING or value is None:
         return None
     if isinstance(value, list | tuple):
-        items = [text_value(item) for item in value]
-        return tuple(item.casefold() for item in items if item is not None)
+        folded: list[str] = []
+        for item in value:
+            item_cls = item.__class__
+            if item_cls is str:
+                folded.append(item.casefold())
+            elif item_cls is int:
+                folded.append(str(item))
+            else:
+                text = text_value(item)
+                if text is not None:
+                    folded.append(text.casefold())
+        return tuple(folded)
     text = text_value(value)
     return text.casefold() if text is not None else None
 
