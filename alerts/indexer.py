@@ -2,11 +2,12 @@
 
 The Flink job commits alert-stream part files on each checkpoint (in-progress files are
 hidden, their names start with "."). The indexer reads finished files in order, sends
-documents in bulk with the detection id as ``_id`` and op type ``create``, and records its
-position (file, line) only after Elasticsearch acknowledged every document up to it:
+documents in bulk with the alert id as ``_id`` and external versioning (``version`` = how
+many detections the alert has absorbed, see detectors.dedup), and records its position (file,
+line) only after Elasticsearch acknowledged every document up to it:
 
-- a document that already exists (409) counts as done: a replay, a retry or a second run
-  never makes a duplicate, and an analyst's triage edits are never overwritten;
+- a version Elasticsearch already has or has surpassed (409) counts as done: a replay, a
+  retry or a second run never makes a duplicate, and an older version never replaces a newer;
 - 429 and 5xx item errors and connection failures are retried with exponential back-off;
   after ``max_retries`` the run stops with an error and the position stays where it was, so
   the next run resumes there (nothing is lost);
@@ -191,12 +192,14 @@ class Indexer:
         while waiting:
             operations: list[dict[str, Any]] = []
             for action in waiting:
-                operations.append({"create": {"_index": action["_index"], "_id": action["_id"]}})
+                operations.append({"index": {"_index": action["_index"], "_id": action["_id"],
+                                             "version": action["_source"]["socflow"]["alert"]["version"],
+                                             "version_type": "external"}})
                 operations.append(action["_source"])
             response = self._call_with_retries(partial(self.client.bulk, operations=operations), stats)
             retry: list[dict[str, Any]] = []
             for action, item in zip(waiting, response["items"], strict=True):
-                result = item["create"]
+                result = item["index"]
                 status = int(result.get("status", 500))
                 if status in (200, 201):
                     stats.indexed += 1

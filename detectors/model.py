@@ -106,6 +106,9 @@ class Detection:
     group: Mapping[str, Any] = field(default_factory=dict)
     event_ids: tuple[str, ...] = ()
     id: str = ""
+    # Set once detections are grouped into an alert (detectors.dedup): how many, since when.
+    count: int = 0
+    first_seen: str = ""
 
     @classmethod
     def for_events(
@@ -138,6 +141,8 @@ class Detection:
             "group": dict(self.group),
             "event_ids": list(self.event_ids),
             "events": list(self.events),
+            "count": self.count,
+            "first_seen": self.first_seen,
         }
 
     @classmethod
@@ -150,4 +155,6 @@ class Detection:
             group=dict(record.get("group", {})),
             event_ids=tuple(record.get("event_ids", ())),
             id=record["id"],
+            count=int(record.get("count", 0)),
+            first_seen=record.get("first_seen", ""),
         )

@@ -20,4 +20,10 @@ class JobSettings(BaseModel):
     checkpoint_interval_ms: int = Field(2000, ge=100, description="Checkpoint interval; alerts commit on checkpoints.")
     monitor_interval_s: float = Field(1.0, gt=0, description="How often the job looks for new spool segments.")
     java_home: Path | None = Field(None, description="JDK for Flink; default: the one deploy/ finds (Java 17).")
+    dedup_window_s: int = Field(
+        3600, ge=1, description="Detections of one rule on one entity within this window become one alert.")
+    dedup_entity_fields: tuple[str, ...] = Field(
+        ("source.ip", "host.name", "user.name"),
+        description="The first of these event fields present names the entity of a single-event alert.")
+    suppressions_path: Path = Field(Path("config/suppressions.yaml"), description="Expected detections to drop.")
     flink_metrics_port: int = Field(9250, ge=0, le=65535, description="Flink Prometheus reporter port; 0 disables.")

@@ -33,6 +33,7 @@ class ReplayResult:
     events: int = 0
     rules_loaded: int = 0
     rule_failures: list[Any] = field(default_factory=list)
+    suppressed: dict[str, int] = field(default_factory=dict)
 
 
 def replay(rule_paths: Sequence[Path], event_paths: Sequence[Path], settings: Settings) -> ReplayResult:
@@ -65,8 +66,22 @@ def replay(rule_paths: Sequence[Path], event_paths: Sequence[Path], settings: Se
         result.detections.extend(correlated)
         result.detections.extend(stateful.flush())
         result.dead_letters.extend(dead_letters(spool))
-    result.detections.sort(key=lambda detection: (detection.timestamp, detection.rule.id, detection.id))
+    result.detections, result.suppressed = group_alerts(result.detections, settings)
     return result
+
+
+def group_alerts(detections: Sequence[Detection], settings: Settings) -> tuple[list[Detection], dict[str, int]]:
+    """Suppressions, then one alert per rule, entity and window, as the Flink job does."""
+    from detectors.dedup import Deduplicator, DedupPolicy, Suppressor
+
+    suppressor = Suppressor.load(settings.resolve(settings.job.suppressions_path))
+    grouping = Deduplicator(DedupPolicy(window_s=settings.job.dedup_window_s,
+                                        entity_fields=settings.job.dedup_entity_fields))
+    # Event order, as a stream delivers them; the result does not depend on it.
+    for detection in sorted(detections, key=lambda d: (d.timestamp, d.rule.id, d.id)):
+        if suppressor.suppressed_by(detection) is None:
+            grouping.add(detection)
+    return grouping.alerts(), dict(suppressor.counts)
 
 
 def alert_documents(detections: Sequence[Detection], prefix: str) -> Iterator[dict[str, Any]]:
@@ -101,6 +116,7 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
     summary = {
         "events": result.events, "alerts": written, "dead_letters": len(result.dead_letters),
         "rules_loaded": result.rules_loaded, "rules_failed": len(result.rule_failures),
+        "suppressed": result.suppressed,
     }
     print(json.dumps(summary), file=sys.stderr)
     return 1 if result.rule_failures and args.strict else 0

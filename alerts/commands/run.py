@@ -35,6 +35,9 @@ def job_spec(settings: Settings, *, bounded: bool, parallelism: int | None = Non
         kafka_bootstrap=kafka or "",
         kafka_topic=topic,
         jars=tuple(jar_urls(kafka_connector_jars(settings.stack))) if kafka else (),
+        dedup_window_s=settings.job.dedup_window_s,
+        dedup_entity_fields=settings.job.dedup_entity_fields,
+        suppressions_path=str(settings.resolve(settings.job.suppressions_path)),
     )
 
 

@@ -22,7 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from pyflink.common import Configuration, Duration, Encoder, Types, WatermarkStrategy
-from pyflink.datastream import OutputTag, ProcessFunction, RuntimeContext, StreamExecutionEnvironment
+from pyflink.common.time import Time
+from pyflink.datastream import (
+    KeyedProcessFunction,
+    KeySelector,
+    OutputTag,
+    ProcessFunction,
+    RuntimeContext,
+    StreamExecutionEnvironment,
+)
 from pyflink.datastream.connectors.file_system import (
     BucketAssigner,
     FileSink,
@@ -31,6 +39,7 @@ from pyflink.datastream.connectors.file_system import (
     RollingPolicy,
     StreamFormat,
 )
+from pyflink.datastream.state import StateTtlConfig, ValueStateDescriptor
 
 from ingest.logs import log_event
 
@@ -64,6 +73,9 @@ class JobSpec:
     kafka_topic: str = "socflow-events"
     kafka_group: str = "socflow-detect"
     jars: tuple[str, ...] = ()
+    dedup_window_s: int = 3600
+    dedup_entity_fields: tuple[str, ...] = ("source.ip", "host.name", "user.name")
+    suppressions_path: str = ""
     extra_config: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -74,6 +86,7 @@ class JobSpec:
         data = json.loads(text)
         data["rule_dirs"] = tuple(data["rule_dirs"])
         data["jars"] = tuple(data.get("jars", ()))
+        data["dedup_entity_fields"] = tuple(data.get("dedup_entity_fields", ()))
         return cls(**data)
 
 
@@ -121,6 +134,66 @@ class DetectBatches(ProcessFunction):
 
             for record in keyed_records(result.keyed):
                 yield KEYED, record
+
+
+class GroupAlerts(KeyedProcessFunction):
+    """Flink operator: suppressions, then one alert per rule, entity and window (detectors.dedup).
+
+    Keyed by (rule, entity, window start); the alert's state lives in a ValueState whose TTL
+    outlasts the window, so memory stays bounded. Each update goes out with a higher version.
+    """
+
+    def __init__(self, window_s: int, entity_fields: tuple[str, ...], suppressions_path: str) -> None:
+        self.window_s = window_s
+        self.entity_fields = entity_fields
+        self.suppressions_path = suppressions_path
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        from detectors.dedup import DedupPolicy, Suppressor
+
+        self.policy = DedupPolicy(window_s=self.window_s, entity_fields=self.entity_fields)
+        self.suppressor = Suppressor.load(Path(self.suppressions_path)) if self.suppressions_path else Suppressor()
+        descriptor = ValueStateDescriptor("alert", Types.STRING())
+        # Late detections of a window arrive within minutes; a day keeps room for replays.
+        ttl = StateTtlConfig.new_builder(Time.seconds(self.window_s + 86_400)).build()
+        descriptor.enable_time_to_live(ttl)
+        self.state = runtime_context.get_state(descriptor)
+        metrics = runtime_context.get_metrics_group().add_group("socflow")
+        self.suppressed = {s.name: metrics.counter(f"suppressed_{s.name}") for s in self.suppressor.suppressions}
+        self.updates = metrics.counter("alert_updates")
+
+    def process_element(self, value: str, ctx: KeyedProcessFunction.Context) -> Any:
+        from detectors.dedup import AlertState, step
+        from detectors.model import Detection
+
+        detection = Detection.from_record(json.loads(value))
+        name = self.suppressor.suppressed_by(detection)
+        if name is not None:
+            self.suppressed[name].inc()
+            return
+        _key, alert_id, _start = self.policy.key(detection)
+        stored = self.state.value()
+        state = AlertState.from_snapshot(json.loads(stored)) if stored else None
+        state, alert = step(state, detection, alert_id)
+        self.state.update(json.dumps(state.to_snapshot(), separators=(",", ":")))
+        if alert is not None:
+            self.updates.inc()
+            yield json.dumps(alert.as_record(), ensure_ascii=False, sort_keys=True)
+
+
+class AlertKey(KeySelector):
+    """Key of a detection's alert: (rule, entity, window start), the same policy GroupAlerts uses."""
+
+    def __init__(self, window_s: int, entity_fields: tuple[str, ...]) -> None:
+        self.window_s = window_s
+        self.entity_fields = entity_fields
+
+    def get_key(self, value: str) -> str:
+        from detectors.dedup import DedupPolicy
+        from detectors.model import Detection
+
+        policy = DedupPolicy(window_s=self.window_s, entity_fields=self.entity_fields)
+        return policy.key(Detection.from_record(json.loads(value)))[0]
 
 
 def build_plan(engine: Any, config_dir: str) -> Any:
@@ -183,7 +256,14 @@ def build_job(env: StreamExecutionEnvironment, spec: JobSpec) -> None:
         from detectors.flink.stateful import add_stateful_stage
 
         alerts = detections.union(add_stateful_stage(detections.get_side_output(KEYED), plan))
-    alerts.sink_to(_rolling_sink(spec.alert_stream_dir, "alerts")).name("alert-stream").uid("alert-stream")
+    grouped = (
+        alerts.key_by(AlertKey(spec.dedup_window_s, spec.dedup_entity_fields), key_type=Types.STRING())
+        .process(GroupAlerts(spec.dedup_window_s, spec.dedup_entity_fields, spec.suppressions_path),
+                 output_type=Types.STRING())
+        .name("suppress-and-group-alerts")
+        .uid("group-alerts")
+    )
+    grouped.sink_to(_rolling_sink(spec.alert_stream_dir, "alerts")).name("alert-stream").uid("alert-stream")
     detections.get_side_output(DEAD_LETTERS).sink_to(_rolling_sink(spec.deadletter_dir, "deadletter")).name(
         "dead-letters"
     ).uid("dead-letters")

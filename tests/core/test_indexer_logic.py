@@ -46,15 +46,17 @@ class ScriptedClient:
             raise step
         items = []
         for header, source in zip(operations[::2], operations[1::2], strict=True):
-            doc_id = header["create"]["_id"]
+            doc_id, version = header["index"]["_id"], header["index"]["version"]
+            assert header["index"]["version_type"] == "external"
             status = step(doc_id) if callable(step) else None
             if status is None:
-                status = 409 if doc_id in self.docs else 201
+                stored = self.docs.get(doc_id)
+                status = 409 if stored and stored["socflow"]["alert"]["version"] >= version else 201
             if status == 201:
                 self.docs[doc_id] = source
             error = {"type": "x"} if status >= 400 else None
-            items.append({"create": {"_id": doc_id, "status": status, "error": error}})
-        return {"items": items, "errors": any(i["create"]["status"] >= 300 for i in items)}
+            items.append({"index": {"_id": doc_id, "status": status, "error": error}})
+        return {"items": items, "errors": any(i["index"]["status"] >= 300 for i in items)}
 
 
 def _stream(tmp_path: Path, count: int) -> Path:
@@ -91,6 +93,21 @@ def test_indexes_committed_files_once(tmp_path: Path) -> None:
     lost = _indexer(client, tmp_path, stream).run_once()
     assert (lost.indexed, lost.already_present) == (0, 5)
     assert len(client.docs) == 5
+
+
+def test_newer_versions_replace_older_ones_never_the_reverse(tmp_path: Path) -> None:
+    stream = tmp_path / "stream"
+    stream.mkdir()
+    rule = RuleInfo(id="r1", title="Rule one")
+    event = {"@timestamp": "2026-11-20T10:00:00.000Z", "event": {"id": "e1"}}
+    base = Detection.for_events(rule, [event])
+    versions = [Detection(rule=rule, events=(event,), timestamp=base.timestamp, id="alert-1", count=n,
+                          first_seen=base.timestamp) for n in (1, 3, 2)]
+    (stream / "alerts-0-0.jsonl").write_text("".join(json.dumps(v.as_record()) + "\n" for v in versions))
+    client = ScriptedClient()
+    stats = _indexer(client, tmp_path, stream).run_once()
+    assert (stats.indexed, stats.already_present) == (2, 1)
+    assert client.docs["alert-1"]["socflow"]["alert"]["count"] == 3
 
 
 def test_retryable_item_errors_are_retried(tmp_path: Path) -> None:
