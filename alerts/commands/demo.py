@@ -63,7 +63,7 @@ def run_demo(settings: Settings, console: Console, *, keep: bool = False) -> lis
         indexer = Indexer(client, settings.alert_stream_dir, settings.data_dir / "indexer", es_settings,
                           settings.indexer)
         indexed = _step(progress, "Indexing alerts into Elasticsearch", indexer.run_once)
-    response = client.search(index=es_settings.index_prefix, size=200, sort=[{"@timestamp": "asc"}],
+    response = client.search(index=es_settings.index_prefix, size=200, sort=[{"socflow.alert.first_seen": "asc"}],
                              query={"match_all": {}})
     hits = [hit["_source"] | {"_id": hit["_id"]} for hit in response["hits"]["hits"]]
     console.print(f"Elasticsearch {getattr(status, 'version', '')} at {url}: "
@@ -74,13 +74,16 @@ def run_demo(settings: Settings, console: Console, *, keep: bool = False) -> lis
 
 def render(hits: list[dict[str, Any]], console: Console) -> None:
     table = Table(title=f"socflow alerts in Elasticsearch ({len(hits)})", show_lines=False)
-    for column in ("time (UTC)", "level", "rule", "node", "host", "source", "ATT&CK"):
+    for column in ("first seen (UTC)", "last", "n", "level", "rule", "node", "host", "source", "ATT&CK"):
         table.add_column(column, overflow="fold")
     for hit in hits:
         node = hit.get("socflow", {}).get("node", {})
         level = hit["rule"]["level"]
+        alert = hit.get("socflow", {}).get("alert", {})
         table.add_row(
-            hit["@timestamp"][:19].replace("T", " "),
+            alert.get("first_seen", hit["@timestamp"])[:19].replace("T", " "),
+            hit["@timestamp"][11:19],
+            str(alert.get("count", 1)),
             f"[{LEVEL_STYLE.get(level, '')}]{level}[/]",
             hit["rule"]["name"],
             f"{node.get('id', '?')} ({node.get('district', '?')}, level {node.get('security_level', '?')})",
