@@ -130,3 +130,40 @@ def test_collector_routes_every_bad_line_to_a_dead_letter(tmp_path_factory, line
     assert (len(events), len(letters)) == (stats.events, stats.dead_letters)
     assert all(letter["reason"] and letter["source"].startswith(str(source)) for letter in letters)
     assert all(event["@timestamp"].endswith("Z") and event["event"]["id"] for event in events)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5),
+    max_leaves=20,
+)
+WINDOWS_SAMPLES = [value for value in __import__("ingest.windows", fromlist=["iter_json_events"]).iter_json_events(
+    (DATA / "windows_export.json").read_text())]
+
+
+@st.composite
+def windows_records(draw: st.DrawFn) -> object:
+    """A real Windows record with parts replaced by random JSON, or random JSON outright."""
+    if draw(st.booleans()):
+        return draw(JSON_VALUES)
+    record = json.loads(json.dumps(draw(st.sampled_from(WINDOWS_SAMPLES))))
+    for _ in range(draw(st.integers(1, 3))):
+        event = record["Event"]
+        containers = [event] + [event[k] for k in ("System", "EventData") if isinstance(event.get(k), dict)]
+        target = draw(st.sampled_from(containers))
+        keys = sorted(target) or ["x"]
+        target[draw(st.sampled_from(keys))] = draw(JSON_VALUES)
+    return record
+
+
+@FUZZ
+@given(record=windows_records())
+def test_windows_normalizer_raises_only_parse_errors(record: object) -> None:
+    from ingest.windows import normalize_record
+
+    try:
+        event = normalize_record(record, source="fuzz")  # type: ignore[arg-type]
+    except ParseError as error:
+        assert error.reason
+        return
+    json.dumps(event)
