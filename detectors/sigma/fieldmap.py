@@ -10,7 +10,9 @@ files therefore hold a list of ``mappings`` entries, applied in order (later one
         event: {product: windows, service: security}   # the event's logsource must have these
                                                         # ("!x": must not be x)
         rule: {category: process_creation}              # the rule's logsource must name these
-        default: winlog.event_data.{field}              # where unmapped fields live
+        default: winlog.event_data.{field}              # where unmapped fields live (a path
+                                                        # or a list; {service}, {product} are
+                                                        # the event's)
         fields: {Image: winlog.event_data.NewProcessName, ...}   # a path or a list of paths
 
 A field mapped to a list of paths takes the first path present in the event. ``event.category``
@@ -41,7 +43,7 @@ class MappingEntry:
     name: str
     event: Mapping[str, str] = field(default_factory=dict)
     rule: Mapping[str, str] = field(default_factory=dict)
-    default: str | None = None
+    default: tuple[str, ...] | None = None
     fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def applies(self, route: EventRoute, source: RuleSource) -> bool:
@@ -65,14 +67,14 @@ class MappingEntry:
 class FieldMap:
     """The resolved mapping for one (event route, rule logsource) pair."""
 
-    default: str
+    default: tuple[str, ...]
     fields: Mapping[str, tuple[str, ...]]
 
     def paths(self, sigma_field: str) -> tuple[str, ...]:
         mapped = self.fields.get(sigma_field)
         if mapped:
             return mapped
-        return (self.default.replace("{field}", sigma_field),)
+        return tuple(dict.fromkeys(template.replace("{field}", sigma_field) for template in self.default))
 
     @property
     def key(self) -> tuple[Any, ...]:
@@ -99,7 +101,7 @@ class FieldMappings:
                             name=str(item.get("name", path.stem)),
                             event={str(k): str(v) for k, v in (item.get("event") or {}).items()},
                             rule={str(k): str(v) for k, v in (item.get("rule") or {}).items()},
-                            default=item.get("default"),
+                            default=_paths(item["default"]) if item.get("default") else None,
                             fields={str(k): _paths(v) for k, v in (item.get("fields") or {}).items()},
                         )
                     )
@@ -110,14 +112,19 @@ class FieldMappings:
         return cls(entries=tuple(entries), placeholders=placeholders)
 
     def resolve(self, route: EventRoute, source: RuleSource) -> FieldMap:
-        default = "{field}"
+        default: tuple[str, ...] = ("{field}",)
         fields: dict[str, tuple[str, ...]] = {}
         for entry in self.entries:
             if entry.applies(route, source):
                 if entry.default:
                     default = entry.default
                 fields.update(entry.fields)
-        return FieldMap(default=default, fields=fields)
+        product, service, _ = route
+
+        def fill(paths: tuple[str, ...]) -> tuple[str, ...]:
+            return tuple(p.replace("{service}", service or "").replace("{product}", product or "") for p in paths)
+
+        return FieldMap(default=fill(default), fields={name: fill(paths) for name, paths in fields.items()})
 
 
 def _paths(value: Any) -> tuple[str, ...]:

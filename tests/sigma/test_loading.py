@@ -237,3 +237,30 @@ def test_validate_corpus_loads_at_least_99_percent(corpus_engine: Any) -> None:
     assert report.loaded >= 0.99 * report.total, report.render()
     assert len(report.failures) == report.total - report.loaded
     assert len(engine.rules) == report.loaded
+
+
+# ---------------------------------------------------------------- non-Windows sources, real parsers
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize(("rule_path", "parser", "line"), [
+    ("linux/auditd/lnx_auditd_audio_capture.yml", "audit",
+     'type=EXECVE msg=audit(1700000000.123:42): argc=3 a0="arecord" a1="-vv" a2="-fdat"'),
+    ("network/zeek/zeek_dns_mining_pools.yml", "json",
+     '{"_path": "dns", "ts": 1700000000.0, "uid": "C1", "id.orig_h": "10.0.0.5", "id.orig_p": 5353, '
+     '"id.resp_h": "8.8.8.8", "id.resp_p": 53, "query": "pool.supportxmr.com", "qtype_name": "A"}'),
+    ("web/webserver_generic/web_sql_injection_in_access_logs.yml", "access",
+     '10.0.0.9 - - [10/Oct/2026:13:55:36 +0000] "GET /item.php?id=select%20password%20from%20users HTTP/1.1" '
+     '200 2326 "-" "Mozilla/5.0"'),
+])
+def test_sigmahq_rules_on_parsed_non_windows_events(sigma_corpus: Path, rule_path: str, parser: str,
+                                                    line: str) -> None:
+    from ingest.parsers.jsonlog import parse_json_line
+    from ingest.parsers.linux import parse_audit_line
+    from ingest.parsers.web import parse_access_line
+
+    parse = {"audit": parse_audit_line, "json": parse_json_line, "access": parse_access_line}[parser]
+    _, event = parse(line, source="test")
+    engine, report = SigmaEngine.load([sigma_corpus / "rules" / rule_path], config_dir=CONFIG_DIR)
+    assert report.ok, report.render()
+    assert [r.id for r in engine.match(event)] == [engine.rules[0].id]
