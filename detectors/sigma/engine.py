@@ -347,6 +347,7 @@ class SigmaEngine:
         if len(kept) != len(loaded):
             engine = cls(kept, correlations, mappings, logsources, indexed=indexed)
         report.loaded += len(kept)
+        report.notes.extend(_unrouted_notes(kept, logsources))
         for pattern in sorted(engine._compiler.fallback_patterns):
             report.notes.append(f"regular expression {pattern!r} is not RE2-compatible: "
                                 f"it runs on Python re over at most {FALLBACK_REGEX_INPUT_LIMIT} characters")
@@ -436,6 +437,27 @@ class SigmaEngine:
         if not group.rules:
             return []
         return group.match(Context(event), indexed=self.indexed)
+
+
+def _unrouted_notes(rules: Sequence[LoadedRule], logsources: LogsourceTable) -> list[str]:
+    """Windows logsources that no configured channel / event id produces: their rules load but
+    cannot fire until config/logsources.yaml maps an event source to them."""
+    services = set(logsources.services.values())
+    categories = set(logsources.categories.values())
+    categories.update(entry.category for entries in logsources.extra.values() for entry in entries)
+    missing: dict[str, int] = {}
+    for rule in rules:
+        product, category, service = rule.source
+        if product != "windows":
+            continue
+        if category is not None and category not in categories:
+            missing[f"category {category}"] = missing.get(f"category {category}", 0) + 1
+        elif service is not None and service not in services:
+            missing[f"service {service}"] = missing.get(f"service {service}", 0) + 1
+    return [
+        f"{count} windows rule(s) with {what}: no event source is tagged with it in logsources.yaml"
+        for what, count in sorted(missing.items())
+    ]
 
 
 def _text_or_none(value: Any) -> str | None:
