@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "alerts.commands.index",
     "alerts.commands.replay",
     "alerts.commands.rules",
+    "alerts.commands.retention",
 )
 
 
