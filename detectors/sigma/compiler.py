@@ -873,6 +873,8 @@ def build_predicate(node: Node) -> Predicate:  # noqa: PLR0911
     if node.kind == "leaf":
         assert node.leaf is not None
         test = node.leaf.test
+        if node.leaf.spec is not None:
+            return test  # a literal test costs no more than a memo lookup
         memo_key = id(node.leaf)
 
         def leaf(ctx: Context) -> bool:
