@@ -290,6 +290,8 @@ class RuleCompiler:
         self._accessors: dict[str, tuple[str, Accessor]] = {}
         # Regular expressions RE2 refused: they run on Python re over bounded input.
         self.fallback_patterns: set[str] = set()
+        # Placeholders used by rules but configured with no values (they match nothing).
+        self.empty_placeholders: set[str] = set()
 
     # -- condition tree
 
@@ -436,6 +438,8 @@ class RuleCompiler:
                     raise RuleLoadError(
                         f"placeholder %{part.name}% has no values in config/sigma/placeholders.yml"
                     )
+                if not self.placeholders[part.name]:
+                    self.empty_placeholders.add(part.name)
                 results = [r + SigmaString(v) for r in results for v in self.placeholders[part.name]]
             else:
                 results = [r + part for r in results]

@@ -348,6 +348,9 @@ class SigmaEngine:
             engine = cls(kept, correlations, mappings, logsources, indexed=indexed)
         report.loaded += len(kept)
         report.notes.extend(_unrouted_notes(kept, logsources))
+        for name in sorted(engine._compiler.empty_placeholders):
+            report.notes.append(f"placeholder %{name}% has no values in config/sigma/placeholders.yml: "
+                                "it matches nothing until a site lists them")
         for pattern in sorted(engine._compiler.fallback_patterns):
             report.notes.append(f"regular expression {pattern!r} is not RE2-compatible: "
                                 f"it runs on Python re over at most {FALLBACK_REGEX_INPUT_LIMIT} characters")
