@@ -68,6 +68,7 @@ class IndexStats:
     retries: int = 0
     files_done: int = 0
     backlog_files: int = 0
+    superseded: int = 0  # older versions of an alert dropped because a newer one was in the same bulk
 
 
 @dataclass
@@ -91,6 +92,10 @@ class Position:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
+
+
+def _version(action: dict[str, Any]) -> int:
+    return int(action["_source"]["socflow"]["alert"]["version"])
 
 
 def finished_files(stream_dir: Path) -> list[Path]:
@@ -187,14 +192,20 @@ class Indexer:
                 yield number, action
 
     def _send(self, chunk: Sequence[tuple[int, dict[str, Any]]], stats: IndexStats) -> None:
-        waiting = [action for _, action in chunk]
+        # An alert's updates often follow each other closely: send only its newest version.
+        newest: dict[str, dict[str, Any]] = {}
+        for _, action in chunk:
+            known = newest.get(action["_id"])
+            if known is None or _version(action) > _version(known):
+                newest[action["_id"]] = action
+        stats.superseded += len(chunk) - len(newest)
+        waiting = list(newest.values())
         attempt = 0
         while waiting:
             operations: list[dict[str, Any]] = []
             for action in waiting:
                 operations.append({"index": {"_index": action["_index"], "_id": action["_id"],
-                                             "version": action["_source"]["socflow"]["alert"]["version"],
-                                             "version_type": "external"}})
+                                             "version": _version(action), "version_type": "external"}})
                 operations.append(action["_source"])
             response = self._call_with_retries(partial(self.client.bulk, operations=operations), stats)
             retry: list[dict[str, Any]] = []

@@ -106,7 +106,12 @@ def test_newer_versions_replace_older_ones_never_the_reverse(tmp_path: Path) -> 
     (stream / "alerts-0-0.jsonl").write_text("".join(json.dumps(v.as_record()) + "\n" for v in versions))
     client = ScriptedClient()
     stats = _indexer(client, tmp_path, stream).run_once()
-    assert (stats.indexed, stats.already_present) == (2, 1)
+    # In one bulk only the newest version is sent; an older one later is refused by version.
+    assert (stats.indexed, stats.superseded, stats.already_present) == (1, 1, 1)  # bulk_size 2
+    assert client.docs["alert-1"]["socflow"]["alert"]["count"] == 3
+    (stream / "alerts-0-1.jsonl").write_text(json.dumps(versions[2].as_record()) + "\n")
+    late = _indexer(client, tmp_path, stream).run_once()
+    assert (late.indexed, late.already_present) == (0, 1)
     assert client.docs["alert-1"]["socflow"]["alert"]["count"] == 3
 
 
