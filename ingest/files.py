@@ -41,7 +41,7 @@ from ingest.parsers import FORMATS, parse_line, sniff
 from ingest.parsers.jsonlog import parse_json_object
 from ingest.schema import Event, stable_id
 from ingest.settings import CollectorSettings
-from ingest.sink import Sink, close_sink
+from ingest.sink import Sink, close_sink, lock_writer, unlock_writer
 from ingest.spool import DeadLetter, SpoolWriter
 from ingest.windows import iter_evtx, iter_json_events, normalize_record
 
@@ -625,13 +625,16 @@ def collect_paths(
     writer (e.g. a Kafka sink); ``normalizer`` replaces the one built from ``settings``.
     """
     own_sink = sink is None
-    if sink is None:
-        sink = SpoolWriter(Path(spool_dir), writer_id, batch_size=settings.batch_size)
-    normalizer = normalizer or Normalizer.from_settings(settings, writer_id)
-    collector = FileCollector(paths, sink, normalizer, settings, collector=writer_id, follow=follow, fmt=fmt,
-                              stop=stop, progress=progress)
+    locked = own_sink and lock_writer(Path(spool_dir), writer_id)
     try:
+        if sink is None:
+            sink = SpoolWriter(Path(spool_dir), writer_id, batch_size=settings.batch_size)
+        normalizer = normalizer or Normalizer.from_settings(settings, writer_id)
+        collector = FileCollector(paths, sink, normalizer, settings, collector=writer_id, follow=follow, fmt=fmt,
+                                  stop=stop, progress=progress)
         return collector.run()
     finally:
-        if own_sink:
+        if own_sink and sink is not None:
             close_sink(sink)
+        if locked:
+            unlock_writer(Path(spool_dir), writer_id)

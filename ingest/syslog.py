@@ -47,7 +47,7 @@ from ingest.parsers import linux
 from ingest.parsers import syslog as syslog_parser
 from ingest.schema import Event, stable_id
 from ingest.settings import CollectorSettings
-from ingest.sink import Sink, close_sink
+from ingest.sink import Sink, close_sink, lock_writer, unlock_writer
 from ingest.spool import SpoolWriter
 
 _log = logging.getLogger(__name__)
@@ -74,12 +74,14 @@ class Listen:
 class JournalWriter:
     """Appends framed messages to the newest journal file; rolls at JOURNAL_ROLL_BYTES."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, after: int = 0) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         existing = [int(m[1]) for m in (_JOURNAL_NAME.match(p.name) for p in directory.iterdir()) if m]
-        # Always a new file after a restart: the previous one may end in a torn record.
-        self.seq = max(existing, default=0) + 1
+        # Always a new file after a restart (the previous one may end in a torn record), and
+        # never one numbered at or before the committed position (``after``), which the
+        # reader would take as already consumed.
+        self.seq = max(max(existing, default=0), after) + 1
         self._fd = self._open()
         self.size = 0
 
@@ -403,6 +405,7 @@ def serve_syslog(
     stop = stop or threading.Event()
     spool = Path(spool_dir)
     own_sink = sink is None
+    locked = own_sink and lock_writer(spool, writer_id)
     if sink is None:
         sink = SpoolWriter(spool, writer_id, batch_size=settings.batch_size)
     normalizer = normalizer or Normalizer.from_settings(settings, writer_id)
@@ -412,7 +415,8 @@ def serve_syslog(
         raise IngestError(f"unknown time zone {timezone!r}") from error
     metrics = CollectorMetrics(writer_id)
     journal_dir = spool / "journal" / writer_id
-    journal = JournalWriter(journal_dir)
+    committed = sink.offsets.get("journal") or {}
+    journal = JournalWriter(journal_dir, after=int(committed.get("seq", 0)))
     processor = SyslogProcessor(journal_dir, sink, normalizer, settings, metrics, collector=writer_id, zone=zone)
     receiving = threading.Event()
     receiver = _Receiver(journal, metrics)
@@ -436,6 +440,8 @@ def serve_syslog(
         journal.close()
         if own_sink:
             close_sink(sink)
+        if locked:
+            unlock_writer(spool, writer_id)
     log_event(_log, "syslog_stopped", **processor.stats.as_dict())
     return processor.stats
 

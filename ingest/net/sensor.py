@@ -32,7 +32,7 @@ from ingest.net.flows import FlowEngine
 from ingest.normalize import Normalizer
 from ingest.schema import Event, stable_id
 from ingest.settings import CollectorSettings
-from ingest.sink import Sink, close_sink
+from ingest.sink import Sink, close_sink, lock_writer, unlock_writer
 from ingest.spool import SpoolWriter
 
 _log = logging.getLogger(__name__)
@@ -145,6 +145,7 @@ def collect_pcaps(
 ) -> SensorStats:
     """Read pcap files into flow/DNS/HTTP/TLS events; a file read before is skipped."""
     own_sink = sink is None
+    locked = own_sink and lock_writer(Path(spool_dir), writer_id)
     if sink is None:
         sink = SpoolWriter(Path(spool_dir), writer_id, batch_size=settings.batch_size)
     normalizer = normalizer or Normalizer.from_settings(settings, writer_id)
@@ -176,6 +177,8 @@ def collect_pcaps(
     finally:
         if own_sink:
             close_sink(sink)
+        if locked:
+            unlock_writer(Path(spool_dir), writer_id)
     stats = sensor.result(time.perf_counter() - started, packets, undecoded, evicted)
     log_event(_log, "pcap_done", **stats.as_dict())
     return stats
@@ -196,6 +199,7 @@ def capture_live(
     """Capture on ``iface`` until ``stop`` is set; every flow still open is exported at the end."""
     stop = stop or threading.Event()
     own_sink = sink is None
+    locked = own_sink and lock_writer(Path(spool_dir), writer_id)
     if sink is None:
         sink = SpoolWriter(Path(spool_dir), writer_id, batch_size=settings.batch_size)
     normalizer = normalizer or Normalizer.from_settings(settings, writer_id)
@@ -236,6 +240,8 @@ def capture_live(
         capture.close()
         if own_sink:
             close_sink(sink)
+        if locked:
+            unlock_writer(Path(spool_dir), writer_id)
     stats = sensor.result(time.perf_counter() - started, engine.packets, engine.undecoded, engine.evicted)
     log_event(_log, "capture_stopped", **stats.as_dict())
     return stats

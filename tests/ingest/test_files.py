@@ -193,3 +193,23 @@ def test_cli_files(tmp_path: Path, repo_root: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert '"events": 4' in result.stdout
     assert len(events_of(tmp_path / "data" / "spool")) == 4
+
+
+def test_a_writer_id_runs_once(tmp_path: Path) -> None:
+    source = tmp_path / "x.jsonl"
+    source.write_text('{"n": 1}\n')
+    socflow = str(Path(sys.executable).with_name("socflow"))
+    command = [socflow, "--data-dir", str(tmp_path / "data"), "collect", "files", str(source), "--follow",
+               "--no-progress"]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not list((tmp_path / "data" / "spool" / "segments").glob("seg-*")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        second = subprocess.run([*command[:-2], "--no-progress"], capture_output=True, text=True, timeout=60,
+                                check=False)
+        assert second.returncode == 2
+        assert "in use by another collector" in second.stderr
+    finally:
+        first.terminate()
+        first.wait(30)
