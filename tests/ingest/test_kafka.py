@@ -68,3 +68,28 @@ def test_files_to_real_kafka_after_an_outage(tmp_path: Path, kafka_bootstrap: st
     events = consume_events(kafka_bootstrap, topic, group=f"g-{topic}", expect=1004, timeout_s=60)
     assert len(events) == 1004
     assert len({event["event"]["id"] for event in events}) == 1004
+
+
+def test_back_pressure_blocks_commits_instead_of_growing(tmp_path: Path) -> None:
+    import threading
+
+    from ingest.spool import DeadLetter
+
+    sink = KafkaSink("127.0.0.1:9", "never", buffer_dir=tmp_path / "spool", writer_id="bp", delivery_timeout_s=1.0,
+                     max_buffer_bytes=1)
+    done = threading.Event()
+
+    def produce() -> None:
+        sink.append({"n": 1})
+        sink.dead_letter(DeadLetter("r", "s", "raw"))
+        sink.commit({"f": 1})
+        done.set()
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    try:
+        assert not done.wait(1.5), "commit returned although the broker is unreachable and the buffer is full"
+        assert _events_in_buffer(tmp_path / "spool" / "kafka" / "bp") == 1  # durable before it waits
+    finally:
+        sink.close(drain_timeout_s=0.2)
+    assert done.wait(5), "close() must release a waiting commit"
