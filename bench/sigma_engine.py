@@ -110,6 +110,9 @@ def main() -> int:
         print(f"corpora not found under {CORPORA} (set SOCFLOW_CORPORA)", file=sys.stderr)
         return 2
     if args.only is None:
+        load = os.getloadavg()
+        print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
+              "(other processes share the cores: CPU-time figures are the fairer ones)")
         # Each configuration in its own process, so that its peak memory is its own.
         for only in ("windows", "corpus"):
             command = [sys.executable, __file__, "--only", only, "--passes", str(args.passes)]
