@@ -95,8 +95,7 @@ def step(state: AlertState | None, detection: Detection, alert_id: str) -> tuple
     state.last_seen = max(state.last_seen, detection.timestamp)
     # Kept in event-time order whatever the arrival order, so replay and Flink agree: the
     # first events show how it started, the last ones how it goes on.
-    merged = sorted([*state.events, *detection.events],
-                    key=lambda event: (str(get_field(event, "@timestamp", "")), str(get_field(event, "event.id", ""))))
+    merged = sorted([*state.events, *detection.events], key=_event_order)
     half = MAX_EVENTS // 2
     state.events = merged if len(merged) <= MAX_EVENTS else [*merged[:half], *merged[-half:]]
     state.event_ids = sorted({*state.event_ids, *detection.event_ids})[:MAX_IDS]
@@ -104,6 +103,13 @@ def step(state: AlertState | None, detection: Detection, alert_id: str) -> tuple
                       kind=detection.kind, group=detection.group, event_ids=tuple(state.event_ids),
                       id=state.alert_id, count=state.count, first_seen=state.first_seen)
     return state, alert
+
+
+def _event_order(event: Mapping[str, Any]) -> tuple[str, int, str]:
+    """Event time, then position in its source, then id: a total order that replays agree on."""
+    offset = get_field(event, "log.offset")
+    return (str(get_field(event, "@timestamp", "")), offset if isinstance(offset, int) else -1,
+            str(get_field(event, "event.id", "")))
 
 
 class Deduplicator:

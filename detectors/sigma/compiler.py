@@ -27,7 +27,6 @@ from re import _constants as re_constants  # type: ignore[attr-defined]
 from re import _parser as re_parser  # type: ignore[attr-defined]
 from typing import Any
 
-import re2
 from sigma.conditions import (
     ConditionAND,
     ConditionFieldEqualsValueExpression,
@@ -58,8 +57,13 @@ from sigma.types import (
 )
 
 from detectors.errors import RuleLoadError
+from detectors.native_import import import_native
 from detectors.sigma.fieldmap import FieldMap
 from ingest.schema import parse_timestamp
+
+# Not ``import re2``: it is a pybind11 module, whose first import deadlocks in PyFlink's
+# thread mode on some task threads (see detectors.native_import).
+re2 = import_native("re2")
 
 MISSING: Any = object()
 # Inputs longer than this are cut before a fallback (non-RE2) regular expression sees them, so
@@ -231,6 +235,14 @@ def _path_getter(path: str) -> Accessor:
 
         return event_data
     parts = path.split(".")
+    if len(parts) == 2 and parts[0] == "winlog":
+        key = parts[1]
+
+        def winlog_field(ctx: Context) -> Any:
+            winlog = ctx.event.get("winlog")
+            if winlog.__class__ is dict and key in winlog:
+                return winlog[key]
+            return nested(ctx)  # flat dotted keys, other mappings
 
     def nested(ctx: Context) -> Any:
         event = ctx.event
@@ -246,6 +258,8 @@ def _path_getter(path: str) -> Accessor:
             return node.get(".".join(parts[index:]), MISSING)
         return node
 
+    if len(parts) == 2 and parts[0] == "winlog":
+        return winlog_field
     return nested
 
 
