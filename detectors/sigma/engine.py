@@ -176,7 +176,7 @@ class RouteGroup:
                 group.other_fields.append((slot, field_key, accessor))
         return group
 
-    def candidates(self, ctx: Context) -> list[int]:
+    def candidates(self, ctx: Context) -> list[int]:  # noqa: PLR0912 - the hot loop, kept flat
         found = set(self.always)
         if not self.automata and not self.short_checks:
             return sorted(found)
@@ -223,10 +223,14 @@ class RouteGroup:
                 hits.update(slot_hits)
                 found.update(slot_found)
         filters = self.filters
-        return [
-            position for position in sorted(found)
-            if position not in filters or all(not clause.isdisjoint(hits) for clause in filters[position])
-        ]
+        selected: list[int] = []
+        for position in sorted(found):
+            clauses = filters.get(position)
+            if clauses is None or (not clauses[0].isdisjoint(hits) and (
+                len(clauses) == 1 or all(not clause.isdisjoint(hits) for clause in clauses[1:])
+            )):
+                selected.append(position)
+        return selected
 
     def _scan(self, slot: int, folded: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """The atoms of ``slot`` that the folded text(s) satisfy, and the rules they select."""
