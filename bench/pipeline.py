@@ -1,0 +1,265 @@
+"""End-to-end throughput and latency: collector -> spool -> Flink job -> alert stream -> Elasticsearch.
+
+    .venv/bin/python bench/pipeline.py [--rate 20000] [--seconds 60] [--es-url URL] [--json]
+
+Real parts only: ``socflow collect files --follow`` tails a file the benchmark appends Windows
+process-creation events to (Sysmon event 1, ECS JSON lines) at ``--rate`` events/s; the
+continuous job ``socflow run`` matches them against this project's rules plus the whole
+SigmaHQ Windows rule set (``$SOCFLOW_CORPORA/sigma/rules/windows``, default
+``../shared/corpora``); ``socflow index --follow`` puts the alerts into Elasticsearch (the test
+instance deploy/ starts, unless ``--es-url``).
+
+One event in ``--attack-every`` is an attack (an encoded hidden PowerShell started by Word) on a
+host of its own, so each attack makes alerts of its own. Latency is from the moment the
+attack's line was written to the input file to the moment the first alert of its host is
+returned by a search (polled every 0.25 s). Sustained events/s is the number of events
+written divided by the time from the first write until the last attack's alert is
+searchable, i.e. what the whole pipeline got through, not what the generator offered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from elasticsearch import Elasticsearch  # noqa: E402
+
+from alerts.settings import load_settings  # noqa: E402
+from deploy import elasticsearch  # noqa: E402
+from ingest.schema import format_timestamp  # noqa: E402
+
+PREFIX = "socflow-bench-alerts"
+BENIGN = [
+    ("C:\\Windows\\System32\\svchost.exe", "C:\\Windows\\System32\\services.exe", "-k netsvcs -p"),
+    ("C:\\Program Files\\Microsoft Office\\root\\Office16\\WINWORD.EXE", "C:\\Windows\\explorer.exe",
+     "/n \"C:\\Users\\lan.pham\\Documents\\bao-cao.docx\""),
+    ("C:\\Program Files\\Mozilla Firefox\\firefox.exe", "C:\\Windows\\explorer.exe", "-contentproc --channel=7"),
+    ("C:\\Windows\\System32\\conhost.exe", "C:\\Windows\\System32\\svchost.exe", "0xffffffff -ForceV1"),
+    ("C:\\Windows\\System32\\taskhostw.exe", "C:\\Windows\\System32\\svchost.exe", "Install $(Arg0)"),
+]
+ATTACK = ("C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe",
+          "C:\\Program Files\\Microsoft Office\\root\\Office16\\WINWORD.EXE",
+          "-nop -w hidden -enc SQBFAFgAIAAoAE4AZQB3AC0ATwBiAGoAZQBjAHQAIABOAGUAdAAuAFcAZQBiAEMAbABpAGUAbgB0ACkA")
+
+
+def corpora_dir() -> Path:
+    return Path(os.environ.get("SOCFLOW_CORPORA", REPO.parent / "shared" / "corpora"))
+
+
+def event(record_id: int, host: str, image: str, parent: str, arguments: str, written: float) -> dict[str, Any]:
+    """A Sysmon process creation as the collectors normalize it (ECS + winlog.*)."""
+    now = datetime.fromtimestamp(written, UTC)
+    command_line = f'"{image}" {arguments}'
+    return {
+        "@timestamp": format_timestamp(now),
+        # event.created: when the line was written; the alert keeps its events, so the written
+        # time travels with the alert (and is checked against the local record).
+        "event": {"code": "1", "provider": "Microsoft-Windows-Sysmon", "module": "windows", "kind": "event",
+                  "dataset": "windows.microsoft-windows-sysmon/operational", "created": format_timestamp(now)},
+        "host": {"name": host},
+        "winlog": {"channel": "Microsoft-Windows-Sysmon/Operational", "event_id": 1,
+                   "provider_name": "Microsoft-Windows-Sysmon", "computer_name": host, "record_id": record_id,
+                   "event_data": {"UtcTime": now.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3], "ProcessId": record_id % 60000,
+                                  "Image": image, "CommandLine": command_line, "User": "HOAGIANG\\lan.pham",
+                                  "IntegrityLevel": "Medium", "ParentImage": parent,
+                                  "ParentCommandLine": f'"{parent}"'}},
+        "process": {"executable": image, "command_line": command_line, "pid": record_id % 60000,
+                    "parent": {"executable": parent}},
+        "user": {"name": "HOAGIANG\\lan.pham"},
+        "socflow": {"logsource": {"product": "windows", "category": "process_creation"}},
+    }
+
+
+class Generator:
+    """Appends events to the input file at a fixed rate; remembers when each attack was written."""
+
+    def __init__(self, path: Path, rate: int, attack_every: int) -> None:
+        self.path = path
+        self.rate = rate
+        self.attack_every = attack_every
+        self.written = 0
+        self.attacks: dict[str, float] = {}  # host -> wall time its line was flushed
+        self.first_write = 0.0
+        self.last_write = 0.0
+
+    def write(self, seconds: float, *, prefix: str = "bench") -> None:
+        step = 0.1  # write in slices of 100 ms so the rate is smooth at the collector's poll
+        per_step = max(1, int(self.rate * step))
+        started = time.monotonic()
+        with self.path.open("a", encoding="utf-8") as handle:
+            while time.monotonic() - started < seconds:
+                slice_start = time.monotonic()
+                wall = time.time()
+                lines, hosts = [], []
+                for _ in range(per_step):
+                    number = self.written
+                    self.written += 1
+                    if number % self.attack_every == self.attack_every - 1:
+                        host = f"{prefix}-{number:09d}.hoagiang.gov.vn"
+                        hosts.append(host)
+                        lines.append(json.dumps(event(number, host, *ATTACK, written=wall)))
+                    else:
+                        image, parent, arguments = BENIGN[number % len(BENIGN)]
+                        lines.append(json.dumps(event(number, f"ag-{number % 270:03d}-pc{number % 40:03d}",
+                                                      image, parent, arguments, written=wall)))
+                handle.write("\n".join(lines) + "\n")
+                handle.flush()
+                flushed = time.time()
+                self.first_write = self.first_write or flushed
+                self.last_write = flushed
+                for host in hosts:
+                    self.attacks[host] = flushed
+                time.sleep(max(0.0, step - (time.monotonic() - slice_start)))
+
+
+class Watcher(threading.Thread):
+    """Polls Elasticsearch; records when each attack host's first alert became searchable."""
+
+    def __init__(self, client: Elasticsearch) -> None:
+        super().__init__(daemon=True)
+        self.client = client
+        self.seen: dict[str, float] = {}
+        self.alerts = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            # The index does not exist until the first alert; a slow answer: poll again.
+            with contextlib.suppress(Exception):
+                self.poll()
+            self.stop.wait(0.25)
+
+    def poll(self) -> None:
+        answer = self.client.search(index=PREFIX, size=0, track_total_hits=True,
+                                    aggs={"hosts": {"terms": {"field": "host.name", "size": 65000}}},
+                                    query={"prefix": {"host.name": "bench-"}})
+        now = time.time()
+        self.alerts = int(answer["hits"]["total"]["value"])
+        for bucket in answer["aggregations"]["hosts"]["buckets"]:
+            self.seen.setdefault(bucket["key"], now)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))] if ordered else float("nan")
+
+
+def start(name: str, data: Path, args: list[str], env: dict[str, str], logs: Path) -> subprocess.Popen:
+    log = (logs / f"{name}.log").open("ab")
+    return subprocess.Popen([sys.executable, "-m", "alerts.cli", "--data-dir", str(data), *args], cwd=REPO,
+                            env=env, stdout=log, stderr=log, start_new_session=True)
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=int, default=20000, help="events/s offered (default 20000)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="how long events are offered (default 60)")
+    parser.add_argument("--attack-every", type=int, default=1000, help="one attack event in N (default 1000)")
+    parser.add_argument("--es-url", help="Elasticsearch URL (default: start/reuse the test instance)")
+    parser.add_argument("--sigma-windows", type=Path, help="SigmaHQ Windows rules (default: corpora)")
+    parser.add_argument("--workdir", type=Path, help="keep inputs, data and logs here (default: a temp dir)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+
+    sigma = args.sigma_windows or corpora_dir() / "sigma" / "rules" / "windows"
+    if not sigma.is_dir():
+        print(f"SigmaHQ Windows rules not found at {sigma} (set SOCFLOW_CORPORA)", file=sys.stderr)
+        return 2
+    settings = load_settings()
+    url = args.es_url or elasticsearch.start(settings.stack.for_tests()).url
+    client = Elasticsearch(url, request_timeout=30)
+    for name in client.indices.get(index=f"{PREFIX}-*", allow_no_indices=True):
+        client.indices.delete(index=name)  # destructive_requires_name: by exact name
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="socflow-bench-"))
+    shutil.rmtree(work / "data", ignore_errors=True)
+    (work / "logs").mkdir(parents=True, exist_ok=True)
+    inputs = work / "inputs"
+    inputs.mkdir(exist_ok=True)
+    source = inputs / "sysmon.jsonl"
+    source.write_text("", encoding="utf-8")
+    env = {**os.environ,
+           "SOCFLOW_ELASTICSEARCH__URL": url, "SOCFLOW_ELASTICSEARCH__INDEX_PREFIX": PREFIX,
+           "SOCFLOW_JOB__RULE_DIRS": json.dumps([str(REPO / "rules"), str(sigma)]),
+           "SOCFLOW_INDEXER__POLL_INTERVAL_S": "0.2"}
+    data = work / "data"
+    generator = Generator(source, args.rate, args.attack_every)
+    watcher = Watcher(client)
+    processes = [start("collector", data, ["collect", "files", "--follow", "--no-progress", str(source)], env,
+                       work / "logs"),
+                 start("job", data, ["run"], env, work / "logs"),
+                 start("indexer", data, ["index", "--follow"], env, work / "logs")]
+    try:
+        watcher.start()
+        # Warm-up: one attack, waited for end to end, so start-up (JVM, Python workers, rule
+        # compilation) is not counted as latency.
+        started = time.monotonic()
+        generator.write(0.1, prefix="bench-warmup")
+        while not watcher.seen:
+            if time.monotonic() - started > 900 or any(p.poll() is not None for p in processes):
+                raise SystemExit(f"pipeline did not come up; see {work / 'logs'}")
+            time.sleep(0.5)
+        warmup_s = time.monotonic() - started
+        warm = set(generator.attacks)
+        generator.first_write = 0.0
+        written_before = generator.written
+        generator.write(args.seconds)
+        offered_s = generator.last_write - generator.first_write
+        measured = {host: at for host, at in generator.attacks.items() if host not in warm}
+        deadline = time.monotonic() + 600
+        while not set(measured) <= set(watcher.seen) and time.monotonic() < deadline:
+            time.sleep(0.25)
+    finally:
+        watcher.stop.set()
+        for process in reversed(processes):
+            stop(process)
+    latencies = [watcher.seen[host] - at for host, at in measured.items() if host in watcher.seen]
+    events = generator.written - written_before
+    last_searchable = max((watcher.seen[h] for h in measured if h in watcher.seen), default=float("nan"))
+    figures = {
+        "events": events, "offered_events_per_s": round(events / offered_s) if offered_s else None,
+        "sustained_events_per_s": round(events / (last_searchable - generator.first_write)),
+        "latency_p50_s": round(percentile(latencies, 0.50), 3), "latency_p99_s": round(percentile(latencies, 0.99), 3),
+        "latency_max_s": round(max(latencies, default=float("nan")), 3),
+        "attacks": len(measured), "attacks_alerted": len(latencies), "alerts_in_es": watcher.alerts,
+        "warmup_s": round(warmup_s, 1), "rules": [str(REPO / "rules"), str(sigma)], "workdir": str(work),
+        "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2),
+    }
+    if args.json:
+        print(json.dumps(figures, indent=1))
+    else:
+        print(f"{events} events offered at {figures['offered_events_per_s']}/s for {offered_s:.1f} s "
+              f"(target {args.rate}/s); sustained end to end: {figures['sustained_events_per_s']} events/s")
+        print(f"latency written -> searchable over {len(latencies)}/{len(measured)} attacks: "
+              f"p50 {figures['latency_p50_s']} s, p99 {figures['latency_p99_s']} s, max {figures['latency_max_s']} s")
+        print(f"warm-up (start-up + first alert) {figures['warmup_s']} s; {watcher.alerts} bench alerts in "
+              f"Elasticsearch; load average {figures['load_avg_1m']} on {figures['cpus']} CPUs; logs in {work}/logs")
+    return 0 if len(latencies) == len(measured) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
