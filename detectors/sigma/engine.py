@@ -36,6 +36,7 @@ from detectors.errors import RuleLoadError
 from detectors.model import RuleInfo
 from detectors.sigma.compiler import (
     FALLBACK_REGEX_INPUT_LIMIT,
+    KEYWORDS,
     Atom,
     Context,
     Leaf,
@@ -44,6 +45,7 @@ from detectors.sigma.compiler import (
     RuleCompiler,
     build_predicate,
     fold_value,
+    keyword_accessor,
     normalize_name,
     requirement_clauses,
 )
@@ -97,6 +99,8 @@ class RouteGroup:
     normalized_slots: dict[str, int] = field(default_factory=dict)
     other_fields: list[tuple[int, str, Any]] = field(default_factory=list)
     _plans: dict[tuple[str, ...], list[tuple[str, int, str | None]]] = field(default_factory=dict)
+    # Slot of the keyword (full-text) pseudo-field, filled from the same walk over EventData.
+    keyword_slot: int | None = None
     # slot -> {raw text: (folded, atom ids, rule positions)}: scans of recurring values
     _caches: list[dict[str, tuple[str, tuple[int, ...], tuple[int, ...]]]] = field(default_factory=list)
     # Single characters, too frequent for the automaton: slot -> {char: (atom id, rules)},
@@ -114,6 +118,8 @@ class RouteGroup:
             slot = self.normalized_slots.get(normalize_name(name))
             if slot is not None:
                 plan.append((name, slot, None))  # found by normalized name: index only
+            elif self.keyword_slot is not None:
+                plan.append((name, -1, None))  # only keyword (full-text) rules look at it
         if len(self._plans) < 10_000:
             self._plans[names] = plan
         return plan
@@ -172,50 +178,31 @@ class RouteGroup:
                 name = field_key[len(prefix):]
                 group.data_slots[name] = slot
                 group.normalized_slots.setdefault(normalize_name(name), slot)
+            elif field_key == KEYWORDS:
+                group.keyword_slot = slot
             else:
                 group.other_fields.append((slot, field_key, accessor))
         return group
 
-    def candidates(self, ctx: Context) -> list[int]:  # noqa: PLR0912 - the hot loop, kept flat
+    def candidates(self, ctx: Context) -> list[int]:
         found = set(self.always)
         if not self.automata and not self.short_checks:
             return sorted(found)
         hits: set[int] = set()
-        scan, caches = self._scan, self._caches
+        scan = self._scan
         data = ctx.event_data
-        if data is not None and self.data_slots:
-            # EventData: walk the event's own fields (a dozen) rather than every field the
-            # route's rules name (up to a hundred, most absent).
-            names = tuple(data)
-            plan = self._plans.get(names)
-            if plan is None:
-                plan = self._plan(names)
-            folded_cache = ctx.folded
-            for name, slot, field_key in plan:
-                value = data[name]
-                if value.__class__ is str:
-                    # Most values recur (images, users, integrity levels): their scan is cached.
-                    cache = caches[slot]
-                    entry = cache.get(value)
-                    if entry is None:
-                        folded = value.casefold()
-                        entry = (folded, *scan(slot, folded))
-                        if len(cache) >= _CACHE_LIMIT:
-                            cache.clear()
-                        cache[value] = entry
-                    folded, slot_hits, slot_found = entry
-                    if field_key is not None:
-                        folded_cache[field_key] = folded
-                    hits.update(slot_hits)
-                    found.update(slot_found)
-                    continue
-                folded = fold_value(value)
-                if field_key is not None:
-                    folded_cache[field_key] = folded
-                if folded is not None:
-                    slot_hits, slot_found = scan(slot, folded)
-                    hits.update(slot_hits)
-                    found.update(slot_found)
+        keywords: tuple[str, ...] | None = None
+        if data is not None and (self.data_slots or self.keyword_slot is not None):
+            keywords = self._walk_data(ctx, data, hits, found)
+        if self.keyword_slot is not None:
+            if keywords is None:
+                keywords = ctx.fold(KEYWORDS, keyword_accessor)
+            else:
+                ctx.folded[KEYWORDS] = keywords
+            if keywords is not None:
+                slot_hits, slot_found = scan(self.keyword_slot, keywords)
+                hits.update(slot_hits)
+                found.update(slot_found)
         for slot, field_key, accessor in self.other_fields:
             folded = ctx.fold(field_key, accessor)
             if folded is not None:
@@ -231,6 +218,61 @@ class RouteGroup:
             )):
                 selected.append(position)
         return selected
+
+    def _walk_data(  # noqa: PLR0912 - the hot loop, kept flat
+        self, ctx: Context, data: Mapping[str, Any], hits: set[int], found: set[int]
+    ) -> tuple[str, ...] | None:
+        """Scan the event's EventData fields (a dozen) rather than every field the route's rules
+        name (up to a hundred, most absent). Returns the folded values keyword rules search,
+        or None when a value is not a plain scalar (the keyword accessor then walks it)."""
+        names = tuple(data)
+        plan = self._plans.get(names)
+        if plan is None:
+            plan = self._plan(names)
+        folded_cache, caches, scan = ctx.folded, self._caches, self._scan
+        keywords: list[str] | None = [] if self.keyword_slot is not None else None
+        for name, slot, field_key in plan:
+            value = data[name]
+            if value.__class__ is str:
+                if slot < 0:
+                    if keywords is not None:
+                        keywords.append(value.casefold())
+                    continue
+                # Most values recur (images, users, integrity levels): their scan is cached.
+                cache = caches[slot]
+                entry = cache.get(value)
+                if entry is None:
+                    folded = value.casefold()
+                    entry = (folded, *scan(slot, folded))
+                    if len(cache) >= _CACHE_LIMIT:
+                        cache.clear()
+                    cache[value] = entry
+                folded, slot_hits, slot_found = entry
+                if field_key is not None:
+                    folded_cache[field_key] = folded
+                hits.update(slot_hits)
+                found.update(slot_found)
+                if keywords is not None:
+                    keywords.append(folded)
+                continue
+            folded = fold_value(value)
+            if keywords is not None:
+                cls = value.__class__
+                if cls is int:
+                    keywords.append(folded)
+                elif cls is list and all(item.__class__ in _SCALARS for item in value):
+                    keywords.extend(folded)
+                elif value is not None:
+                    keywords = None  # nested or unusual value: let the accessor walk the event
+            if slot < 0:
+                continue
+            if field_key is not None:
+                folded_cache[field_key] = folded
+            if folded is not None:
+                slot_hits, slot_found = scan(slot, folded)
+                hits.update(slot_hits)
+                found.update(slot_found)
+        return tuple(keywords) if keywords is not None else None
 
     def _scan(self, slot: int, folded: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """The atoms of ``slot`` that the folded text(s) satisfy, and the rules they select."""
@@ -273,6 +315,7 @@ class RouteGroup:
 
 
 _SEP = _END + _START
+_SCALARS = (str, int, type(None))
 # Entries per field in a route's scan cache; cleared when full (bounded memory, no LRU cost).
 _CACHE_LIMIT = 4096
 
