@@ -6,14 +6,17 @@ Per-event cost must not grow with the number of rules, so matching an event goes
    ``config/logsources.yaml`` (one event can be in several categories: Sysmon 13 is
    ``registry_set`` and ``registry_event``); other events carry ``socflow.logsource``. A rule
    applies when each of its product/category/service that it names equals the event's. Each
-   route gets a :class:`RouteGroup`, built on first use and cached.
-2. **Index.** For every rule the compiler names literal strings (exact values, prefixes,
-   suffixes, substrings of case-folded field text) at least one of which must hold for the
-   rule to match. One Aho-Corasick automaton per route scans all the indexed fields of the event
-   in a single pass; only rules with a hit (and the few rules that name no literal) are
-   evaluated.
-3. **Evaluate** the candidates' compiled predicates; leaves shared by many rules are evaluated
-   once per event.
+   route gets a :class:`RouteGroup` (its rules compiled with that route's field mapping, and
+   their index), built on first use and cached.
+2. **Index.** For every rule the compiler names up to three clauses of literal atoms (exact
+   values, prefixes, suffixes, substrings of case-folded field text), each of which must have
+   a true atom for the rule to match. Each indexed field of the event is scanned once by a
+   Rust Aho-Corasick automaton holding all the route's literals for that field (single
+   characters by set intersection); scans of recurring values are cached. The first clause
+   selects candidate rules, the others filter them; rules that name no literal are always
+   candidates.
+3. **Evaluate** the candidates' compiled predicates, cheap tests first; leaves shared by many
+   rules are evaluated once per event.
 
 The engine is pure Python without pyflink; the Flink job loads one engine per task and
 ``socflow replay`` uses the same class.
