@@ -106,6 +106,7 @@ class RouteGroup:
     keyword_slot: int | None = None
     # slot -> {raw text: (folded, atom ids, rule positions)}: scans of recurring values
     _caches: list[dict[str, tuple[str, tuple[int, ...], tuple[int, ...]]]] = field(default_factory=list)
+    _cached: int = 0
     # Single characters, too frequent for the automaton: slot -> {char: (atom id, rules)},
     # found by intersecting with the set of the text's characters.
     short_checks: dict[int, dict[str, tuple[int, tuple[int, ...]]]] = field(default_factory=dict)
@@ -247,9 +248,13 @@ class RouteGroup:
                 if entry is None:
                     folded = value.casefold()
                     entry = (folded, *scan(slot, folded))
-                    if len(cache) >= _CACHE_LIMIT:
-                        cache.clear()
-                    cache[value] = entry
+                    if len(value) <= _CACHE_VALUE_LIMIT:
+                        self._cached += 1
+                        if self._cached > _CACHE_LIMIT:
+                            for each in caches:
+                                each.clear()
+                            self._cached = 1
+                        cache[value] = entry
                 folded, slot_hits, slot_found = entry
                 if field_key is not None:
                     folded_cache[field_key] = folded
@@ -319,8 +324,10 @@ class RouteGroup:
 
 _SEP = _END + _START
 _SCALARS = (str, int, type(None))
-# Entries per field in a route's scan cache; cleared when full (bounded memory, no LRU cost).
-_CACHE_LIMIT = 4096
+# A route's scan cache holds at most this many values of at most _CACHE_VALUE_LIMIT characters;
+# it is emptied when full (bounded memory without the cost of an LRU).
+_CACHE_LIMIT = 8192
+_CACHE_VALUE_LIMIT = 256
 
 
 # Substrings shorter than this hit almost every event (" ", "\\", "-"): the automaton would

@@ -336,3 +336,20 @@ def _fuzz_engine(tmp_path: Path) -> SigmaEngine:
             "k": ["evil", 5],
             "condition": "a or b or k or not a"})
     return _FUZZ["engine"]
+
+
+def test_scan_cache_eviction_keeps_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import detectors.sigma.engine as engine_module
+
+    monkeypatch.setattr(engine_module, "_CACHE_LIMIT", 3)
+    path = tmp_path / "rule.yml"
+    path.write_text(yaml.safe_dump({"title": "c", "id": RULE_ID, "logsource": {"product": "windows"},
+                                    "detection": {"selection": {"Image|endswith": "\\evil.exe"},
+                                                  "condition": "selection"}}), encoding="utf-8")
+    engine, _ = SigmaEngine.load([path], config_dir=CONFIG_DIR)
+    for round_ in range(3):
+        for n in range(10):
+            image = f"C:\\x{n}\\{'evil' if n % 3 == 0 else 'good'}.exe"
+            data = {"winlog": {"channel": "Microsoft-Windows-Sysmon/Operational", "event_id": 1,
+                               "event_data": {"Image": image}}}
+            assert fires(engine, data) is (n % 3 == 0), (round_, n)
