@@ -139,7 +139,10 @@ class TextSource:
             if stat.st_size < self.offset:
                 self._truncated()
         else:
-            self.offset, self.first_path, self.gen, self.fmt = 0, path, 0, fmt
+            # A new file; if its inode held another file before (reuse), a later generation
+            # keeps the two files' event ids apart.
+            self.offset, self.first_path, self.fmt = 0, path, fmt
+            self.gen = int(entry.get("gen", 0)) + 1 if entry else 0
         self.head = head
         self.fid = stable_id("file", self.first_path, self.ino, self.gen)
         self.rotated = False
@@ -356,7 +359,7 @@ def _dump(value: Any) -> str:
         return repr(value)[:MAX_RAW]
 
 
-def _kind_of(path: Path, fmt: str) -> str:
+def _kind_of(path: Path, fmt: str) -> str:  # noqa: PLR0911 - first match wins
     """``evtx``, ``winjson`` (whole-file JSON values) or a text line format."""
     if fmt != "auto":
         return fmt
@@ -369,11 +372,15 @@ def _kind_of(path: Path, fmt: str) -> str:
     if stripped.startswith(b"[") and stripped[1:].lstrip()[:1] in (b"{", b"]"):
         return "winjson"  # one JSON array of records (not "[12.345] kernel: ..." lines)
     first = stripped.split(b"\n", 1)[0].strip()
-    if first.startswith(b"{"):
+    if first == b"{":
+        return "winjson"  # pretty-printed: values span lines
+    if first.startswith(b"{") and name.endswith(".json"):
+        # A .json export whose first line is not one object (concatenated or pretty-printed
+        # values) is read whole; elsewhere a bad first line is just a bad line.
         try:
             json.loads(first)
         except ValueError:
-            return "winjson"  # pretty-printed: values span lines
+            return "winjson"
         return "json"
     return "auto"
 
@@ -464,7 +471,7 @@ class FileCollector:
         for key, entry in list(self.offsets.items()):
             if not key.startswith("text:") or key in self.sources or not isinstance(entry, dict):
                 continue
-            if entry.get("path") != name or key == f"text:{stat.st_dev}:{stat.st_ino}":
+            if entry.get("path") != name or key == f"text:{stat.st_dev}:{stat.st_ino}" or entry.get("gone"):
                 continue
             directory = os.path.dirname(name)
             try:
@@ -489,6 +496,10 @@ class FileCollector:
                             self._maybe_commit()
                     self.offsets[key] = source.state()
                     break
+            else:
+                # Rotated away and no longer beside it (deleted, compressed): nothing to resume.
+                log_event(_log, "file_rotated_tail_not_found", path=name, offset=entry.get("offset"))
+                self.offsets[key] = {**entry, "gone": True}
 
     # -- main loop ----------------------------------------------------------------------------
     def run(self) -> CollectStats:

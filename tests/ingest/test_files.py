@@ -181,6 +181,8 @@ def test_inode_reuse_is_not_mistaken_for_the_old_file(tmp_path: Path) -> None:
     live.unlink()
     live.write_text('{"other": 0}\n')  # may well get the same inode back
     assert collect_paths([live], spool, settings=SETTINGS).events == 1
+    ids = [event["event"]["id"] for event in events_of(spool)]
+    assert len(set(ids)) == 3  # the new file's first line is not mistaken for the old one's
 
 
 def test_cli_files(tmp_path: Path, repo_root: Path) -> None:
