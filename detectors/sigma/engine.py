@@ -258,8 +258,9 @@ class RouteGroup:
                 folded, slot_hits, slot_found = entry
                 if field_key is not None:
                     folded_cache[field_key] = folded
-                hits.update(slot_hits)
-                found.update(slot_found)
+                if slot_hits:
+                    hits.update(slot_hits)
+                    found.update(slot_found)
                 if keywords is not None:
                     keywords.append(folded)
                 continue
