@@ -44,6 +44,7 @@ from deploy import elasticsearch  # noqa: E402
 from ingest.schema import format_timestamp  # noqa: E402
 
 PREFIX = "socflow-bench-alerts"
+NAMES = ("collector", "job", "indexer")
 BENIGN = [
     ("C:\\Windows\\System32\\svchost.exe", "C:\\Windows\\System32\\services.exe", "-k netsvcs -p"),
     ("C:\\Program Files\\Microsoft Office\\root\\Office16\\WINWORD.EXE", "C:\\Windows\\explorer.exe",
@@ -154,6 +155,20 @@ class Watcher(threading.Thread):
             self.seen.setdefault(bucket["key"], now)
 
 
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU time (user + system) of every live process in a process group, from /proc."""
+    total = 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        if int(fields[2]) == pgid:  # field 5 of stat: process group
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))] if ordered else float("nan")
@@ -209,10 +224,10 @@ def main() -> int:
     data = work / "data"
     generator = Generator(source, args.rate, args.attack_every)
     watcher = Watcher(client)
-    processes = [start("collector", data, ["collect", "files", "--follow", "--no-progress", str(source)], env,
+    processes = [start(NAMES[0], data, ["collect", "files", "--follow", "--no-progress", str(source)], env,
                        work / "logs"),
-                 start("job", data, ["run"], env, work / "logs"),
-                 start("indexer", data, ["index", "--follow"], env, work / "logs")]
+                 start(NAMES[1], data, ["run"], env, work / "logs"),
+                 start(NAMES[2], data, ["index", "--follow"], env, work / "logs")]
     try:
         watcher.start()
         # Warm-up: one attack, waited for end to end, so start-up (JVM, Python workers, rule
@@ -227,12 +242,15 @@ def main() -> int:
         warm = set(generator.attacks)
         generator.first_write = 0.0
         written_before = generator.written
+        cpu_before = {name: group_cpu_seconds(p.pid) for name, p in zip(NAMES, processes, strict=True)}
         generator.write(args.seconds)
         offered_s = generator.last_write - generator.first_write
         measured = {host: at for host, at in generator.attacks.items() if host not in warm}
         deadline = time.monotonic() + 600
         while not set(measured) <= set(watcher.seen) and time.monotonic() < deadline:
             time.sleep(0.25)
+        cpu = {name: round(group_cpu_seconds(p.pid) - cpu_before[name], 1)
+               for name, p in zip(NAMES, processes, strict=True)}
     finally:
         watcher.stop.set()
         for process in reversed(processes):
@@ -248,6 +266,10 @@ def main() -> int:
         "attacks": len(measured), "attacks_alerted": len(latencies), "alerts_in_es": watcher.alerts,
         "warmup_s": round(warmup_s, 1), "rules": [str(REPO / "rules"), str(sigma)], "workdir": str(work),
         "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2),
+        # CPU seconds each stage spent on the measured events (the job's figure includes its
+        # Python workers): events per CPU-second is the figure that survives a shared machine.
+        "cpu_s": cpu, "events_per_cpu_s": {name: round(events / seconds) if seconds else None
+                                           for name, seconds in cpu.items()},
     }
     if args.json:
         print(json.dumps(figures, indent=1))
@@ -258,6 +280,8 @@ def main() -> int:
               f"p50 {figures['latency_p50_s']} s, p99 {figures['latency_p99_s']} s, max {figures['latency_max_s']} s")
         print(f"warm-up (start-up + first alert) {figures['warmup_s']} s; {watcher.alerts} bench alerts in "
               f"Elasticsearch; load average {figures['load_avg_1m']} on {figures['cpus']} CPUs; logs in {work}/logs")
+        print("CPU seconds per stage: " + ", ".join(f"{name} {seconds} s ({figures['events_per_cpu_s'][name]} events"
+                                                    "/CPU-s)" for name, seconds in cpu.items()))
     return 0 if len(latencies) == len(measured) else 1
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
 import time
@@ -130,7 +131,7 @@ def test_indexer_killed_mid_batch(tmp_path: Path, elasticsearch_url: str) -> Non
     clear_indices(client, prefix)
     base = _detection_records(tmp_path, 1)
     # A large stream: each detection of a scenario day many times over, under ids of its own.
-    copies = 200
+    copies = 500  # 5,000 alerts: three bulks of 2,000, so the kill lands inside the first
     records = [{**record, "id": f"{record['id']}-{copy:03d}"} for copy in range(copies) for record in base]
     expected = newest_counts(records)
     data = tmp_path / "data"
@@ -156,4 +157,8 @@ def test_indexer_killed_mid_batch(tmp_path: Path, elasticsearch_url: str) -> Non
               expected=len(expected), at_kill=at_kill, after_kill=after_kill, stored=len(stored),
               resumed=resumed.stdout.strip())
     assert 0 < at_kill < len(expected), "the indexer was not killed mid-stream"
+    # The resumed run re-sent the unacknowledged batch (found, not doubled) and did the rest.
+    new, present = map(int, re.findall(r"(\d+) new alerts, (\d+) already present", resumed.stdout)[0])
+    assert present > 0  # the killed batch: in Elasticsearch already, sent again, not doubled
+    assert new > 0
     assert stored == expected  # every alert, once, at its final count
