@@ -64,6 +64,8 @@ from ingest.schema import parse_timestamp
 # Not ``import re2``: it is a pybind11 module, whose first import deadlocks in PyFlink's
 # thread mode on some task threads (see detectors.native_import).
 re2 = import_native("re2")
+# The same for ahocorasick_rs (a PyO3 extension), to be safe on any task thread.
+ahocorasick_rs = import_native("ahocorasick_rs")
 
 MISSING: Any = object()
 # Inputs longer than this are cut before a fallback (non-RE2) regular expression sees them, so
@@ -706,6 +708,10 @@ def literals_matcher(op: str, literals: tuple[str, ...]) -> Callable[[str], bool
         return lambda text: text.startswith(literals)
     if op == "endswith":
         return lambda text: text.endswith(literals)
+    if len(literals) > 6 and all(literals):
+        # Many substrings: one automaton pass beats a Python loop of `in` tests.
+        automaton = ahocorasick_rs.AhoCorasick(list(literals))
+        return lambda text: bool(automaton.find_matches_as_indexes(text))
     return lambda text: any(literal in text for literal in literals)
 
 

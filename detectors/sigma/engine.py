@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import ahocorasick_rs
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
@@ -46,6 +45,7 @@ from detectors.sigma.compiler import (
     Node,
     Predicate,
     RuleCompiler,
+    ahocorasick_rs,
     build_predicate,
     fold_value,
     keyword_accessor,
