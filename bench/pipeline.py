@@ -50,7 +50,8 @@ BENIGN = [
     ("C:\\Program Files\\Microsoft Office\\root\\Office16\\WINWORD.EXE", "C:\\Windows\\explorer.exe",
      "/n \"C:\\Users\\lan.pham\\Documents\\bao-cao.docx\""),
     ("C:\\Program Files\\Mozilla Firefox\\firefox.exe", "C:\\Windows\\explorer.exe", "-contentproc --channel=7"),
-    ("C:\\Windows\\System32\\conhost.exe", "C:\\Windows\\System32\\svchost.exe", "0xffffffff -ForceV1"),
+    ("C:\\Windows\\System32\\notepad.exe", "C:\\Windows\\explorer.exe",
+     "C:\\Users\\lan.pham\\Documents\\ghi-chu.txt"),
     ("C:\\Windows\\System32\\taskhostw.exe", "C:\\Windows\\System32\\svchost.exe", "Install $(Arg0)"),
 ]
 ATTACK = ("C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe",
