@@ -613,8 +613,9 @@ def keyword_accessor(ctx: Context) -> Any:
     values: list[Any] = []
     for value in data.values():
         cls = value.__class__
-        if cls is str or cls is int:
-            values.append(value)
+        if cls in _SCALARS:
+            if value is not None:
+                values.append(value)
         elif cls is list and all(item.__class__ in _SCALARS for item in value):
             values.extend(value)  # unnamed <Data> elements
         elif value is not None:
@@ -622,7 +623,7 @@ def keyword_accessor(ctx: Context) -> Any:
     return values
 
 
-_SCALARS = (str, int, type(None))
+_SCALARS = frozenset((str, int, bool, float, type(None)))
 
 
 def _simplify(node: Node) -> Node:  # noqa: PLR0911

@@ -223,7 +223,7 @@ class RouteGroup:
                 selected.append(position)
         return selected
 
-    def _walk_data(  # noqa: PLR0912 - the hot loop, kept flat
+    def _walk_data(  # noqa: PLR0912, PLR0915 - the hot loop, kept flat
         self, ctx: Context, data: Mapping[str, Any], hits: set[int], found: set[int]
     ) -> tuple[str, ...] | None:
         """Scan the event's EventData fields (a dozen) rather than every field the route's rules
@@ -267,8 +267,9 @@ class RouteGroup:
             folded = fold_value(value)
             if keywords is not None:
                 cls = value.__class__
-                if cls is int:
-                    keywords.append(folded)
+                if cls is int or cls is bool or cls is float:
+                    if folded is not None:
+                        keywords.append(folded)
                 elif cls is list and all(item.__class__ in _SCALARS for item in value):
                     keywords.extend(folded)
                 elif value is not None:
@@ -324,7 +325,7 @@ class RouteGroup:
 
 
 _SEP = _END + _START
-_SCALARS = (str, int, type(None))
+_SCALARS = frozenset((str, int, bool, float, type(None)))
 # A route's scan cache holds at most this many values of at most _CACHE_VALUE_LIMIT characters;
 # it is emptied when full (bounded memory without the cost of an LRU).
 _CACHE_LIMIT = 8192

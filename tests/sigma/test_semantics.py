@@ -233,6 +233,7 @@ KEYWORDS: list[tuple[str, Any, dict[str, Any], bool]] = [
     ("keyword-wildcard", ["mimi*katz"], {"msg": "mimi-the-katz"}, True),
     ("keyword-list-element", ["evil"], {"Data": ["ok", "EVIL thing"]}, True),
     ("keyword-number", [4625], {"code": 4625}, True),
+    ("keyword-bool", ["true"], {"flag": True}, True),
     ("keyword-all", {"|all": ["alpha", "beta"]}, {"a": "alpha", "b": "beta"}, True),
     ("keyword-all-miss", {"|all": ["alpha", "beta"]}, {"a": "alpha"}, False),
     ("keyword-re", {"|re": "lsass\\.(exe|dmp)"}, {"f": "procdump lsass.dmp"}, True),
@@ -353,3 +354,16 @@ def test_scan_cache_eviction_keeps_results(tmp_path: Path, monkeypatch: pytest.M
             data = {"winlog": {"channel": "Microsoft-Windows-Sysmon/Operational", "event_id": 1,
                                "event_data": {"Image": image}}}
             assert fires(engine, data) is (n % 3 == 0), (round_, n)
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    ({"a": True, "b": 1.5, "Data": ["ok", "EVIL thing"]}, True),
+    ({"a": True, "b": 1.5, "Data": ["ok", None]}, False),
+    ({"nested": {"deep": "evil"}}, True),
+    ({"flag": False}, False),
+])
+def test_windows_keywords_over_event_data(tmp_path: Path, data: dict[str, Any], expected: bool) -> None:
+    engine = make_engine(tmp_path, {"keywords": ["evil", "true"], "condition": "keywords"},
+                         logsource={"product": "windows"})
+    event_ = {"winlog": {"channel": "Application", "event_id": 1, "event_data": data}}
+    assert fires(engine, event_) is (expected or any(v is True for v in data.values()))
