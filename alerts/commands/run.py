@@ -45,6 +45,10 @@ def prepare_java(settings: Settings) -> None:
     """PyFlink starts its JVM from JAVA_HOME; pin it to a JDK Flink 2.2 supports."""
     java_home = settings.job.java_home or find_java_home(settings.stack)
     os.environ["JAVA_HOME"] = str(java_home)
+    # The local runtime looks for plugins (the Prometheus reporter) in ./plugins unless told.
+    import pyflink
+
+    os.environ.setdefault("FLINK_PLUGINS_DIR", str(Path(pyflink.__file__).parent / "plugins"))
 
 
 def handler(args: argparse.Namespace, settings: Settings) -> int:
