@@ -353,6 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     scenario = Scenario(args.hours, args.seed)
     scenario.normal()
     scenario.attacks()
+    # Attacks placed beyond a short --hours run are not in the data: do not score them.
+    scenario.labels = [label for label in scenario.labels if label.start < scenario.span]
     scenario.events.sort(key=lambda pair: pair[0])
     # Mild disorder, as collectors deliver it: swap neighbours within two seconds.
     events = [event for _, event in scenario.events]
