@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from detectors.model import Detection
-from ingest.schema import get_field, parse_timestamp
+from ingest.schema import get_field, parse_timestamp, set_field
 
 # ECS top-level objects copied from the (last) triggering event into the alert.
 ENTITY_FIELDS = ("host", "source", "destination", "user", "process", "url", "dns", "network", "log", "file")
@@ -90,6 +90,11 @@ def to_document(detection: Detection) -> dict[str, Any]:
         value = last.get(name) if isinstance(last, Mapping) else None
         if value:
             document[name] = value
+    # Correlation and detector alerts carry their entity in the group ("source.ip": ...):
+    # put it where analysts and ECS tools look for it.
+    for name, value in detection.group.items():
+        if "." in name and name.split(".", 1)[0] in ENTITY_FIELDS and get_field(document, name) is None:
+            set_field(document, name, value)
     record_id = get_field(last, "winlog.record_id")
     if record_id is not None:
         document["winlog"] = {

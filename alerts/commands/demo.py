@@ -22,6 +22,7 @@ from rich.table import Table
 from alerts.settings import Settings
 
 SCENARIO_START = datetime(2026, 11, 20, 7, 30, tzinfo=UTC)
+DEMO_PREFIX = "socflow-demo-alerts"
 LEVEL_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "informational": "dim"}
 
 
@@ -31,6 +32,12 @@ def _step(progress: Progress, description: str, action: Callable[[], Any]) -> An
     result = action()
     progress.update(task, completed=1, description=f"{description} [dim]({time.monotonic() - started:.1f} s)[/]")
     return result
+
+
+def _drop_demo_indices(client: Any) -> None:
+    # The server refuses wildcard deletes (action.destructive_requires_name): delete by name.
+    for name in client.indices.get(index=f"{DEMO_PREFIX}-*", allow_no_indices=True):
+        client.indices.delete(index=name)
 
 
 def run_demo(settings: Settings, console: Console, *, keep: bool = False) -> list[dict[str, Any]]:
@@ -50,7 +57,11 @@ def run_demo(settings: Settings, console: Console, *, keep: bool = False) -> lis
         status = _step(progress, "Starting Elasticsearch (fetched on first run)",
                        lambda: elasticsearch.start(settings.stack))
         url = elasticsearch.elasticsearch_url(settings.stack)
-        es_settings = settings.elasticsearch.model_copy(update={"url": url})
+        # The demo's alerts live under their own alias, never mixed with real ones, and each
+        # run starts from an empty one so the table shows exactly this run's alerts.
+        es_settings = settings.elasticsearch.model_copy(update={"url": url, "index_prefix": DEMO_PREFIX})
+        if not keep:
+            _drop_demo_indices(connect(es_settings))
         files = _step(progress, "Generating the attack scenario",
                       lambda: generate(inputs, SCENARIO_START))
         stats = _step(progress, f"Collecting {files.records} records into the spool",
