@@ -236,7 +236,8 @@ def main() -> int:
         # Warm-up: one attack, waited for end to end, so start-up (JVM, Python workers, rule
         # compilation) is not counted as latency.
         started = time.monotonic()
-        generator.write(0.1, prefix="bench-warmup")
+        # Long enough to hold at least one attack at this rate.
+        generator.write(max(0.1, 1.5 * args.attack_every / args.rate), prefix="bench-warmup")
         while not watcher.seen:
             if time.monotonic() - started > 900 or any(p.poll() is not None for p in processes):
                 raise SystemExit(f"pipeline did not come up; see {work / 'logs'}")
