@@ -231,8 +231,6 @@ def flink_configuration(spec: JobSpec) -> Configuration:
             "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
         )
         settings["metrics.reporter.prom.port"] = str(spec.metrics_port)
-    if spec.jars:
-        settings["pipeline.jars"] = ";".join(spec.jars)
     if spec.restore_from:
         settings["execution.state-recovery.path"] = spec.restore_from
     settings.update(spec.extra_config)
@@ -322,6 +320,10 @@ def _rolling_sink(directory: str, prefix: str) -> FileSink:
 def run_job(spec: JobSpec) -> None:
     """Run the job in Flink's local runtime inside this process (blocks; bounded jobs end)."""
     env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(spec))
+    if spec.jars:
+        # add_jars appends to pipeline.jars; overwriting it would drop the flink-python jar a
+        # `flink run` client puts there, and the cluster could not load the Python operators.
+        env.add_jars(*spec.jars)
     env.set_parallelism(spec.parallelism)
     build_job(env, spec)
     log_event(LOGGER, "job_starting", spec=asdict(spec))
