@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from alerts.settings import REPO_ROOT, Settings
-from deploy.flink import jar_urls, kafka_connector_jars
+from deploy.flink import flink_home, jar_urls, kafka_connector_jars
 from deploy.java import find_java_home
 
 
@@ -46,9 +46,7 @@ def prepare_java(settings: Settings) -> None:
     java_home = settings.job.java_home or find_java_home(settings.stack)
     os.environ["JAVA_HOME"] = str(java_home)
     # The local runtime looks for plugins (the Prometheus reporter) in ./plugins unless told.
-    import pyflink
-
-    os.environ.setdefault("FLINK_PLUGINS_DIR", str(Path(pyflink.__file__).parent / "plugins"))
+    os.environ.setdefault("FLINK_PLUGINS_DIR", str(flink_home() / "plugins"))
 
 
 def handler(args: argparse.Namespace, settings: Settings) -> int:
