@@ -30,7 +30,10 @@ def _step(progress: Progress, description: str, action: Callable[[], Any]) -> An
     task = progress.add_task(description, total=1)
     started = time.monotonic()
     result = action()
-    progress.update(task, completed=1, description=f"{description} [dim]({time.monotonic() - started:.1f} s)[/]")
+    elapsed = f"{time.monotonic() - started:.1f} s"
+    progress.update(task, completed=1, description=f"{description} [dim]({elapsed})[/]")
+    if not progress.console.is_terminal:
+        progress.console.print(f"done: {description} ({elapsed})")  # logs and pipes see each step
     return result
 
 
