@@ -45,8 +45,14 @@ def prepare_java(settings: Settings) -> None:
     """PyFlink starts its JVM from JAVA_HOME; pin it to a JDK Flink 2.2 supports."""
     java_home = settings.job.java_home or find_java_home(settings.stack)
     os.environ["JAVA_HOME"] = str(java_home)
-    # The local runtime looks for plugins (the Prometheus reporter) in ./plugins unless told.
-    os.environ.setdefault("FLINK_PLUGINS_DIR", str(flink_home() / "plugins"))
+    # The embedded local runtime does not load Flink's plugins folder, so its Prometheus
+    # reporter is found only on the JVM's classpath; PyFlink's launcher appends
+    # HADOOP_CLASSPATH to it (pyflink_gateway_server.construct_hadoop_classpath).
+    reporter = sorted((flink_home() / "plugins" / "metrics-prometheus").glob("flink-metrics-prometheus-*.jar"))
+    if reporter:
+        extra = os.environ.get("HADOOP_CLASSPATH", "")
+        if str(reporter[0]) not in extra.split(os.pathsep):
+            os.environ["HADOOP_CLASSPATH"] = os.pathsep.join(p for p in (extra, str(reporter[0])) if p)
 
 
 def handler(args: argparse.Namespace, settings: Settings) -> int:
