@@ -41,7 +41,8 @@ JOB_ENV = {"SOCFLOW_JOB__CHECKPOINT_INTERVAL_MS": "1000", "SOCFLOW_JOB__MONITOR_
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-@pytest.mark.xfail(strict=False, reason="flaky: passed in one clean-clone run, timed out after 400 s waiting for final alert counts after the restore in the next; under investigation")
+@pytest.mark.xfail(strict=False, reason="flaky: passed in one clean-clone run, timed out after 400 s "
+                   "waiting for final alert counts after the restore in the next; under investigation")
 def test_job_killed_and_restored_loses_and_doubles_nothing(tmp_path: Path, elasticsearch_url: str) -> None:
     started = time.monotonic()
     data, inputs, staging = tmp_path / "data", tmp_path / "inputs", tmp_path / "staging"
