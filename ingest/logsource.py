@@ -87,6 +87,11 @@ class LogsourceTable:
                 found.append(entry.category)
         return service, tuple(found)
 
+    def conditional(self, channel: str, event_id: int) -> bool:
+        """Whether an EventData field decides part of this event kind's categories."""
+        service = self.services.get(channel.lower())
+        return any(entry.when for entry in self.extra.get((service or "", event_id), ()))
+
     def windows_logsource(
         self, channel: str, event_id: int, event_data: Mapping[str, Any] | None = None
     ) -> dict[str, str]:

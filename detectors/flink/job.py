@@ -12,6 +12,7 @@ cluster (``python -m detectors.flink.job SPEC.json``).
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -113,6 +114,9 @@ class DetectBatches(ProcessFunction):
             log_event(LOGGER, "rule_load_failed", logging.ERROR, path=failure.path, reason=failure.reason)
         router = build_plan(engine, self.config_dir).route if self.stateful else None
         self.processor = BatchProcessor(engine, router)
+        # The rule set lives as long as the task: without this the garbage collector's full
+        # collections re-walk its millions of objects (measured 10-20% of matching time).
+        gc.freeze()
         metrics = runtime_context.get_metrics_group().add_group("socflow")
         self.events_in = metrics.counter("events_in")
         self.detections_out = metrics.counter("detections_out")

@@ -25,7 +25,8 @@ The engine is pure Python without pyflink; the Flink job loads one engine per ta
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,8 +93,11 @@ class RouteGroup:
 
     rules: list[tuple[RuleInfo, Predicate]]
     fields: list[tuple[str, Any]] = field(default_factory=list)
-    # field slot -> (automaton, pattern index -> (atom id, rule positions it selects))
-    automata: dict[int, tuple[Any, list[tuple[int, tuple[int, ...]]]]] = field(default_factory=dict)
+    # field slot -> its scanner: the literals of the field's atoms in one automaton, and
+    # single characters (too frequent for the automaton: found by set intersection). With
+    # keyword rules in the route, an EventData field's scanner holds the keyword atoms too,
+    # so one pass over a value finds both.
+    scanners: dict[int, Scanner] = field(default_factory=dict)
     # rule position -> further clauses (atom ids) that must each have a hit
     filters: dict[int, tuple[frozenset[int], ...]] = field(default_factory=dict)
     always: frozenset[int] = frozenset()
@@ -101,29 +105,28 @@ class RouteGroup:
     data_slots: dict[str, int] = field(default_factory=dict)
     normalized_slots: dict[str, int] = field(default_factory=dict)
     other_fields: list[tuple[int, str, Any]] = field(default_factory=list)
-    _plans: dict[tuple[str, ...], list[tuple[str, int, str | None]]] = field(default_factory=dict)
+    _plans: dict[tuple[str, ...], list[PlanStep]] = field(default_factory=dict)
     # Slot of the keyword (full-text) pseudo-field, filled from the same walk over EventData.
     keyword_slot: int | None = None
     # slot -> {raw text: (folded, atom ids, rule positions)}: scans of recurring values
     _caches: list[dict[str, tuple[str, tuple[int, ...], tuple[int, ...]]]] = field(default_factory=list)
     _cached: int = 0
-    # Single characters, too frequent for the automaton: slot -> {char: (atom id, rules)},
-    # found by intersecting with the set of the text's characters.
-    short_checks: dict[int, dict[str, tuple[int, tuple[int, ...]]]] = field(default_factory=dict)
 
-    def _plan(self, names: tuple[str, ...]) -> list[tuple[str, int, str | None]]:
-        """Which of an event's EventData names feed which slot (cached per name set)."""
-        plan: list[tuple[str, int, str | None]] = []
+    def _plan(self, names: tuple[str, ...]) -> list[PlanStep]:
+        """Which of an event's EventData names feed which slot (cached per name set), with the
+        cache of that slot's scans (a value only keyword rules look at uses the keyword slot's)."""
+        plan: list[PlanStep] = []
+        caches = self._caches
         for name in names:
             slot = self.data_slots.get(name)
             if slot is not None:
-                plan.append((name, slot, self.fields[slot][0]))
+                plan.append((name, slot, self.fields[slot][0], caches[slot]))
                 continue
             slot = self.normalized_slots.get(normalize_name(name))
             if slot is not None:
-                plan.append((name, slot, None))  # found by normalized name: index only
+                plan.append((name, slot, None, caches[slot]))  # found by normalized name: index only
             elif self.keyword_slot is not None:
-                plan.append((name, -1, None))  # only keyword (full-text) rules look at it
+                plan.append((name, -1, None, caches[self.keyword_slot]))  # only keyword rules look at it
         if len(self._plans) < 10_000:
             self._plans[names] = plan
         return plan
@@ -163,17 +166,6 @@ class RouteGroup:
             further = tuple(frozenset(atom_id(atom, leaf) for atom, leaf in clause) for clause in clauses[1:])
             if further:
                 group.filters[position] = further
-        by_slot: dict[int, dict[str, tuple[int, tuple[int, ...]]]] = {}
-        for (pattern, slot), identifier in atoms.items():
-            by_slot.setdefault(slot, {})[pattern] = (identifier, tuple(sorted(selects.get(identifier, ()))))
-        for slot, payload in by_slot.items():
-            # Rust Aho-Corasick per field: one pass over the field's text whatever the number
-            # of literals; overlapping matches so no literal hides another. (The DFA variant is
-            # no faster here and takes ~10x the memory.)
-            ordered = sorted(payload)
-            group.automata[slot] = (ahocorasick_rs.AhoCorasick(ordered), [payload[p] for p in ordered])
-        for (literal, slot), identifier in short.items():
-            group.short_checks.setdefault(slot, {})[literal] = (identifier, tuple(sorted(selects.get(identifier, ()))))
         group.always = frozenset(always)
         group._caches = [{} for _ in group.fields]
         prefix = "winlog.event_data."
@@ -186,29 +178,64 @@ class RouteGroup:
                 group.keyword_slot = slot
             else:
                 group.other_fields.append((slot, field_key, accessor))
+
+        def targets(identifier: int) -> Hit:
+            return (identifier,), tuple(sorted(selects.get(identifier, ())))
+
+        literals: dict[int, dict[str, Hit]] = {}
+        for (pattern, slot), identifier in atoms.items():
+            literals.setdefault(slot, {})[pattern] = targets(identifier)
+        chars: dict[int, dict[str, Hit]] = {}
+        for (literal, slot), identifier in short.items():
+            chars.setdefault(slot, {})[literal] = targets(identifier)
+        keyword = group.keyword_slot
+        for slot in range(len(group.fields)):
+            own_literals, own_chars = literals.get(slot, {}), chars.get(slot, {})
+            if keyword is not None and slot != keyword and slot in group.data_slots.values():
+                own_literals = _merged(own_literals, literals.get(keyword, {}))
+                own_chars = _merged(own_chars, chars.get(keyword, {}))
+            # Rust Aho-Corasick per field: one pass over the field's text whatever the number
+            # of literals; overlapping matches so no literal hides another. (The DFA variant is
+            # no faster here and takes ~10x the memory.)
+            ordered = sorted(own_literals)
+            automaton = ahocorasick_rs.AhoCorasick(ordered) if ordered else None
+            group.scanners[slot] = (automaton, [own_literals[p] for p in ordered], own_chars or None)
         return group
 
     def candidates(self, ctx: Context) -> list[int]:
         found = set(self.always)
-        if not self.automata and not self.short_checks:
+        if not self.scanners:
             return sorted(found)
         hits: set[int] = set()
         scan = self._scan
         data = ctx.event_data
-        keywords: tuple[str, ...] | None = None
-        if data is not None and (self.data_slots or self.keyword_slot is not None):
-            keywords = self._walk_data(ctx, data, hits, found)
-        if self.keyword_slot is not None:
-            if keywords is None:
-                keywords = ctx.fold(KEYWORDS, keyword_accessor)
-            else:
-                ctx.folded[KEYWORDS] = keywords
+        keyword_slot = self.keyword_slot
+        # The walk over EventData also finds the keyword atoms, unless a value was nested.
+        walked = data is not None and self._walk_data(ctx, data, hits, found)
+        if keyword_slot is not None and not walked:
+            keywords = ctx.fold(KEYWORDS, keyword_accessor)
             if keywords is not None:
-                slot_hits, slot_found = scan(self.keyword_slot, keywords)
-                hits.update(slot_hits)
-                found.update(slot_found)
+                self._scan_values(keyword_slot, (keywords,) if keywords.__class__ is str else keywords, hits, found)
+        caches = self._caches
+        folded_cache = ctx.folded
         for slot, field_key, accessor in self.other_fields:
-            folded = ctx.fold(field_key, accessor)
+            raw = accessor(ctx)
+            cls = raw.__class__
+            if cls is str or cls is int:
+                # event ids, providers, levels: few distinct values, so their scans are cached
+                cache = caches[slot]
+                entry = cache.get(raw)
+                if entry is None:
+                    folded = fold_value(raw)
+                    entry = (folded, *scan(slot, folded))
+                    if cls is int or len(raw) <= _CACHE_VALUE_LIMIT:
+                        self._remember(cache, raw, entry)
+                folded_cache[field_key] = entry[0]
+                if entry[1]:
+                    hits.update(entry[1])
+                    found.update(entry[2])
+                continue
+            folded = folded_cache[field_key] = fold_value(raw)
             if folded is not None:
                 slot_hits, slot_found = scan(slot, folded)
                 hits.update(slot_hits)
@@ -223,66 +250,110 @@ class RouteGroup:
                 selected.append(position)
         return selected
 
-    def _walk_data(  # noqa: PLR0912, PLR0915 - the hot loop, kept flat
+    def _walk_data(
         self, ctx: Context, data: Mapping[str, Any], hits: set[int], found: set[int]
-    ) -> tuple[str, ...] | None:
+    ) -> bool:
         """Scan the event's EventData fields (a dozen) rather than every field the route's rules
-        name (up to a hundred, most absent). Returns the folded values keyword rules search,
-        or None when a value is not a plain scalar (the keyword accessor then walks it)."""
+        name (up to a hundred, most absent). With keyword (full-text) rules in the route, each
+        value is scanned for their atoms too. False when a value is neither a scalar nor a list
+        of scalars: the keyword accessor must then walk the event."""
         names = tuple(data)
         plan = self._plans.get(names)
         if plan is None:
             plan = self._plan(names)
-        folded_cache, caches, scan = ctx.folded, self._caches, self._scan
-        keywords: list[str] | None = [] if self.keyword_slot is not None else None
-        for name, slot, field_key in plan:
+        folded_cache = ctx.folded
+        complete = True
+        for name, slot, field_key, cache in plan:
             value = data[name]
-            if value.__class__ is str:
-                if slot < 0:
-                    if keywords is not None:
-                        keywords.append(value.casefold())
-                    continue
+            cls = value.__class__
+            if cls is str or cls is int:
                 # Most values recur (images, users, integrity levels): their scan is cached.
-                cache = caches[slot]
                 entry = cache.get(value)
                 if entry is None:
-                    folded = value.casefold()
-                    entry = (folded, *scan(slot, folded))
-                    if len(value) <= _CACHE_VALUE_LIMIT:
-                        self._cached += 1
-                        if self._cached > _CACHE_LIMIT:
-                            for each in caches:
-                                each.clear()
-                            self._cached = 1
-                        cache[value] = entry
-                folded, slot_hits, slot_found = entry
+                    entry = self._scan_value(slot, value)
+                    if cls is int or len(value) <= _CACHE_VALUE_LIMIT:
+                        self._remember(cache, value, entry)
                 if field_key is not None:
-                    folded_cache[field_key] = folded
-                if slot_hits:
-                    hits.update(slot_hits)
-                    found.update(slot_found)
-                if keywords is not None:
-                    keywords.append(folded)
-                continue
-            folded = fold_value(value)
-            if keywords is not None:
-                cls = value.__class__
-                if cls is int or cls is bool or cls is float:
-                    if folded is not None:
-                        keywords.append(folded)
-                elif cls is list and all(item.__class__ in _SCALARS for item in value):
-                    keywords.extend(folded)
-                elif value is not None:
-                    keywords = None  # nested or unusual value: let the accessor walk the event
-            if slot < 0:
-                continue
-            if field_key is not None:
-                folded_cache[field_key] = folded
-            if folded is not None:
-                slot_hits, slot_found = scan(slot, folded)
-                hits.update(slot_hits)
-                found.update(slot_found)
-        return tuple(keywords) if keywords is not None else None
+                    folded_cache[field_key] = entry[0]
+                if entry[1]:
+                    hits.update(entry[1])
+                    found.update(entry[2])
+            elif value is not None:
+                complete = self._walk_other(ctx, slot, field_key, value, hits=hits, found=found) and complete
+        return complete
+
+    def _walk_other(
+        self, ctx: Context, slot: int, field_key: str | None, value: Any, *, hits: set[int], found: set[int]
+    ) -> bool:
+        """An EventData value that is not a str or int (rare): lists, booleans, floats, nested."""
+        folded = fold_value(value)
+        cls = value.__class__
+        scalar = cls in _SCALARS or (cls is list and all(item.__class__ in _SCALARS for item in value))
+        if slot < 0:
+            if scalar and folded is not None:
+                slot = self.keyword_slot  # type: ignore[assignment]
+            else:
+                return scalar
+        elif field_key is not None:
+            ctx.folded[field_key] = folded
+        if folded is not None:
+            slot_hits, slot_found = self._scan(slot, folded)
+            hits.update(slot_hits)
+            found.update(slot_found)
+        return scalar or self.keyword_slot is None
+
+    def _scan_value(self, slot: int, value: str | int) -> tuple[str, tuple[int, ...], tuple[int, ...]]:
+        """(folded text, atoms, rules) of one EventData value: its field's scanner (which holds
+        the keyword atoms too), or the keyword scanner for a field no other rule names (-1)."""
+        folded = value.casefold() if isinstance(value, str) else str(value)
+        if slot < 0:
+            slot = self.keyword_slot  # type: ignore[assignment]
+        return folded, *self._scan(slot, folded)
+
+    def _remember(self, cache: dict[Any, Any], value: Any, entry: tuple[Any, ...]) -> None:
+        self._cached += 1
+        if self._cached > _CACHE_LIMIT:
+            for each in self._caches:
+                each.clear()
+            self._cached = 1
+        cache[value] = entry
+
+    def _scan_values(self, slot: int, values: Sequence[str], hits: set[int], found: set[int]) -> None:
+        """Keyword (full-text) atoms over each folded value: recurring values from the cache,
+        the others in one automaton pass over their joined text, each match credited to the
+        value it lies in (no literal spans two values: the markers between them are never in
+        a literal without anchoring it to one value)."""
+        cache = self._caches[slot]
+        missed: list[str] = []
+        for value in values:
+            entry = cache.get(value)
+            if entry is None:
+                missed.append(value)
+            elif entry[1]:
+                hits.update(entry[1])
+                found.update(entry[2])
+        if not missed:
+            return
+        parts = [v.replace(_START, " ").replace(_END, " ") if (_START in v or _END in v) else v for v in missed]
+        per_value: dict[int, set[int]] = {}
+        automaton, payload, checks = self.scanners[slot]
+        if automaton is not None:
+            text = _START + _SEP.join(parts) + _END
+            starts: list[int] = []
+            offset = 1
+            for part in parts:
+                starts.append(offset)
+                offset += len(part) + 2
+            for pattern, begin, _ in automaton.find_matches_as_indexes(text, overlapping=True):
+                inside = begin + 1 if text[begin] == _START else begin
+                per_value.setdefault(bisect_right(starts, inside) - 1, set()).add(pattern)
+        for index, value in enumerate(missed):
+            entry = _value_entry(value, parts[index], per_value.get(index, ()), payload, checks)
+            if len(value) <= _CACHE_VALUE_LIMIT:
+                self._remember(cache, value, entry)
+            if entry[1]:
+                hits.update(entry[1])
+                found.update(entry[2])
 
     def _scan(self, slot: int, folded: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """The atoms of ``slot`` that the folded text(s) satisfy, and the rules they select."""
@@ -295,23 +366,13 @@ class RouteGroup:
             if joined.count(_START) != len(folded) - 1 or joined.count(_END) != len(folded) - 1:
                 joined = _SEP.join(v.replace(_START, " ").replace(_END, " ") for v in folded)  # a value had markers
             text = _START + joined + _END
-        hits: list[int] = []
-        found: list[int] = []
-        compiled = self.automata.get(slot)
-        if compiled is not None:
-            automaton, payload = compiled
-            # Only which literals occur matters, not where or how often.
-            for pattern in {match[0] for match in automaton.find_matches_as_indexes(text, overlapping=True)}:
-                identifier, positions = payload[pattern]
-                hits.append(identifier)
-                found.extend(positions)
-        checks = self.short_checks.get(slot)
-        if checks is not None:
-            for char in checks.keys() & set(text):
-                identifier, positions = checks[char]
-                hits.append(identifier)
-                found.extend(positions)
-        return tuple(hits), tuple(found)
+        automaton, payload, checks = self.scanners[slot]
+        # Only which literals occur matters, not where or how often.
+        patterns: Iterable[int] = ()
+        if automaton is not None:
+            patterns = {match[0] for match in automaton.find_matches_as_indexes(text, overlapping=True)}
+        _, hits, found = _value_entry(text, text, patterns, payload, checks)
+        return hits, found
 
     def match(self, ctx: Context, *, indexed: bool = True) -> list[RuleInfo]:
         rules = self.rules
@@ -335,6 +396,44 @@ _CACHE_VALUE_LIMIT = 256
 # Substrings shorter than this hit almost every event (" ", "\\", "-"): the automaton would
 # report each occurrence, so they are tested with `in` on their field instead.
 MIN_SUBSTRING = 2
+
+
+Hit = tuple[tuple[int, ...], tuple[int, ...]]  # (atom ids, rule positions they select)
+PlanStep = tuple[str, int, str | None, dict[Any, Any]]  # (EventData name, slot, field key, scan cache)
+Scanner = tuple[Any, list[Hit], dict[str, Hit] | None]  # (automaton, its patterns' hits, chars)
+
+
+def _merged(own: dict[str, Hit], extra: dict[str, Hit]) -> dict[str, Hit]:
+    """Two pattern tables in one; a pattern in both reports the atoms of both."""
+    if not extra:
+        return own
+    merged = dict(own)
+    for pattern, (identifiers, positions) in extra.items():
+        if pattern in merged:
+            mine = merged[pattern]
+            merged[pattern] = (mine[0] + identifiers, mine[1] + positions)
+        else:
+            merged[pattern] = (identifiers, positions)
+    return merged
+
+
+def _value_entry(
+    value: str, text: str, patterns: Iterable[int], payload: list[Hit], checks: dict[str, Hit] | None
+) -> tuple[str, tuple[int, ...], tuple[int, ...]]:
+    """A scan-cache entry of one value: the atoms of the patterns found in it and of its
+    single characters that are checks, and the rules they select."""
+    value_hits: list[int] = []
+    value_found: list[int] = []
+    for pattern in patterns:
+        identifiers, positions = payload[pattern]
+        value_hits.extend(identifiers)
+        value_found.extend(positions)
+    if checks is not None:
+        for char in checks.keys() & set(text):
+            identifiers, positions = checks[char]
+            value_hits.extend(identifiers)
+            value_found.extend(positions)
+    return value, tuple(value_hits), tuple(value_found)
 
 
 def _indexable(atom: Atom) -> bool:
@@ -369,6 +468,8 @@ class SigmaEngine:
         self._compiled: dict[tuple[int, Any], tuple[Node, Predicate]] = {}
         self._groups: dict[EventRoute, RouteGroup] = {}
         self._windows_routes: dict[tuple[Any, ...], EventRoute] = {}
+        # (channel, event id) -> group, for the events whose route no EventData field decides
+        self._plain_groups: dict[tuple[str, int], RouteGroup] = {}
         self.indexed = indexed
 
     # ------------------------------------------------------------ loading
@@ -451,6 +552,8 @@ class SigmaEngine:
                     route = ("windows", service, categories)
                     if len(self._windows_routes) < 100_000:  # bounded: channels are few
                         self._windows_routes[key] = route
+                        if not self._logsources.conditional(channel, code) and len(self._plain_groups) < 10_000:
+                            self._plain_groups[(channel, code)] = self.group(route)
                 return route
         tags = event.get("socflow")
         logsource = tags.get("logsource") if isinstance(tags, Mapping) else None
@@ -489,13 +592,26 @@ class SigmaEngine:
             self._groups[route] = found
         return found
 
+    def forget_values(self) -> None:
+        """Empty the routes' caches of value scans (compiled rules and indexes stay)."""
+        for group in self._groups.values():
+            for cache in group._caches:
+                cache.clear()
+            group._cached = 0
+
     # ------------------------------------------------------------ matching
 
     def match(self, event: Mapping[str, Any]) -> list[RuleInfo]:
         """Every loaded rule (alerting or not) that fires on ``event``, in load order."""
-        if not isinstance(event, Mapping):
+        if event.__class__ is not dict and not isinstance(event, Mapping):
             return []
-        group = self.group(self.route(event))
+        group = None
+        winlog = event.get("winlog")
+        if winlog.__class__ is dict:
+            # Most Windows events route by channel and event id alone: one lookup to the group.
+            group = self._plain_groups.get((winlog.get("channel"), winlog.get("event_id")))  # type: ignore[arg-type]
+        if group is None:
+            group = self.group(self.route(event))
         if not group.rules:
             return []
         return group.match(Context(event), indexed=self.indexed)
