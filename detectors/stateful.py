@@ -18,7 +18,8 @@ Interface with the Flink job (``detectors/flink/job.py``) — kept small on purp
 3. Per batch: group the pairs by key and emit one record per key —
    ``keyed_records(grouped) -> [str]``, each the JSON ``{"key": k, "items": [...], "ts": min t}``
    — so one keyed-state access serves every event of the batch with that key. ``ts`` is the
-   record's earliest item time and records come sorted by it (see ``keyed_records``).
+   record's earliest item time and records come sorted by it, except that the last record
+   carries the batch's latest time, so the watermark reaches it (see ``keyed_records``).
 
 4. ``detectors.flink.stateful.add_stateful_stage(records, plan) -> DataStream[str]`` turns
    those records into JSON Detection records (``Detection.as_record()``), to be unioned with
@@ -127,6 +128,10 @@ def keyed_records(grouped: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[st
     ``ts`` is the *earliest* item time of the record, and records are returned sorted by it:
     a batch spans some event time, and a record stamped with its latest time would move the
     watermark past items of records emitted after it in the same batch, making them late.
+    The *last* record is stamped with the batch's latest item time instead: nothing of the
+    batch follows it, and without it the watermark would stop at the latest record's earliest
+    time, short of the batch's end, and the batch's last detections would wait for the next
+    batch (the core without Flink moves event time to the latest event, and so does this).
     Items of counting detectors (volume) are compacted to one per second with a count.
     """
     records = []
@@ -136,6 +141,9 @@ def keyed_records(grouped: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[st
         items = compact_counts(given) if is_counting_key(key) else list(given)
         records.append((min(int(item["t"]) for item in items), key, items))
     records.sort(key=lambda record: (record[0], record[1]))
+    if records:
+        _earliest, key, items = records[-1]
+        records[-1] = (max(int(item["t"]) for _ts, _key, kept in records for item in kept), key, items)
     return [
         json.dumps({"key": key, "items": list(items), "ts": ts}, separators=(",", ":"), default=str)
         for ts, key, items in records

@@ -3,7 +3,7 @@
 ``add_stateful_stage(keyed_records, plan)`` wires the pure core of ``detectors.stateful``
 into Flink and only does what Flink must do:
 
-- timestamps from each record's ``ts`` (max event time of its items) and watermarks with
+- timestamps from each record's ``ts`` (see ``keyed_records``) and watermarks with
   bounded out-of-orderness; an input silent for ``idle_source_s`` stops holding the
   watermark back (with parallelism > 1 some source tasks may have nothing to read);
 - ``key_by`` the record's key (one key per correlation group / detector group);

@@ -16,7 +16,7 @@ from detectors.correlation import CorrelationEngine, CorrelationState
 from detectors.correlation.spec import specs_from_sigma
 from detectors.errors import RuleLoadError
 from detectors.model import RuleInfo
-from detectors.stateful import StatefulEngine
+from detectors.stateful import StatefulEngine, keyed_records
 
 from . import scenario
 
@@ -286,3 +286,11 @@ def test_plan_pickles_into_flink_operators() -> None:
     copy = cloudpickle.loads(cloudpickle.dumps(plan))
     event, matched = scenario.phase1()[0]
     assert copy.route(event, matched) == plan.route(event, matched)
+
+
+def test_keyed_records_carry_the_batch_end_on_their_last_record() -> None:
+    """Records are stamped with their earliest item time (nothing of the batch becomes late),
+    except the last, which carries the batch's latest time so the watermark reaches it."""
+    grouped = {"0|c|x|a": [{"t": 5, "id": "a1"}, {"t": 90, "id": "a2"}], "0|c|x|b": [{"t": 10, "id": "b1"}]}
+    records = [json.loads(text) for text in keyed_records(grouped)]
+    assert [(record["key"], record["ts"]) for record in records] == [("0|c|x|a", 5), ("0|c|x|b", 90)]
