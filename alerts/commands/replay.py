@@ -36,8 +36,13 @@ class ReplayResult:
     suppressed: dict[str, int] = field(default_factory=dict)
 
 
-def replay(rule_paths: Sequence[Path], event_paths: Sequence[Path], settings: Settings) -> ReplayResult:
-    """Collect ``event_paths`` into a temporary spool and run the detection core over it."""
+def replay(rule_paths: Sequence[Path], event_paths: Sequence[Path], settings: Settings, *,
+           flush: bool = True) -> ReplayResult:
+    """Collect ``event_paths`` into a temporary spool and run the detection core over it.
+
+    ``flush``: at the end of the input, move event time to its end so every window closes
+    (False: stop where the last event's watermark leaves it, as a running job would be).
+    """
     from detectors.flink.job import build_plan  # the same plan the Flink job builds
     from detectors.sigma import SigmaEngine
     from detectors.stateful import StatefulEngine
@@ -64,7 +69,8 @@ def replay(rule_paths: Sequence[Path], event_paths: Sequence[Path], settings: Se
             result.dead_letters.extend(batch_result.dead_letters)
         # End of input: the watermark moves to the end of time and closes every window.
         result.detections.extend(correlated)
-        result.detections.extend(stateful.flush())
+        if flush:
+            result.detections.extend(stateful.flush())
         result.dead_letters.extend(dead_letters(spool))
     result.detections, result.suppressed = group_alerts(result.detections, settings)
     return result

@@ -18,7 +18,7 @@ into Flink and only does what Flink must do:
 - detections of chained correlations feed the next level as keyed records.
 
 The same semantics run without Flink in :class:`detectors.stateful.StatefulEngine`; tests
-compare the two (``tests/correlation/test_flink_stage.py``).
+compare the two through the whole job (``tests/correlation/test_flink_job.py``).
 """
 
 from __future__ import annotations

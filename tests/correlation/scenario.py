@@ -1,10 +1,10 @@
-"""A deterministic event sequence for the stateful stage, shared by the pure and the Flink tests.
+"""A deterministic event sequence for the stateful core, over a small rule set of its own.
 
-Phase 1 is fed before a checkpoint, phase 2 after the job is killed and restored. It has
-out-of-order events within the bound, a late event that is still applied (it completes a
-chained correlation whose earlier events are only in restored state), a late event beyond
-the allowed lateness (dropped and counted) and a final far-future event that moves the
-watermark so every window closes.
+Phase 2 follows phase 1. Together they have out-of-order events within the bound, a late
+event that is still applied (it completes a chained correlation whose earlier events are in
+phase 1), a late event beyond the allowed lateness (dropped and counted) and a final
+far-future event that moves the watermark so every window closes. The whole job on Flink
+runs the project-rule sequences of ``job_scenario`` instead.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sigma.correlations import SigmaCorrelationRule
 
 from detectors.anomaly.config import EventTimeSettings, StatefulSettings
 from detectors.model import RuleInfo
-from detectors.stateful import StatefulPlan, group_pairs, keyed_records
+from detectors.stateful import StatefulPlan
 from ingest.schema import format_timestamp
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -153,13 +153,3 @@ def phase2() -> list[tuple[dict[str, Any], list[RuleInfo]]]:
         conn("end", 1000, "10.0.0.7", "10.0.1.8", 443),  # moves the watermark past every window
     ]
 
-
-def batches(events: list[tuple[dict[str, Any], list[RuleInfo]]], plan: StatefulPlan, size: int = 4) -> list[str]:
-    """Keyed records as the job's batch operator emits them: grouped per key per batch."""
-    lines: list[str] = []
-    for start in range(0, len(events), size):
-        pairs = []
-        for event, matched in events[start : start + size]:
-            pairs.extend(plan.route(event, matched))
-        lines.extend(keyed_records(group_pairs(pairs)))
-    return lines

@@ -21,6 +21,7 @@ from alerts.indexer import Indexer, connect
 from alerts.settings import load_settings
 from ingest.logs import log_event
 from tests.faults.harness import (
+    JOB_ENV,
     clear_indices,
     es_alerts,
     expected_detections,
@@ -36,7 +37,6 @@ from tests.faults.harness import (
 
 LOGGER = logging.getLogger(__name__)
 PREFIX = "socflow-fault-restore-alerts"
-JOB_ENV = {"SOCFLOW_JOB__CHECKPOINT_INTERVAL_MS": "1000", "SOCFLOW_JOB__MONITOR_INTERVAL_S": "0.5"}
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
