@@ -21,6 +21,7 @@ record (its first packet number and kind), which the sensor turns into ``event.i
 from __future__ import annotations
 
 import socket
+import struct
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -37,6 +38,8 @@ FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 _H_SYN, _H_SYNACK, _H_ACK, _H_DATA, _H_FIN, _H_RST = 1, 2, 4, 8, 16, 32
 _LETTERS = ((_H_SYN, "S"), (_H_SYNACK, "H"), (_H_ACK, "A"), (_H_DATA, "D"), (_H_FIN, "F"), (_H_RST, "R"))
 _H_CLOSING = _H_FIN | _H_RST
+_CLOSING_BITS = _H_CLOSING | _H_CLOSING << 8  # either direction
+_FIN_BOTH = _H_FIN | _H_FIN << 8
 
 
 def _flag_bits(flags: int, payload: bool) -> int:
@@ -70,6 +73,9 @@ CLOSED_LINGER = 2.0  # seconds a closed TCP flow waits for stray packets before 
 
 LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_RAW_ALT, LINKTYPE_SLL, LINKTYPE_SLL2, LINKTYPE_NULL = 1, 101, 12, 113, 276, 0
 _IPV6_EXTENSIONS = {0, 43, 60, 51}
+# Ethernet type; IPv4 version+IHL, total length, flags+fragment offset, protocol, both
+# addresses; then the first 14 bytes of the transport header: ports, data offset, TCP flags.
+_ETH_IPV4_L4 = struct.Struct("!12xHBxH2xHxB2x8sHH8xBB")
 
 
 class Flow:
@@ -86,13 +92,11 @@ class Flow:
         "key",
         "last",
         "o_bytes",
-        "o_data",
         "o_inspect",
         "o_payload",
         "o_pkts",
         "pending_http",
         "r_bytes",
-        "r_data",
         "r_inspect",
         "r_payload",
         "r_pkts",
@@ -109,9 +113,10 @@ class Flow:
         self.first_packet = packet
         self.segment = 0
         self.o_pkts = self.o_bytes = self.o_payload = self.r_pkts = self.r_bytes = self.r_payload = 0
-        self.hist = 0  # bit set of history letters seen: originator bits low, responder bits << 8
+        # Bit set of history letters seen (SYN, SYNACK, ACK, data, FIN, RST): originator bits
+        # low, responder bits << 8. It is also the per-direction flag summary conn_state reads.
+        self.hist = 0
         self.history = ""
-        self.o_data = self.r_data = 0  # TCP flag summary per direction (SYN, SYNACK, FIN, RST, data)
         # Payloads looked at per direction: the originator's first one decides whether this
         # is HTTP or TLS at all; the responder's only while HTTP requests wait for a status.
         self.o_inspect = APP_INSPECT_PACKETS
@@ -132,7 +137,7 @@ def _stamp(ts: float) -> str:
 
 def conn_state(flow: Flow) -> str:  # noqa: PLR0911, PLR0912 - Zeek's state table, case by case
     """Zeek's conn_state from what each side sent."""
-    o, r = flow.o_data, flow.r_data
+    o, r = flow.hist & 0xFF, flow.hist >> 8
     o_syn, o_fin, o_rst = o & _H_SYN, o & _H_FIN, o & _H_RST
     r_synack, r_fin, r_rst = r & _H_SYNACK, r & _H_FIN, r & _H_RST
     if not o_syn and not r_synack:
@@ -187,7 +192,9 @@ class FlowEngine:
     def feed(self, packets: Iterable[tuple[float, bytes]]) -> int:  # noqa: PLR0912, PLR0915 - the inlined hot loop
         """Account every packet; returns how many were read. Decoding is inlined for speed."""
         flows, reverse = self.flows, self.reverse
-        linktype = self.linktype
+        ethernet = self.linktype == LINKTYPE_ETHERNET
+        fast_headers = _ETH_IPV4_L4.unpack_from
+        decode = self._decode
         count = self.packets
         undecoded = 0
         next_sweep = self._next_sweep
@@ -199,93 +206,40 @@ class FlowEngine:
                 self.sweep(ts)
                 next_sweep = self._next_sweep
             length = len(data)
-            # -- link layer
-            if linktype == LINKTYPE_ETHERNET:
-                if length < 14:
-                    undecoded += 1
-                    continue
-                etype = (data[12] << 8) | data[13]
-                off = 14
-                while etype in (0x8100, 0x88A8) and off + 4 <= length:  # VLAN tags
-                    etype = (data[off + 2] << 8) | data[off + 3]
-                    off += 4
-            elif linktype in (LINKTYPE_RAW, LINKTYPE_RAW_ALT):
-                off = 0
-                etype = 0x0800 if length and data[0] >> 4 == 4 else 0x86DD
-            elif linktype == LINKTYPE_SLL:
-                off, etype = 16, ((data[14] << 8) | data[15]) if length >= 16 else 0
-            elif linktype == LINKTYPE_SLL2:
-                off, etype = 20, ((data[0] << 8) | data[1]) if length >= 20 else 0
-            elif linktype == LINKTYPE_NULL:
-                off = 4
-                etype = 0x0800 if length > 4 and data[4] >> 4 == 4 else 0x86DD
+            # -- Ethernet + IPv4 without options (nearly all traffic): one struct call reads every
+            # field up to the TCP flags; UDP and ICMP use the leading fields of the same read.
+            if ethernet and length >= _ETH_IPV4_L4.size:
+                etype, vihl, ip_len, frag, proto, addresses, sport, dport, doff, flags = fast_headers(data)
+                fast = etype == 0x0800 and vihl == 0x45
             else:
-                undecoded += 1
-                continue
-            # -- IP
-            if etype == 0x0800:
-                if off + 20 > length:
-                    undecoded += 1
-                    continue
-                ihl = (data[off] & 0x0F) * 4
-                ip_len = (data[off + 2] << 8) | data[off + 3]
-                proto = data[off + 9]
-                addresses = data[off + 12:off + 20]  # source and destination in one slice
-                l4 = off + ihl
-                end = off + ip_len if ip_len and off + ip_len < length else length
-                # A later fragment has no L4 header: it is accounted to the IP pair.
-                proto_ok = not (((data[off + 6] & 0x1F) << 8) | data[off + 7])
-            elif etype == 0x86DD:
-                if off + 40 > length:
-                    undecoded += 1
-                    continue
-                ip_len = ((data[off + 4] << 8) | data[off + 5]) + 40
-                proto = data[off + 6]
-                addresses = data[off + 8:off + 40]
-                l4 = off + 40
-                end = off + ip_len if off + ip_len < length else length
-                proto_ok = True
-                hops = 0
-                while proto in _IPV6_EXTENSIONS and l4 + 8 <= end and hops < 8:
-                    proto = data[l4]
-                    l4 += (data[l4 + 1] + 1) * 8 if proto != 51 else (data[l4 + 1] + 2) * 4
-                    hops += 1
-                if proto == 44:  # fragment header
-                    if l4 + 8 > end:
+                fast = False
+            if fast:
+                off = 14
+                end = 14 + ip_len if ip_len and 14 + ip_len < length else length
+                payload_start = payload_end = 0
+                if frag & 0x1FFF:  # a later fragment has no L4 header: accounted to the IP pair
+                    sport = dport = flags = 0
+                elif proto == 6:
+                    if end < 54:
                         undecoded += 1
                         continue
-                    proto_ok = not (((data[l4 + 2] << 8) | data[l4 + 3]) & 0xFFF8)
-                    proto = data[l4]
-                    l4 += 8
+                    payload_start, payload_end = 34 + (doff >> 4) * 4, end
+                elif proto == 17:
+                    if end < 42:
+                        undecoded += 1
+                        continue
+                    flags = 0
+                    payload_start, payload_end = 42, end
+                elif proto in (1, 58) and end >= 36:
+                    sport, dport, flags = data[34], data[35], 0  # ICMP type and code, as Community ID does
+                else:
+                    sport = dport = flags = 0
             else:
-                undecoded += 1
-                continue
-            # -- transport
-            flags = 0
-            payload_start = payload_end = 0
-            if not proto_ok:
-                sport = dport = 0
-            elif proto == 6:
-                if l4 + 20 > end:
+                decoded = decode(data, length)
+                if decoded is None:
                     undecoded += 1
                     continue
-                sport = (data[l4] << 8) | data[l4 + 1]
-                dport = (data[l4 + 2] << 8) | data[l4 + 3]
-                flags = data[l4 + 13]
-                payload_start = l4 + ((data[l4 + 12] >> 4) * 4)
-                payload_end = end
-            elif proto == 17:
-                if l4 + 8 > end:
-                    undecoded += 1
-                    continue
-                sport = (data[l4] << 8) | data[l4 + 1]
-                dport = (data[l4 + 2] << 8) | data[l4 + 3]
-                payload_start = l4 + 8
-                payload_end = end
-            elif proto in (1, 58) and l4 + 2 <= end:
-                sport, dport = data[l4], data[l4 + 1]  # ICMP type and code, as Community ID does
-            else:
-                sport = dport = 0
+                off, end, proto, addresses, sport, dport, flags, payload_start, payload_end = decoded
             # -- flow lookup
             key = (addresses, sport, dport, proto)
             flow = flows.get(key)
@@ -322,16 +276,14 @@ class FlowEngine:
                 flow.r_payload += payload
             if proto == 6:
                 bits = _BITS_DATA[flags] if payload else _BITS_EMPTY[flags]
-                if orig:
-                    if bits & ~flow.hist:
-                        self._history(flow, bits, orig)
-                    flow.o_data |= bits
-                else:
-                    if (bits << 8) & ~flow.hist:
-                        self._history(flow, bits << 8, orig)
-                    flow.r_data |= bits
-                if bits & _H_CLOSING and (flags & RST or (flow.o_data & _H_FIN and flow.r_data & _H_FIN)):
-                    flow.closed = True
+                if not orig:
+                    bits <<= 8
+                if bits & ~flow.hist:
+                    # Only a new history letter can close the flow: the first RST, or the FIN
+                    # that completes FINs both ways.
+                    self._history(flow, bits, orig)
+                    if bits & _CLOSING_BITS and (flags & RST or flow.hist & _FIN_BOTH == _FIN_BOTH):
+                        flow.closed = True
                 if payload and (flow.o_inspect if orig else flow.r_inspect) > 0:
                     self._tcp_payload(flow, orig, data[payload_start:payload_end], ts, count)
             elif proto == 17 and payload and (sport == 53 or dport == 53 or sport == 5353 or dport == 5353):
@@ -339,6 +291,96 @@ class FlowEngine:
         self.packets = count
         self.undecoded += undecoded
         return count
+
+    def _decode(  # noqa: PLR0911, PLR0912, PLR0915 - one branch per header variant
+        self, data: bytes, length: int
+    ) -> tuple[int, int, int, bytes, int, int, int, int, int] | None:
+        """Every frame the fast path in :meth:`feed` does not take: other link types, VLAN tags,
+        IPv4 options, IPv6 and its extension headers, short frames.
+
+        Returns ``(ip offset, ip end, protocol, addresses, sport, dport, tcp flags, payload
+        start, payload end)``, or None for a frame that cannot be decoded.
+        """
+        linktype = self.linktype
+        # -- link layer
+        if linktype == LINKTYPE_ETHERNET:
+            if length < 14:
+                return None
+            etype = (data[12] << 8) | data[13]
+            off = 14
+            while etype in (0x8100, 0x88A8) and off + 4 <= length:  # VLAN tags
+                etype = (data[off + 2] << 8) | data[off + 3]
+                off += 4
+        elif linktype in (LINKTYPE_RAW, LINKTYPE_RAW_ALT):
+            off = 0
+            etype = 0x0800 if length and data[0] >> 4 == 4 else 0x86DD
+        elif linktype == LINKTYPE_SLL:
+            off, etype = 16, ((data[14] << 8) | data[15]) if length >= 16 else 0
+        elif linktype == LINKTYPE_SLL2:
+            off, etype = 20, ((data[0] << 8) | data[1]) if length >= 20 else 0
+        elif linktype == LINKTYPE_NULL:
+            off = 4
+            etype = 0x0800 if length > 4 and data[4] >> 4 == 4 else 0x86DD
+        else:
+            return None
+        # -- IP
+        if etype == 0x0800:
+            if off + 20 > length:
+                return None
+            ihl = (data[off] & 0x0F) * 4
+            ip_len = (data[off + 2] << 8) | data[off + 3]
+            proto = data[off + 9]
+            addresses = data[off + 12:off + 20]  # source and destination in one slice
+            l4 = off + ihl
+            end = off + ip_len if ip_len and off + ip_len < length else length
+            # A later fragment has no L4 header: it is accounted to the IP pair.
+            proto_ok = not (((data[off + 6] & 0x1F) << 8) | data[off + 7])
+        elif etype == 0x86DD:
+            if off + 40 > length:
+                return None
+            ip_len = ((data[off + 4] << 8) | data[off + 5]) + 40
+            proto = data[off + 6]
+            addresses = data[off + 8:off + 40]
+            l4 = off + 40
+            end = off + ip_len if off + ip_len < length else length
+            proto_ok = True
+            hops = 0
+            while proto in _IPV6_EXTENSIONS and l4 + 8 <= end and hops < 8:
+                proto = data[l4]
+                l4 += (data[l4 + 1] + 1) * 8 if proto != 51 else (data[l4 + 1] + 2) * 4
+                hops += 1
+            if proto == 44:  # fragment header
+                if l4 + 8 > end:
+                    return None
+                proto_ok = not (((data[l4 + 2] << 8) | data[l4 + 3]) & 0xFFF8)
+                proto = data[l4]
+                l4 += 8
+        else:
+            return None
+        # -- transport
+        flags = payload_start = payload_end = 0
+        if not proto_ok:
+            sport = dport = 0
+        elif proto == 6:
+            if l4 + 20 > end:
+                return None
+            sport = (data[l4] << 8) | data[l4 + 1]
+            dport = (data[l4 + 2] << 8) | data[l4 + 3]
+            flags = data[l4 + 13]
+            payload_start = l4 + ((data[l4 + 12] >> 4) * 4)
+            payload_end = end
+        elif proto == 17:
+            if l4 + 8 > end:
+                return None
+            sport = (data[l4] << 8) | data[l4 + 1]
+            dport = (data[l4 + 2] << 8) | data[l4 + 3]
+            payload_start = l4 + 8
+            payload_end = end
+        elif proto in (1, 58) and l4 + 2 <= end:
+            sport, dport = data[l4], data[l4 + 1]  # ICMP type and code, as Community ID does
+        else:
+            sport = dport = 0
+        return off, end, proto, addresses, sport, dport, flags, payload_start, payload_end
 
     # -- per-flow helpers (off the hot path) ------------------------------------------------------
     @staticmethod
