@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
+import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -23,6 +24,8 @@ from ingest.errors import ConfigError
 from ingest.schema import Event, get_field
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# libyaml's C loader when PyYAML has it: the inventory is large and read by every collector.
+_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,7 @@ class AssetInventory:
     @classmethod
     def load(cls, path: Path) -> AssetInventory:
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
         except (OSError, yaml.YAMLError) as error:
             raise ConfigError(f"cannot read asset inventory: {error}", source=str(path)) from error
         return cls.from_mapping(data, source=str(path))
@@ -107,15 +110,14 @@ class AssetInventory:
         return cls(nodes=nodes, unknown=unknown, agencies=agencies)
 
     def _lookup_ip_uncached(self, text: str) -> Node | None:
-        try:
-            address = ipaddress.ip_address(text)
-        except ValueError:
+        parsed = _parse_address(text)
+        if parsed is None:
             return None
         # One dict probe per prefix length in use (most specific first) instead of testing
         # every network: a sensor meets tens of thousands of distinct addresses.
-        value, bits = int(address), address.max_prefixlen
+        value, address_version, bits = parsed
         for version, prefixlen, table in self._by_prefix:
-            if version == address.version:
+            if version == address_version:
                 node = table.get(value >> (bits - prefixlen))
                 if node is not None:
                     return node
@@ -161,6 +163,24 @@ class AssetInventory:
         socflow = event.setdefault("socflow", {})
         socflow["node"] = self.node_for(event).as_event_field()
         return event
+
+
+def _parse_address(text: str) -> tuple[int, int, int] | None:
+    """``(integer value, IP version, bits)`` of an address, or None if it is not one.
+
+    ``inet_pton`` first: it is many times faster than ``ipaddress.ip_address``, which stays
+    as the fallback for the forms only it accepts (an IPv6 zone suffix such as ``%eth0``).
+    """
+    for family, version, bits in ((socket.AF_INET, 4, 32), (socket.AF_INET6, 6, 128)):
+        try:
+            return int.from_bytes(socket.inet_pton(family, text), "big"), version, bits
+        except (OSError, ValueError):
+            continue
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    return int(address), address.version, address.max_prefixlen
 
 
 def _as_list(value: Any) -> Iterable[Any]:

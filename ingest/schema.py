@@ -30,14 +30,21 @@ from typing import Any
 Event = dict[str, Any]
 
 _MISSING = object()
+# Split field paths: they come from code, rules and mappings, so there are few of them.
+_PATHS: dict[str, tuple[str, ...]] = {}
 
 
 def get_field(event: Mapping[str, Any], path: str, default: Any = None) -> Any:
     """Return the value at dotted ``path``; nested dicts and flat dotted keys both work."""
     if path in event:
         return event[path]
+    parts = _PATHS.get(path)
+    if parts is None:
+        parts = tuple(path.split("."))
+        if len(_PATHS) < 65536:  # bounded all the same, should paths ever come from data
+            _PATHS[path] = parts
     node: Any = event
-    parts = path.split(".")
+    last = len(parts) - 1
     for index, part in enumerate(parts):
         # ``type(...) is dict`` first: the ABC check alone costs more than the whole lookup,
         # and this runs several times per event on every hot path.
@@ -46,9 +53,12 @@ def get_field(event: Mapping[str, Any], path: str, default: Any = None) -> Any:
         if part in node:
             node = node[part]
             continue
-        # A flat key holding the rest of the path ("source.ip" inside a nested dict).
-        rest = ".".join(parts[index:])
-        return node.get(rest, default)
+        # A flat key holding the rest of the path ("source.ip" inside a nested dict). At the
+        # top (the whole path, looked up above) and at the last part it would be the part
+        # itself, which is absent.
+        if 0 < index < last:
+            return node.get(".".join(parts[index:]), default)
+        return default
     return node
 
 
