@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from ingest.errors import SpoolError
 from ingest.schema import Event
 
@@ -150,7 +152,7 @@ class SpoolWriter:
 
     def _close_batch(self) -> None:
         if self._current:
-            self._batches.append(json.dumps(self._current, ensure_ascii=False, separators=(",", ":")))
+            self._batches.append(_encode_batch(self._current))
             self._current = []
 
     def commit(self, offsets: Mapping[str, Any] | None = None) -> int:
@@ -181,6 +183,19 @@ class SpoolWriter:
         self.offsets = new_offsets
         self._batches, self._dead, self.events_uncommitted = [], [], 0
         return committed
+
+
+def _encode_batch(events: list[Event]) -> str:
+    """Compact JSON of one batch, non-ASCII kept as UTF-8.
+
+    orjson encodes several times faster than the json module, which matters on every
+    collector's hot path; what orjson refuses (integers beyond 64 bits, non-string keys, lone
+    surrogates) goes through the json module as before.
+    """
+    try:
+        return orjson.dumps(events).decode("utf-8")
+    except orjson.JSONEncodeError:
+        return json.dumps(events, ensure_ascii=False, separators=(",", ":"))
 
 
 def sealed_segments(spool_dir: Path) -> list[Path]:
