@@ -6,8 +6,10 @@ registry refuses a second metric of the same name: a process that runs several c
 of the collector instance (``files``, ``syslog``, ``net`` by default).
 
 ``outcome`` of ``socflow_collector_events_total``: ``received`` (parsed from input),
-``sent`` (committed to the transport), ``dead_letter``, ``dropped`` (only the network
-sensor drops, when its flow table is full; every other collector blocks instead).
+``sent`` (committed to the transport), ``dead_letter``, ``dropped`` (input lost before the
+collector could keep it: syslog UDP datagrams the kernel dropped on a full socket buffer,
+frames the sensor's live capture lost in the kernel, syslog messages a failing disk kept out
+of the journal; the file collector and TCP syslog block their input instead).
 """
 
 from __future__ import annotations

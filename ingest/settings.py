@@ -22,6 +22,10 @@ class CollectorSettings(BaseModel):
     logsources_path: Path = Field(
         Path("config/logsources.yaml"), description="Windows channel/event id to Sigma logsource table.")
     syslog_udp: str | None = Field("0.0.0.0:5514", description="HOST:PORT of the syslog UDP listener; null disables.")
+    syslog_udp_buffer_bytes: int = Field(
+        8 * 1024 * 1024, ge=4096,
+        description="Kernel receive buffer of the syslog UDP listener; datagrams arriving while it is full are "
+                    "dropped by the kernel and counted as dropped.")
     syslog_tcp: str | None = Field("0.0.0.0:5514", description="HOST:PORT of the syslog TCP listener; null disables.")
     syslog_tls: str | None = Field(None, description="HOST:PORT of the syslog TLS listener (e.g. 0.0.0.0:6514).")
     syslog_tls_cert: Path | None = Field(None, description="PEM certificate (chain) of the TLS listener.")

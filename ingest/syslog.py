@@ -14,7 +14,9 @@ Two halves joined by a file, so that a message the server has read is never lost
 
 What no syslog server can promise: bytes still in the kernel's socket buffers, or in flight,
 when the process dies. Plain syslog has no acknowledgements; senders that need more use a
-disk-queued relay (rsyslog) writing files that ``collect files`` tails.
+disk-queued relay (rsyslog) writing files that ``collect files`` tails. UDP has no flow
+control either: datagrams the kernel drops on a full receive buffer are counted (see
+:class:`_UdpListener`), so such a loss is seen, not silent.
 
 Journal record: ``<I payload length><d reception epoch><B transport><H peer length>``,
 peer (UTF-8), payload (raw bytes of one message).
@@ -29,6 +31,7 @@ import re
 import socket
 import ssl
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -58,6 +61,9 @@ MAX_MESSAGE = 64 * 1024  # longer frames are cut here and dead-lettered by the p
 JOURNAL_ROLL_BYTES = 64 * 1024 * 1024
 _JOURNAL_NAME = re.compile(r"^jrn-(\d{12})\.bin$")
 _OCTET_COUNT = re.compile(rb"(\d{1,6}) ")
+# SO_RXQ_OVFL (Linux 2.6.33+): each datagram carries the socket's drop counter. Python's socket
+# module does not name it; 40 is its value in asm-generic/socket.h (all but a few old arches).
+_SO_RXQ_OVFL: int | None = getattr(socket, "SO_RXQ_OVFL", 40) if sys.platform == "linux" else None
 
 
 @dataclass(frozen=True)
@@ -233,12 +239,95 @@ class _Receiver:
         self.received += len(batch)
 
 
-class _Datagrams(asyncio.DatagramProtocol):
-    def __init__(self, receiver: _Receiver) -> None:
-        self.receiver = receiver
+class _UdpListener:
+    """A UDP socket read with ``recvmsg`` that counts the datagrams the kernel dropped.
 
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.receiver.add(0, f"{addr[0]}:{addr[1]}", data.rstrip(b"\r\n\x00"))
+    UDP has no flow control: when the socket's receive buffer is full, the kernel drops
+    arriving datagrams. Its drop counter reaches us two ways, both cumulative: as ancillary
+    data of every datagram (``SO_RXQ_OVFL``, the count when that datagram was queued), and
+    as the ``drops`` column of ``/proc/net/udp[6]`` for the socket's inode, read once a second
+    and at close, which also catches drops after the last datagram. New drops go to
+    ``socflow_collector_events_total{outcome="dropped"}`` at once and to a warning log at
+    most once a second.
+    """
+
+    def __init__(self, sock: socket.socket, receiver: _Receiver, metrics: CollectorMetrics) -> None:
+        self.sock = sock
+        self.receiver = receiver
+        self.metrics = metrics
+        host, port = sock.getsockname()[:2]
+        self.address = f"{host}:{port}"
+        self.inode = os.fstat(sock.fileno()).st_ino
+        self.proc_table = "/proc/net/udp6" if sock.family == socket.AF_INET6 else "/proc/net/udp"
+        self.counter = 0  # the kernel's cumulative drop counter as last seen (32 bits, wraps)
+        self.dropped = 0  # drops counted since the socket was opened
+        self.unlogged = 0
+        self._last_log = time.monotonic()
+        self.ancillary = 0
+        if _SO_RXQ_OVFL is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, _SO_RXQ_OVFL, 1)
+                self.ancillary = socket.CMSG_SPACE(4)
+            except OSError:
+                pass  # an older kernel: /proc alone tells the drops
+        sock.setblocking(False)
+
+    def readable(self) -> None:
+        """Read what is queued (up to a bound, to stay fair to the other listeners)."""
+        receive, add = self.sock.recvmsg, self.receiver.add
+        for _ in range(512):
+            try:
+                data, ancillary, _flags, addr = receive(MAX_MESSAGE + 1, self.ancillary)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as error:  # e.g. an ICMP error queued on the socket: keep serving
+                log_event(_log, "syslog_udp_receive_error", logging.WARNING, listen=self.address, error=str(error))
+                return
+            for level, kind, value in ancillary:
+                if level == socket.SOL_SOCKET and kind == _SO_RXQ_OVFL and len(value) >= 4:
+                    self.observe(int.from_bytes(value[:4], sys.byteorder))
+            add(0, f"{addr[0]}:{addr[1]}", data.rstrip(b"\r\n\x00"))
+
+    def observe(self, counter: int) -> None:
+        """Account a reading of the kernel's cumulative counter (older readings are ignored)."""
+        new = (counter - self.counter) & 0xFFFFFFFF
+        if 0 < new < 0x80000000:
+            self.counter = counter & 0xFFFFFFFF
+            self.dropped += new
+            self.unlogged += new
+            self.metrics.dropped.inc(new)
+
+    def poll(self, final: bool = False) -> None:
+        """Read the counter from /proc; log drops not logged yet (once a second at most)."""
+        counter = _proc_udp_drops(self.proc_table, self.inode)
+        if counter is not None:
+            self.observe(counter)
+        now = time.monotonic()
+        if self.unlogged and (final or now - self._last_log >= 1.0):
+            log_event(_log, "syslog_udp_dropped", logging.WARNING, listen=self.address, dropped=self.unlogged,
+                      total=self.dropped)
+            self.unlogged = 0
+            self._last_log = now
+
+    def close(self) -> None:
+        self.readable()  # what the kernel still holds is read, not lost
+        self.poll(final=True)
+        self.sock.close()
+
+
+def _proc_udp_drops(table: str, inode: int) -> int | None:
+    """The ``drops`` column of the socket with ``inode`` in /proc/net/udp or udp6 (Linux)."""
+    try:
+        with open(table, encoding="ascii") as handle:
+            next(handle, None)  # header
+            for line in handle:
+                fields = line.split()
+                # sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref pointer drops
+                if len(fields) >= 13 and fields[9] == str(inode):
+                    return int(fields[12]) & 0xFFFFFFFF
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 class _Stream(asyncio.Protocol):
@@ -433,7 +522,7 @@ def serve_syslog(
     worker = threading.Thread(target=process_loop, name=f"{writer_id}-processor", daemon=True)
     worker.start()
     try:
-        asyncio.run(_serve(listens, receiver, tls, stop, ready))
+        asyncio.run(_serve(listens, receiver, tls, stop, ready=ready, udp_buffer=settings.syslog_udp_buffer_bytes))
     finally:
         receiving.set()
         worker.join()
@@ -446,20 +535,39 @@ def serve_syslog(
     return processor.stats
 
 
-async def _serve(listens: list[Listen], receiver: _Receiver, tls: ssl.SSLContext | None, stop: threading.Event,
-                 ready: Callable[[dict[str, int]], None] | None) -> None:
+def _receive_buffer(sock: socket.socket, size: int) -> int:
+    """Ask for a ``size`` receive buffer; returns what the kernel granted.
+
+    SO_RCVBUF is capped by ``net.core.rmem_max``; SO_RCVBUFFORCE (Linux, CAP_NET_ADMIN) is
+    not, so it is tried first.
+    """
+    force = getattr(socket, "SO_RCVBUFFORCE", None)
+    try:
+        if force is None:
+            raise PermissionError
+        sock.setsockopt(socket.SOL_SOCKET, force, size)
+    except OSError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+    return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+
+
+async def _serve(listens: list[Listen], receiver: _Receiver, tls: ssl.SSLContext | None, stop: threading.Event, *,
+                 ready: Callable[[dict[str, int]], None] | None, udp_buffer: int) -> None:
     loop = asyncio.get_running_loop()
     receiver.loop = loop
     closers: list[Callable[[], Any]] = []
+    udp: list[_UdpListener] = []
     ports: dict[str, int] = {}
     for listen in listens:
         if listen.transport == "udp":
             sock = socket.socket(socket.AF_INET6 if ":" in listen.host else socket.AF_INET, socket.SOCK_DGRAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024 * 1024)
+            granted = _receive_buffer(sock, udp_buffer)
             sock.bind((listen.host, listen.port))
-            transport, _ = await loop.create_datagram_endpoint(lambda: _Datagrams(receiver), sock=sock)
-            closers.append(transport.close)
+            listener = _UdpListener(sock, receiver, receiver.metrics)
+            loop.add_reader(sock.fileno(), listener.readable)
+            udp.append(listener)
             ports["udp"] = sock.getsockname()[1]
+            log_event(_log, "syslog_udp_buffer", listen=listener.address, requested=udp_buffer, granted=granted)
         elif listen.transport in ("tcp", "tls"):
             if listen.transport == "tls" and tls is None:
                 raise IngestError("a TLS listener needs a certificate (--tls-cert)")
@@ -473,8 +581,16 @@ async def _serve(listens: list[Listen], receiver: _Receiver, tls: ssl.SSLContext
     log_event(_log, "syslog_listening", **ports)
     if ready is not None:
         ready(ports)
+    polled = time.monotonic()
     while not stop.is_set():
         await asyncio.sleep(0.1)
+        if time.monotonic() - polled >= 1.0:
+            polled = time.monotonic()
+            for listener in udp:
+                listener.poll()
+    for listener in udp:
+        loop.remove_reader(listener.sock.fileno())
+        listener.close()
     for close in closers:
         close()
     await asyncio.sleep(0.05)  # let closing connections deliver their last frames

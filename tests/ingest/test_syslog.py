@@ -12,16 +12,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
+from ingest.metrics import CollectorMetrics
 from ingest.settings import CollectorSettings
 from ingest.spool import dead_letters, read_batches
-from ingest.syslog import Listen, serve_syslog, tls_context
+from ingest.syslog import JournalWriter, Listen, _UdpListener, serve_syslog, tls_context
 
 SETTINGS = CollectorSettings(commit_interval_s=0.1)
 
 
 class Server:
-    def __init__(self, spool: Path, listens: list[Listen], **kwargs: object) -> None:
+    def __init__(self, spool: Path, listens: list[Listen], settings: CollectorSettings = SETTINGS,
+                 **kwargs: object) -> None:
         self.spool = spool
         self.stop = threading.Event()
         self.ports: dict[str, int] = {}
@@ -32,7 +35,7 @@ class Server:
             ready.set()
 
         self.thread = threading.Thread(target=serve_syslog, args=(listens, spool),
-                                       kwargs={"settings": SETTINGS, "stop": self.stop, "ready": on_ready, **kwargs},
+                                       kwargs={"settings": settings, "stop": self.stop, "ready": on_ready, **kwargs},
                                        daemon=True)
         self.thread.start()
         assert ready.wait(10), "syslog server did not start"
@@ -129,6 +132,79 @@ def test_udp_flood_is_journaled_and_committed_once(server: Server) -> None:
                 time.sleep(0.01)  # stay under the socket buffer: UDP has no flow control
     events = server.wait_for(count)
     assert sorted(int(e["message"][2:]) for e in events) == list(range(count))
+
+
+def test_udp_overflow_is_counted_as_dropped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    """A full kernel socket buffer drops datagrams: the drops are counted and logged, never silent."""
+    stalled, resume = threading.Event(), threading.Event()
+    append = JournalWriter.append
+
+    def stall_once(self: JournalWriter, records: list) -> None:
+        # The first journal write blocks the server's event loop, so nothing reads the socket
+        # while the flood below fills its receive buffer.
+        if not stalled.is_set():
+            stalled.set()
+            resume.wait(30)
+        append(self, records)
+
+    monkeypatch.setattr(JournalWriter, "append", stall_once)
+    collector = "udp-drops-test"
+    dropped_before = REGISTRY.get_sample_value(
+        "socflow_collector_events_total", {"collector": collector, "outcome": "dropped"}) or 0.0
+    settings = CollectorSettings(commit_interval_s=0.1, syslog_udp_buffer_bytes=4096)
+    running = Server(tmp_path / "spool", [Listen("udp", "127.0.0.1", 0)], settings=settings, writer_id=collector)
+    sent = 3000
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+            target = ("127.0.0.1", running.ports["udp"])
+            client.sendto(b"<14>Nov 22 10:00:00 cp-host app[1]: n=0", target)
+            assert stalled.wait(10), "the server did not read the first datagram"
+            for number in range(1, sent):
+                client.sendto(f"<14>Nov 22 10:00:00 cp-host app[1]: n={number}".encode(), target)
+        resume.set()
+    finally:
+        resume.set()
+        running.close()
+    received = running.events()
+    dropped = (REGISTRY.get_sample_value(
+        "socflow_collector_events_total", {"collector": collector, "outcome": "dropped"}) or 0.0) - dropped_before
+    assert dropped > 0
+    assert len(received) + dropped == sent
+    assert len({event["message"] for event in received}) == len(received)
+    warnings = [r.getMessage() for r in caplog.records if r.getMessage().startswith("syslog_udp_dropped ")]
+    assert warnings and all(r.levelname == "WARNING" for r in caplog.records
+                            if r.getMessage().startswith("syslog_udp_dropped "))
+    assert sum(int(message.split("dropped=")[1].split()[0]) for message in warnings) == dropped
+
+
+def test_udp_drops_arrive_with_the_next_datagram() -> None:
+    """The SO_RXQ_OVFL path alone: the datagram queued after an overflow carries the count."""
+
+    class Collect:
+        def __init__(self) -> None:
+            self.payloads: list[bytes] = []
+
+        def add(self, transport: int, peer: str, payload: bytes) -> None:
+            self.payloads.append(payload)
+
+    receiver = Collect()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as server, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        server.bind(("127.0.0.1", 0))
+        listener = _UdpListener(server, receiver, CollectorMetrics("udp-ancillary-test"))  # type: ignore[arg-type]
+        for number in range(500):
+            client.sendto(f"<14>flood {number}".encode(), server.getsockname())
+        listener.readable()
+        queued = len(receiver.payloads)
+        assert listener.dropped == 0  # the queued datagrams were queued before any drop
+        client.sendto(b"<14>after the flood", server.getsockname())
+        listener.readable()
+        assert receiver.payloads[-1] == b"<14>after the flood"
+        assert listener.dropped == 500 - queued > 0
+        listener.poll(final=True)  # /proc agrees: nothing counted twice
+        assert listener.dropped == 500 - queued
 
 
 def test_bsd_timestamps_use_the_configured_zone(tmp_path: Path) -> None:
