@@ -13,22 +13,28 @@ nothing else is downloaded for Flink itself. Only the Kafka connector comes from
 - :func:`submit_python_job`, :func:`wait_for_job`, :func:`cancel_job`: run a PyFlink job file
   on that cluster with ``bin/flink run -py`` and follow it over the REST API.
 - :func:`kafka_connector_jars`: the connector jars for ``env.add_jars(*jar_urls(...))``.
+- :func:`spool_order_jar`: socflow's own split assigner, which makes the spool source read a
+  backlog of segments oldest first; compiled from ``detectors/flink/java`` with the JDK's
+  ``javac`` on first use.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from deploy.errors import StackError
+from deploy.errors import StackError, ToolMissingError
 from deploy.java import find_java_home
 from deploy.maven import fetch_artifact
 from deploy.process import (
@@ -96,6 +102,48 @@ def kafka_connector_jars(settings: StackSettings) -> list[Path]:
     """
     version = settings.flink_kafka_connector_version
     return [fetch_artifact(f"org.apache.flink:flink-sql-connector-kafka:{version}:jar", settings.cache_dir)]
+
+
+# Java class (with a static ``provider()``) that orders the spool source's splits oldest first.
+SPOOL_SPLIT_ASSIGNER = "org.socflow.flink.OrderedSplitAssigner"
+JAVA_SOURCES = Path(__file__).resolve().parents[1] / "detectors" / "flink" / "java"
+
+
+def spool_order_jar(java_home: Path, cache_dir: Path) -> Path:
+    """The jar of :data:`SPOOL_SPLIT_ASSIGNER`, compiled against PyFlink's own Flink jars.
+
+    Cached in ``cache_dir/jars`` under the hash of the sources, so an edit rebuilds it and two
+    processes never build it at once. Needs the JDK's ``javac`` (the project runs on a JDK).
+    """
+    sources = sorted(JAVA_SOURCES.rglob("*.java"))
+    digest = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()[:16]
+    target = cache_dir / "jars" / f"socflow-flink-{digest}.jar"
+    if target.exists():
+        return target
+    javac = java_home / "bin" / "javac"
+    if not javac.exists():
+        raise ToolMissingError(f"{java_home} has no bin/javac: a JDK is needed to build {target.name}",
+                               service=SERVICE)
+    with locked(cache_dir / ".locks" / f"{target.name}.lock"):
+        if target.exists():
+            return target
+        with tempfile.TemporaryDirectory(prefix="socflow-javac-") as temporary:
+            classes = Path(temporary) / "classes"
+            result = subprocess.run(
+                [str(javac), "--release", "17", "-nowarn", "-d", str(classes),
+                 "-cp", str(flink_home() / "lib" / "*"), *map(str, sources)],
+                capture_output=True, text=True, check=False)
+            if result.returncode != 0:
+                raise StackError(f"javac failed for {target.name}: {result.stderr[-2000:]}", service=SERVICE)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(f".{target.name}.partial")
+            with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as jar:
+                jar.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\nCreated-By: socflow\n\n")
+                for path in sorted(classes.rglob("*.class")):
+                    jar.write(path, path.relative_to(classes).as_posix())
+            os.replace(partial, target)
+    log_event("spool_order_jar_built", jar=str(target))
+    return target
 
 
 def jar_urls(jars: Sequence[Path]) -> list[str]:

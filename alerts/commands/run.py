@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from alerts.settings import REPO_ROOT, Settings
-from deploy.flink import flink_home, jar_urls, kafka_connector_jars
+from deploy.flink import SPOOL_SPLIT_ASSIGNER, flink_home, jar_urls, kafka_connector_jars, spool_order_jar
 from deploy.java import find_java_home
 
 
@@ -17,6 +17,15 @@ def job_spec(settings: Settings, *, bounded: bool, parallelism: int | None = Non
     """The JobSpec of the detection job for these settings (import kept local: pyflink is heavy)."""
     from detectors.flink.job import JobSpec
 
+    jars: tuple[str, ...] = ()
+    assigner = ""
+    if kafka:
+        jars = tuple(jar_urls(kafka_connector_jars(settings.stack)))
+    else:
+        # The spool source reads a backlog of segments oldest first (see OrderedSplitAssigner).
+        java_home = settings.job.java_home or find_java_home(settings.stack)
+        jars = tuple(jar_urls([spool_order_jar(java_home, settings.stack.cache_dir)]))
+        assigner = SPOOL_SPLIT_ASSIGNER
     return JobSpec(
         spool_dir=str(settings.spool_dir),
         alert_stream_dir=str(settings.alert_stream_dir),
@@ -34,7 +43,8 @@ def job_spec(settings: Settings, *, bounded: bool, parallelism: int | None = Non
         source="kafka" if kafka else "spool",
         kafka_bootstrap=kafka or "",
         kafka_topic=topic,
-        jars=tuple(jar_urls(kafka_connector_jars(settings.stack))) if kafka else (),
+        jars=jars,
+        spool_split_assigner=assigner,
         dedup_window_s=settings.job.dedup_window_s,
         dedup_entity_fields=settings.job.dedup_entity_fields,
         suppressions_path=str(settings.resolve(settings.job.suppressions_path)),
