@@ -156,8 +156,13 @@ def iter_evtx(path: Path) -> Iterator[tuple[int, Mapping[str, Any] | None, str]]
     """
     import evtx  # imported here: heavy native module only the EVTX path needs
 
-    parser = evtx.PyEvtxParser(str(path))
-    iterator = iter(parser.records_json())
+    try:
+        parser = evtx.PyEvtxParser(str(path))
+        iterator = iter(parser.records_json())
+    except (RuntimeError, ValueError, OSError) as error:
+        # A bad file header (or a file shorter than one): nothing in it can be read.
+        yield 1, None, f"evtx file unreadable: {error}"
+        return
     position = 0
     while True:
         position += 1

@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -167,3 +168,48 @@ def test_windows_normalizer_raises_only_parse_errors(record: object) -> None:
         assert error.reason
         return
     json.dumps(event)
+
+
+@st.composite
+def damaged(draw: st.DrawFn, sample: bytes, header: int) -> bytes:
+    """``sample`` with bytes changed in its first ``header`` bytes or anywhere, maybe cut short."""
+    data = bytearray(sample)
+    for _ in range(draw(st.integers(1, 8))):
+        region = draw(st.sampled_from([min(header, len(data)), len(data)]))
+        data[draw(st.integers(0, region - 1))] = draw(st.integers(0, 255))
+    if draw(st.booleans()):
+        del data[draw(st.integers(0, len(data))):]
+    return bytes(data)
+
+
+def _collect_one(directory: Path, name: str, content: bytes) -> None:
+    """Collect one file; every record is an event or a dead letter with a reason, nothing escapes."""
+    source = directory / name
+    source.write_bytes(content)
+    spool = directory / "spool"
+    stats = collect_paths([source], spool, settings=CollectorSettings())
+    events = [event for batch in read_batches(spool) for event in batch]
+    letters = list(dead_letters(spool))
+    assert (len(events), len(letters)) == (stats.events, stats.dead_letters)
+    assert all(letter["reason"] for letter in letters)
+
+
+def _smallest_evtx(corpora: Path) -> bytes:
+    samples = sorted((corpora / "evtx-attack-samples").rglob("*.evtx"), key=lambda path: path.stat().st_size)
+    if not samples:
+        pytest.skip("no EVTX sample in the corpora")
+    return samples[0].read_bytes()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_damaged_evtx_files_become_dead_letters(tmp_path_factory, corpora: Path, data: st.DataObject) -> None:
+    # EVTX: a 4 KiB file header, then 64 KiB chunks with their own headers.
+    content = data.draw(damaged(_smallest_evtx(corpora), header=4096 + 512))
+    _collect_one(tmp_path_factory.mktemp("evtx"), "damaged.evtx", content)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=damaged((DATA / "windows_export.json").read_bytes(), header=64))
+def test_damaged_windows_json_exports_become_dead_letters(tmp_path_factory, content: bytes) -> None:
+    _collect_one(tmp_path_factory.mktemp("winjson"), "export.json", content)
