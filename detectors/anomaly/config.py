@@ -117,6 +117,10 @@ class FirstSeenSettings(DetectorBase):
     max_values: int = Field(default=4096, ge=1, description="Values remembered per key (least recent forgotten).")
     ttl_s: float = Field(default=2_592_000, gt=0, description="State of a key silent this long is dropped.")
     admin_users: str = Field(default="", description="Regex of admin account names (new_admin_source only).")
+    refresh_s: float = Field(
+        default=3600, ge=0,
+        description="A value a routing task already sent for a key is sent to keyed state again only after "
+        "this much event time (0: every sighting is sent).")
 
 
 class DetectorSettings(_Frozen):

@@ -73,6 +73,11 @@ class Detector(Generic[S]):
         """(group, item) pairs for one event's extracted fields (see ``anomaly.logic.extract``)."""
         raise NotImplementedError
 
+    def worth_sending(self, group: str, item: Item) -> bool:
+        """Whether an item routed by this task can change the key's state enough to matter
+        (keyed state costs far more per item than the routing does)."""
+        return True
+
     def new_state(self) -> S:
         return self.state_type()
 
@@ -604,6 +609,9 @@ class NodeVolumeSpike(VolumeSpike):
 # --- first seen: a new process on a host, a new logon source of an admin account ----------
 
 
+_SENT_LIMIT = 200_000  # (key, value) pairs a routing task remembers having sent
+
+
 @dataclass(slots=True)
 class FirstSeenState:
     """When the key was first seen (learning starts) and value hash -> last time seen."""
@@ -633,9 +641,33 @@ class FirstSeen(Detector[FirstSeenState]):
         self.s = settings
         self.learning = int(settings.learning_s * 1000)
         self.ttl = int(settings.ttl_s * 1000)
+        self.refresh = int(settings.refresh_s * 1000)
+        self._sent: dict[tuple[str, str], tuple[int, int]] = {}  # (group, value) -> earliest, latest sent
 
     def new_state(self) -> FirstSeenState:
         return FirstSeenState(first=-1)
+
+    def worth_sending(self, group: str, item: Item) -> bool:
+        """A value this task already sent for the key is sent again only when it is earlier
+        than the earliest sent (it may be the key's true first sighting) or ``refresh_s`` of
+        event time after the latest: the key's state then knows every value, with last-seen
+        times at most ``refresh_s`` stale (they only order the ``max_values`` eviction and
+        the ``ttl_s`` expiry). Without this every process start would reach keyed state."""
+        if self.refresh <= 0:
+            return True
+        sent = self._sent
+        moment = int(item["t"])
+        pair = (group, str(item["x"]))
+        known = sent.get(pair)
+        if known is not None and known[0] <= moment < known[1] + self.refresh:
+            return False
+        if known is None:
+            if len(sent) >= _SENT_LIMIT:
+                sent.clear()  # forgetting only makes items be sent again: bounded, never wrong
+            sent[pair] = (moment, moment)
+        else:
+            sent[pair] = (min(known[0], moment), max(known[1], moment))
+        return True
 
     def step(self, state: FirstSeenState, item: Item, group: str) -> tuple[FirstSeenState, list[Detection]]:
         now = int(item["t"])

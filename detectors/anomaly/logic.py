@@ -190,7 +190,8 @@ class AnomalyLogic:
         pairs: list[KeyedItem] = []
         for name, detector in self.detectors.items():
             for group, item in detector.route(fields):
-                pairs.append((f"0|a|{name}|{group}", item))
+                if detector.worth_sending(group, item):
+                    pairs.append((f"0|a|{name}|{group}", item))
         return pairs
 
     def _parse(self, key: str) -> tuple[Detector[Any], str]:

@@ -143,6 +143,34 @@ def test_first_seen_after_learning() -> None:
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
+def test_first_seen_sends_repeats_sparingly_with_the_same_alerts(seed: int) -> None:
+    """Repeated (host, process) sightings reach keyed state at most once per refresh_s, and the
+    alerts (which events, which values) are those of sending every sighting."""
+    rng = random.Random(seed)
+    day = 86400
+    events = []
+    for window, (start, tools) in enumerate([(0, 30), (1.5 * day, 36), (2.5 * day, 40)]):
+        # half-hour bursts: learning on day one, then new tools among the known ones
+        events += [{"@timestamp": at(start + rng.uniform(0, 1800)), "event": {"id": f"p{window}-{i}"},
+                    "host": {"name": f"pc{rng.randrange(10)}"},
+                    "process": {"executable": f"c:\\tools\\t{rng.randrange(tools)}.exe"}} for i in range(2000)]
+    ordered = sorted(events, key=lambda e: e["@timestamp"])
+    # out of order within the bound: shuffled inside 4-second slots
+    shuffled = sorted(ordered, key=lambda e: e["@timestamp"][:18] + str(rng.random()))
+    every = StatefulSettings.load("config/detectors.yaml")
+    detectors = every.detectors.model_copy(
+        update={"new_process": every.detectors.new_process.model_copy(update={"refresh_s": 0})})
+    every = every.model_copy(update={"detectors": detectors})
+    reference = sorted((d.id, tuple(d.event_ids)) for d in run(ordered, every) if d.group["detector"] == "new_process")
+    assert reference, "the scenario must make new_process alerts"
+    plan = StatefulPlan.build(StatefulSettings.load("config/detectors.yaml"))
+    sent = [pair for event in shuffled for pair in plan.route(event, []) if "|new_process|" in pair[0]]
+    assert len(sent) < len(events) / 3
+    found = sorted((d.id, tuple(d.event_ids)) for d in run(shuffled) if d.group["detector"] == "new_process")
+    assert found == reference
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
 def test_out_of_order_within_the_bound_changes_nothing(seed: int) -> None:
     rng = random.Random(seed)
     events = [conn(f"f{p}", p * 0.5, "10.1.1.1", "10.2.2.2", 1000 + p) for p in range(30)]
