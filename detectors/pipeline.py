@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import orjson
+
 from detectors.model import Detection, RuleInfo
 from ingest.logs import log_event
 from ingest.schema import Event
@@ -59,9 +61,12 @@ class BatchProcessor:
     def process_line(self, line: str, source: str = "spool") -> BatchResult:
         """Decode one spool line (a JSON array of events, or one event) and process it."""
         try:
-            decoded = json.loads(line)
-        except ValueError as error:
-            return BatchResult(dead_letters=[dead_letter(f"spool record is not JSON: {error}", source, line)])
+            decoded = orjson.loads(line)  # several times faster than json on the hot path
+        except orjson.JSONDecodeError:
+            try:  # what orjson refuses (NaN, integers beyond 64 bits) the json module may take
+                decoded = json.loads(line)
+            except ValueError as error:
+                return BatchResult(dead_letters=[dead_letter(f"spool record is not JSON: {error}", source, line)])
         batch = decoded if isinstance(decoded, list) else [decoded]
         return self.process(batch, source)
 
