@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -473,7 +474,8 @@ class RuleCompiler:
         key = f"{field_key}\0{'cased' if cased else 'str'}\0glob\0{pattern}"
         if key in self.leaves:
             return Node("leaf", leaf=self.leaves[key])
-        test = string_matcher(op, literal, pattern)
+        pieces = glob_pieces(value, cased)
+        test = pieces_matcher(pieces) if pieces is not None else string_matcher(op, literal, pattern)
         atom = glob_atom(value)
         atoms = (atom,) if atom else None
         if cased:
@@ -523,12 +525,25 @@ class RuleCompiler:
         if not matcher.linear:
             self.fallback_patterns.add(str(value.regexp))
 
-        def regex_leaf(ctx: Context) -> bool:
+        literals = regex_literals(value)
+        atoms = tuple(("contains", literal) for literal in literals) if literals else None
+        if literals is None:
+
+            def regex_leaf(ctx: Context) -> bool:
+                return any(matcher(text) for text in raw_texts(accessor(ctx)))
+
+            return self._intern(Leaf(key, field_key, accessor, regex_leaf, atoms))
+        gate = literals_matcher("contains", literals)
+
+        def gated_regex_leaf(ctx: Context) -> bool:
+            # Every match contains one of the literals (as the index assumes): substring tests
+            # on the folded text (usually cached by the index walk) spare most calls into RE2.
+            folded = ctx.fold(field_key, accessor)
+            if folded is None or not (gate(folded) if folded.__class__ is str else any(map(gate, folded))):
+                return False
             return any(matcher(text) for text in raw_texts(accessor(ctx)))
 
-        literal = regex_literal(value)
-        atoms = (("contains", literal),) if literal else None
-        return self._intern(Leaf(key, field_key, accessor, regex_leaf, atoms))
+        return self._intern(Leaf(key, field_key, accessor, gated_regex_leaf, atoms))
 
     def _cidr_leaf(self, field_key: str, accessor: Accessor, value: SigmaCIDRExpression) -> Node:
         network = value.network
@@ -716,6 +731,41 @@ def literals_matcher(op: str, literals: tuple[str, ...]) -> Callable[[str], bool
     return lambda text: any(literal in text for literal in literals)
 
 
+def glob_pieces(value: SigmaString, cased: bool) -> list[str] | None:
+    """The literal pieces between the ``*`` of a glob (folded unless cased); None when it has
+    a ``?`` (those globs stay regular expressions)."""
+    pieces = [""]
+    for part in value.s:
+        if part == SpecialChars.WILDCARD_MULTI:
+            pieces.append("")
+        elif isinstance(part, str):
+            pieces[-1] += part if cased else part.casefold()
+        else:
+            return None
+    return pieces if len(pieces) > 1 else None
+
+
+def pieces_matcher(pieces: list[str]) -> Callable[[str], bool]:
+    """Whole-text match of ``p0*p1*...*pn``: p0 starts it, pn ends it, and the middle pieces
+    occur in order between them (leftmost occurrences suffice). Plain ``str`` searches, no
+    regular expression engine."""
+    first, middle, last = pieces[0], tuple(pieces[1:-1]), pieces[-1]
+    fixed = len(first) + len(last)
+
+    def matches(text: str) -> bool:
+        if len(text) < fixed or not text.startswith(first) or not text.endswith(last):
+            return False
+        position, end = len(first), len(text) - len(last)
+        for piece in middle:
+            found = text.find(piece, position, end)
+            if found < 0:
+                return False
+            position = found + len(piece)
+        return True
+
+    return matches
+
+
 def glob_atom(value: SigmaString) -> tuple[str, str] | None:
     """A glob's longest literal run: a folded text the glob matches must contain it."""
     best = ""
@@ -757,11 +807,14 @@ class _Regex:
             self._direct = regexp.Match
             self._unanchored = anchor.UNANCHORED
             self._both = anchor.ANCHOR_BOTH
+        self.min_length = _min_match_length(pattern)
 
     def __call__(self, text: str, *, full: bool = False) -> bool:
         direct = self._direct
         if direct is not None:
             data = text.encode("utf-8", "surrogatepass")
+            if len(data) < self.min_length:
+                return False  # too short for any match (e.g. 82 characters of hex and spaces)
             spans = direct(self._both if full else self._unanchored, data, 0, len(data))
             return spans[0][0] != -1
         if self._re2 is not None:
@@ -769,6 +822,22 @@ class _Regex:
         assert self._py is not None
         text = text[:FALLBACK_REGEX_INPUT_LIMIT]
         return (self._py.fullmatch(text) if full else self._py.search(text)) is not None
+
+
+def _min_match_length(pattern: str) -> int:
+    """Fewest characters any match of ``pattern`` has (0 when unsure).
+
+    From Python's parse of the pattern, used only when Python reads it without complaint: a
+    pattern it warns about (``[[:alpha:]]``, a "nested set" to Python, one class to RE2) may
+    mean something else to RE2. Each character RE2 matches is at least one UTF-8 byte, so the
+    bound holds for the encoded text RE2 sees.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            return int(re_parser.parse(pattern).getwidth()[0])
+        except (re.error, Warning, RecursionError, OverflowError, ValueError):
+            return 0
 
 
 _REGEX_CACHE: dict[str, _Regex] = {}
@@ -782,41 +851,100 @@ def compile_regex(pattern: str) -> _Regex:
     return found
 
 
-def regex_literal(value: SigmaRegularExpression) -> str | None:
-    """A literal (folded) that every text the regular expression matches must contain.
+def regex_literals(value: SigmaRegularExpression) -> tuple[str, ...] | None:
+    """Literals (folded), one of which every text the regular expression matches contains.
 
     Walks Python's parse of the pattern and takes the longest run of literal characters that
     every match must contain: at the top level, inside groups and inside repeats of at least
-    one, never inside alternations or optional parts. Under the ``i`` flag only ASCII runs are
-    used, whose case folding RE2 and ``str.casefold`` agree on.
+    one, never inside alternations or optional parts. A small character class in a run counts
+    as one position with a few alternatives: ``\\.[ "']`` gives ``. ``, ``."`` and ``.'``
+    (at most _MAX_ALTERNATIVES literals). Under the ``i`` flag only ASCII characters are
+    used, whose case folding RE2 and ``str.casefold`` agree on. A pattern Python warns about
+    (``[[:alpha:]]``: a nested set to Python, one class to RE2) gives none.
     """
     ignorecase = SigmaRegularExpressionFlag.IGNORECASE in value.flags
-    try:
-        parsed = re_parser.parse(str(value.regexp), re.IGNORECASE if ignorecase else 0)
-    except (re.error, RecursionError, OverflowError):
-        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            parsed = re_parser.parse(str(value.regexp), re.IGNORECASE if ignorecase else 0)
+        except (re.error, Warning, RecursionError, OverflowError):
+            return None
     if parsed.state.flags & re.IGNORECASE:
         ignorecase = True  # an inline (?i) at the start applies to the whole pattern
-    runs: list[str] = []
+    runs: list[list[frozenset[str]]] = []
     _literal_runs(parsed, ignorecase, runs)
-    best = max(runs, key=len, default="").casefold()
-    return best or None
+    best: tuple[int, int, list[frozenset[str]]] = (0, 0, [])
+    for run in runs:
+        for start in range(len(run)):
+            count = 1
+            for end in range(start, len(run)):
+                count *= len(run[end])
+                if count > _MAX_ALTERNATIVES:
+                    break
+                # longest first, then fewest alternatives
+                if (end + 1 - start, -count) > (best[0], -best[1]):
+                    best = (end + 1 - start, count, run[start:end + 1])
+    if not best[0]:
+        return None
+    found: list[str] = [""]
+    for position in best[2]:
+        found = [prefix + char for prefix in found for char in sorted(position)]
+    return tuple(dict.fromkeys(literal.casefold() for literal in found))
 
 
-def _literal_runs(sequence: Any, ignorecase: bool, runs: list[str]) -> None:
-    run: list[str] = []
+# A character class is a run position when it has at most this many characters, and a run
+# at most this many alternatives.
+_MAX_ALTERNATIVES = 8
+
+
+def _literal_runs(sequence: Any, ignorecase: bool, runs: list[list[frozenset[str]]]) -> None:
+    run: list[frozenset[str]] = []
     for op, argument in sequence:
-        if op is re_constants.LITERAL and not (ignorecase and argument > 127):
-            run.append(chr(argument))
+        chars = _position(op, argument, ignorecase)
+        if chars is not None:
+            run.append(chars)
             continue
-        runs.append("".join(run))
+        if op in (re_constants.MAX_REPEAT, re_constants.MIN_REPEAT) and argument[0] >= 1 and len(argument[2]) == 1:
+            body_op, body_argument = argument[2][0]
+            chars = _position(body_op, body_argument, ignorecase)
+            if chars is not None:
+                if argument[0] == argument[1] == 1:
+                    run.append(chars)  # x{1}: x itself
+                    continue
+                # x{2,5}: the first x follows what came before, the last precedes what follows.
+                runs.append([*run, chars])
+                run = [chars]
+                continue
+        runs.append(run)
         run = []
         if op is re_constants.SUBPATTERN:
             scoped = ignorecase or bool(argument[1] & re.IGNORECASE)  # (?i:...) groups
             _literal_runs(argument[-1], scoped, runs)
         elif op in (re_constants.MAX_REPEAT, re_constants.MIN_REPEAT) and argument[0] >= 1:
             _literal_runs(argument[2], ignorecase, runs)
-    runs.append("".join(run))
+    runs.append(run)
+
+
+def _position(op: Any, argument: Any, ignorecase: bool) -> frozenset[str] | None:
+    """The characters one position of a literal run can be: a literal, or a small class of
+    literals and short ranges (no negation, no categories such as ``\\d``)."""
+    if op is re_constants.LITERAL:
+        return None if ignorecase and argument > 127 else frozenset(chr(argument))
+    if op is not re_constants.IN:
+        return None
+    chars: set[str] = set()
+    for item_op, item in argument:
+        if item_op is re_constants.LITERAL:
+            chars.add(chr(item))
+        elif item_op is re_constants.RANGE and item[1] - item[0] < _MAX_ALTERNATIVES:
+            chars.update(chr(code) for code in range(item[0], item[1] + 1))
+        else:
+            return None
+        if len(chars) > _MAX_ALTERNATIVES:
+            return None
+    if ignorecase and any(ord(char) > 127 for char in chars):
+        return None
+    return frozenset(chars) if chars else None
 
 
 def regex_matcher(value: SigmaRegularExpression) -> _Regex:
@@ -983,7 +1111,22 @@ def requirement_clauses(node: Node, limit: int = 3) -> list[list[tuple[Atom, Lea
 
     The first clause selects candidate rules; the others filter them before evaluation, using
     the same single pass of the automaton (an AND of selections gives several clauses).
+
+    An OR of ANDs gives clauses too: when ``A`` needs clauses ``a1, a2`` and ``B`` needs
+    ``b1``, then ``A or B`` needs ``a1 ∪ b1`` and ``a2 ∪ b1`` (whichever side is true supplies
+    the atom). So ``(Image|contains '\\windows\\' and CommandLine|contains X) or
+    CommandLine|contains Y`` is filtered on ``X ∪ Y``, not only selected by the frequent
+    ``'\\windows\\' ∪ Y``.
     """
+    if node.kind == "or":
+        combined: list[list[tuple[Atom, Leaf]]] = [[]]
+        for child in node.children:
+            sub = requirement_clauses(child, limit)
+            if not sub:
+                return None  # a child that needs no atom: neither does the OR
+            # Any product clause is implied by the OR: keep the cheapest few of each step.
+            combined = _cheapest([left + right for left in combined for right in sub], limit)
+        return combined
     if node.kind != "and":
         single = requirements(node)
         return None if single is None else [single]
@@ -994,8 +1137,14 @@ def requirement_clauses(node: Node, limit: int = 3) -> list[list[tuple[Atom, Lea
             clauses.extend(sub)
     if not clauses:
         return None
-    clauses.sort(key=lambda clause: sum(_atom_cost(atom) for atom, _ in clause))
-    return clauses[:limit]
+    return _cheapest(clauses, limit)
+
+
+def _cheapest(clauses: list[list[tuple[Atom, Leaf]]], limit: int) -> list[list[tuple[Atom, Leaf]]]:
+    """The ``limit`` cheapest clauses, each without repeated atoms."""
+    unique = [list({atom: (atom, leaf) for atom, leaf in clause}.values()) for clause in clauses]
+    unique.sort(key=lambda clause: sum(_atom_cost(atom) for atom, _ in clause))
+    return unique[:limit]
 
 
 # Fields whose values hundreds of rules share (event ids, channels): poor index keys.

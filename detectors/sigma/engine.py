@@ -105,17 +105,20 @@ class RouteGroup:
     data_slots: dict[str, int] = field(default_factory=dict)
     normalized_slots: dict[str, int] = field(default_factory=dict)
     other_fields: list[tuple[int, str, Any]] = field(default_factory=list)
-    _plans: dict[tuple[str, ...], list[PlanStep]] = field(default_factory=dict)
+    _plans: dict[tuple[str, ...], Plan] = field(default_factory=dict)
     # Slot of the keyword (full-text) pseudo-field, filled from the same walk over EventData.
     keyword_slot: int | None = None
     # slot -> {raw text: (folded, atom ids, rule positions)}: scans of recurring values
     _caches: list[dict[str, tuple[str, tuple[int, ...], tuple[int, ...]]]] = field(default_factory=list)
     _cached: int = 0
+    # EventData values only keyword rules search: {raw value: () or (atom ids, rule positions)}
+    _keyword_cache: dict[Any, Any] = field(default_factory=dict)
 
-    def _plan(self, names: tuple[str, ...]) -> list[PlanStep]:
+    def _plan(self, names: tuple[str, ...]) -> Plan:
         """Which of an event's EventData names feed which slot (cached per name set), with the
-        cache of that slot's scans (a value only keyword rules look at uses the keyword slot's)."""
+        cache of that slot's scans; and the names only keyword rules look at."""
         plan: list[PlanStep] = []
+        keyword_only: list[str] = []
         caches = self._caches
         for name in names:
             slot = self.data_slots.get(name)
@@ -126,10 +129,11 @@ class RouteGroup:
             if slot is not None:
                 plan.append((name, slot, None, caches[slot]))  # found by normalized name: index only
             elif self.keyword_slot is not None:
-                plan.append((name, -1, None, caches[self.keyword_slot]))  # only keyword rules look at it
+                keyword_only.append(name)
+        found = (plan, tuple(keyword_only))
         if len(self._plans) < 10_000:
-            self._plans[names] = plan
-        return plan
+            self._plans[names] = found
+        return found
 
     @classmethod
     def build(cls, entries: list[tuple[RuleInfo, Node, Predicate]]) -> RouteGroup:
@@ -168,6 +172,7 @@ class RouteGroup:
                 group.filters[position] = further
         group.always = frozenset(always)
         group._caches = [{} for _ in group.fields]
+        group._caches.append(group._keyword_cache)  # emptied with the others (forget_values)
         prefix = "winlog.event_data."
         for slot, (field_key, accessor) in enumerate(group.fields):
             if field_key.startswith(prefix) and "|" not in field_key:
@@ -261,9 +266,10 @@ class RouteGroup:
         plan = self._plans.get(names)
         if plan is None:
             plan = self._plan(names)
+        steps, keyword_only = plan
         folded_cache = ctx.folded
         complete = True
-        for name, slot, field_key, cache in plan:
+        for name, slot, field_key, cache in steps:
             value = data[name]
             cls = value.__class__
             if cls is str or cls is int:
@@ -280,6 +286,54 @@ class RouteGroup:
                     found.update(entry[2])
             elif value is not None:
                 complete = self._walk_other(ctx, slot, field_key, value, hits=hits, found=found) and complete
+        if keyword_only:
+            complete = self._scan_keyword_only(ctx, data, keyword_only, hits, found) and complete
+        return complete
+
+    def _scan_keyword_only(
+        self, ctx: Context, data: Mapping[str, Any], names: tuple[str, ...], hits: set[int], found: set[int]
+    ) -> bool:
+        """The values no rule names but keyword rules search (process GUIDs, ids, times).
+
+        Many never recur, so they have a cache of their own (emptied when full: they cannot push
+        recurring values of the indexed fields out), and an event's misses are scanned together,
+        joined with markers, in one pass of the keyword scanner (a keyword literal holds no
+        marker, so it never spans two values). Only in the rare event of a hit is each value
+        scanned alone, so that what is cached for a value is its own atoms.
+        """
+        cache = self._keyword_cache
+        missed: list[Any] = []
+        complete = True
+        for name in names:
+            value = data[name]
+            cls = value.__class__
+            if cls is str or cls is int:
+                entry = cache.get(value)
+                if entry is None:
+                    missed.append(value)
+                elif entry:
+                    hits.update(entry[0])
+                    found.update(entry[1])
+            elif value is not None:
+                complete = self._walk_other(ctx, -1, None, value, hits=hits, found=found) and complete
+        if not missed:
+            return complete
+        slot: int = self.keyword_slot  # type: ignore[assignment]
+        texts = [value.casefold() if value.__class__ is str else str(value) for value in missed]
+        if len(cache) + len(missed) > _KEYWORD_CACHE_LIMIT:
+            cache.clear()
+        joined_hits, _ = self._scan(slot, texts)
+        for value, text in zip(missed, texts, strict=True):
+            value_hits: Hit | tuple[()] = ()
+            if joined_hits:
+                value_hits = self._scan(slot, text)
+                if value_hits[0]:
+                    hits.update(value_hits[0])
+                    found.update(value_hits[1])
+                else:
+                    value_hits = ()
+            if value.__class__ is int or len(value) <= _CACHE_VALUE_LIMIT:
+                cache[value] = value_hits
         return complete
 
     def _walk_other(
@@ -391,6 +445,7 @@ _SCALARS = frozenset((str, int, bool, float, type(None)))
 # it is emptied when full (bounded memory without the cost of an LRU).
 _CACHE_LIMIT = 8192
 _CACHE_VALUE_LIMIT = 256
+_KEYWORD_CACHE_LIMIT = 4096
 
 
 # Substrings shorter than this hit almost every event (" ", "\\", "-"): the automaton would
@@ -400,6 +455,7 @@ MIN_SUBSTRING = 2
 
 Hit = tuple[tuple[int, ...], tuple[int, ...]]  # (atom ids, rule positions they select)
 PlanStep = tuple[str, int, str | None, dict[Any, Any]]  # (EventData name, slot, field key, scan cache)
+Plan = tuple[list[PlanStep], tuple[str, ...]]  # (indexed names' steps, names only keywords search)
 Scanner = tuple[Any, list[Hit], dict[str, Hit] | None]  # (automaton, its patterns' hits, chars)
 
 
