@@ -1,13 +1,20 @@
 """The indexer: alert-stream files in, Elasticsearch documents out, idempotently.
 
 The Flink job commits alert-stream part files on each checkpoint (in-progress files are
-hidden, their names start with "."). The indexer reads finished files in order, sends
-documents in bulk with the alert id as ``_id`` and external versioning (``version`` = how
-many detections the alert has absorbed, see detectors.dedup), and records its position (file,
-line) only after Elasticsearch acknowledged every document up to it:
+hidden, their names start with "."). The indexer reads finished files in order and records its
+position (file, line) only after Elasticsearch acknowledged every document up to it. Each
+alert (its id is the document ``_id``) carries a version, how many detections it has absorbed
+(see detectors.dedup); per bulk the indexer reads the stored documents, then writes:
 
-- a version Elasticsearch already has or has surpassed (409) counts as done: a replay, a
-  retry or a second run never makes a duplicate, and an older version never replaces a newer;
+- nothing when Elasticsearch already has that version or a newer one (counted as already
+  present): a replay, a retry or a second run never makes a duplicate, and an older version
+  never replaces a newer;
+- otherwise the new version, keeping what analysts wrote into the stored one: the triage
+  fields ``socflow.alert.status`` and ``socflow.alert.assignee`` and anything under
+  ``socflow.triage`` (writing the new version as it comes would wipe an analyst's work
+  whenever the alert counted one more event). The write is conditional on the stored
+  document's sequence number (or on its absence): if an analyst or another indexer changed it
+  meanwhile, Elasticsearch answers 409 and the document is read and merged again;
 - 429 and 5xx item errors and connection failures are retried with exponential back-off;
   after ``max_retries`` the run stops with an error and the position stays where it was, so
   the next run resumes there (nothing is lost);
@@ -98,6 +105,34 @@ def _version(action: dict[str, Any]) -> int:
     return int(action["_source"]["socflow"]["alert"]["version"])
 
 
+TRIAGE_FIELDS = ("status", "assignee")  # of socflow.alert; socflow.triage is kept whole
+
+
+def _stored_version(stored: dict[str, Any]) -> int:
+    try:
+        return int(stored["_source"]["socflow"]["alert"]["version"])
+    except (KeyError, TypeError, ValueError):
+        return 0
+
+
+def _operation(action: dict[str, Any], stored: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Bulk header and body writing ``action`` over ``stored`` (None: no document yet), the
+    stored triage carried over, conditional on the stored document being unchanged."""
+    header: dict[str, Any] = {"_index": action["_index"], "_id": action["_id"]}
+    source = action["_source"]
+    if stored is None:
+        return [{"create": header}, source]
+    kept = stored.get("_source", {}).get("socflow") or {}
+    alert = kept.get("alert") or {}
+    triage = {name: alert[name] for name in TRIAGE_FIELDS if name in alert}
+    if triage or "triage" in kept:
+        source = {**source, "socflow": {**source["socflow"], "alert": {**source["socflow"]["alert"], **triage}}}
+        if "triage" in kept:
+            source["socflow"]["triage"] = kept["triage"]
+    header.update(if_seq_no=stored["_seq_no"], if_primary_term=stored["_primary_term"])
+    return [{"index": header}, source]
+
+
 def finished_files(stream_dir: Path) -> list[Path]:
     """Committed alert-stream files, oldest first (Flink hides in-progress ones behind '.')."""
     if not stream_dir.is_dir():
@@ -182,7 +217,8 @@ class Indexer:
                 try:
                     detection = Detection.from_record(json.loads(line))
                     action = {
-                        "_index": index_name(self.prefix, detection.timestamp),
+                        # by first sighting: every version of the alert goes to the same index
+                        "_index": index_name(self.prefix, detection.first_seen or detection.timestamp),
                         "_id": detection.id,
                         "_source": to_document(detection),
                     }
@@ -202,21 +238,26 @@ class Indexer:
         waiting = list(newest.values())
         attempt = 0
         while waiting:
+            stored = self._stored(waiting, stats)
             operations: list[dict[str, Any]] = []
+            writing: list[dict[str, Any]] = []
             for action in waiting:
-                operations.append({"index": {"_index": action["_index"], "_id": action["_id"],
-                                             "version": _version(action), "version_type": "external"}})
-                operations.append(action["_source"])
+                found = stored.get(action["_id"])
+                if found is not None and _stored_version(found) >= _version(action):
+                    stats.already_present += 1
+                    continue
+                operations.extend(_operation(action, found))
+                writing.append(action)
+            if not writing:
+                return
             response = self._call_with_retries(partial(self.client.bulk, operations=operations), stats)
             retry: list[dict[str, Any]] = []
-            for action, item in zip(waiting, response["items"], strict=True):
-                result = item["index"]
+            for action, item in zip(writing, response["items"], strict=True):
+                result = next(iter(item.values()))
                 status = int(result.get("status", 500))
                 if status in (200, 201):
                     stats.indexed += 1
-                elif status == 409:
-                    stats.already_present += 1
-                elif status in RETRYABLE_STATUS:
+                elif status in RETRYABLE_STATUS or status == 409:  # 409: changed since read: read again
                     retry.append(action)
                 else:
                     stats.rejected += 1
@@ -228,6 +269,18 @@ class Indexer:
                 stats.retries += 1
                 self.sleep(self._backoff(attempt))
             waiting = retry
+
+    def _stored(self, actions: Sequence[dict[str, Any]], stats: IndexStats) -> dict[str, dict[str, Any]]:
+        """The stored documents of these alerts (with sequence numbers), by id."""
+        docs = [{"_index": action["_index"], "_id": action["_id"]} for action in actions]
+        response = self._call_with_retries(partial(self.client.mget, docs=docs), stats)
+        found: dict[str, dict[str, Any]] = {}
+        for doc in response["docs"]:
+            if doc.get("found"):
+                found[doc["_id"]] = doc
+            elif "error" in doc and doc["error"].get("type") != "index_not_found_exception":
+                raise IndexingError(f"cannot read stored alert {doc['_id']}: {doc['error']}")
+        return found
 
     def _backoff(self, attempt: int) -> float:
         return float(min(self.settings.max_backoff_s, self.settings.initial_backoff_s * 2 ** (attempt - 1)))

@@ -1,6 +1,6 @@
 """Indexer bookkeeping with a scripted client (the real Elasticsearch runs in tests/pipeline).
 
-Only the pure logic is checked here: position advances only after acknowledgement, 409 counts
+Only the pure logic is checked here: position advances only after acknowledgement, a stored newer version counts
 as done, retryable item errors are retried with back-off, hard rejections are dead-lettered.
 """
 
@@ -36,8 +36,17 @@ class ScriptedClient:
     def __init__(self, script: list[Any] | None = None) -> None:
         self.indices = ScriptedIndices()
         self.docs: dict[str, dict] = {}
+        self.seq: dict[str, int] = {}
         self.script = list(script or [])
         self.calls = 0
+
+    def mget(self, docs: list[dict]) -> dict:
+        found = []
+        for doc in docs:
+            stored = self.docs.get(doc["_id"])
+            found.append({"_id": doc["_id"], "found": stored is not None, "_source": stored,
+                          "_seq_no": self.seq.get(doc["_id"], 0), "_primary_term": 1})
+        return {"docs": found}
 
     def bulk(self, operations: list[dict]) -> dict:
         self.calls += 1
@@ -46,17 +55,21 @@ class ScriptedClient:
             raise step
         items = []
         for header, source in zip(operations[::2], operations[1::2], strict=True):
-            doc_id, version = header["index"]["_id"], header["index"]["version"]
-            assert header["index"]["version_type"] == "external"
+            (kind, meta), = header.items()
+            doc_id = meta["_id"]
             status = step(doc_id) if callable(step) else None
-            if status is None:
-                stored = self.docs.get(doc_id)
-                status = 409 if stored and stored["socflow"]["alert"]["version"] >= version else 201
-            if status == 201:
+            if status is None:  # what Elasticsearch's create / conditional index answer
+                stored = doc_id in self.docs
+                if kind == "create":
+                    status = 409 if stored else 201
+                else:
+                    status = 200 if stored and meta["if_seq_no"] == self.seq[doc_id] else 409
+            if status in (200, 201):
                 self.docs[doc_id] = source
+                self.seq[doc_id] = self.seq.get(doc_id, 0) + 1
             error = {"type": "x"} if status >= 400 else None
-            items.append({"index": {"_id": doc_id, "status": status, "error": error}})
-        return {"items": items, "errors": any(i["index"]["status"] >= 300 for i in items)}
+            items.append({kind: {"_id": doc_id, "status": status, "error": error}})
+        return {"items": items, "errors": any(next(iter(i.values()))["status"] >= 300 for i in items)}
 
 
 def _stream(tmp_path: Path, count: int) -> Path:
