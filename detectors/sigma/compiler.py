@@ -1147,6 +1147,27 @@ def _cheapest(clauses: list[list[tuple[Atom, Leaf]]], limit: int) -> list[list[t
     return unique[:limit]
 
 
+def veto_atoms(node: Node) -> list[tuple[Atom, Leaf]]:
+    """Atoms any one of which makes ``node`` false: those of ``not (a or b ...)`` in a top-level
+    AND, where ``a``, ``b`` are folded literal leaves. Such a leaf is true exactly when one of
+    its atoms occurs in its field's folded text (which is what the engine's index finds), so
+    a rule with no literal it needs ('not Image|contains "\\"') can still be skipped."""
+    children = node.children if node.kind == "and" else [node]
+    found: list[tuple[Atom, Leaf]] = []
+    for child in children:
+        if child.kind != "not":
+            continue
+        inner = child.children[0]
+        for leaf_node in inner.children if inner.kind == "or" else [inner]:
+            leaf = leaf_node.leaf
+            if leaf_node.kind != "leaf" or leaf is None or leaf.spec is None or leaf.spec[0]:
+                continue  # not a leaf, or a cased one (its atoms are folded: not exact)
+            if leaf.atoms is None or leaf.field_key is None or leaf.field_key == KEYWORDS:
+                continue
+            found.extend(((leaf.field_key, op, literal), leaf) for op, literal in leaf.atoms)
+    return found
+
+
 # Fields whose values hundreds of rules share (event ids, channels): poor index keys.
 _WEAK_FIELDS = ("winlog.event_id", "winlog.channel", "winlog.provider_name")
 

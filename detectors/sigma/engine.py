@@ -52,6 +52,7 @@ from detectors.sigma.compiler import (
     keyword_accessor,
     normalize_name,
     requirement_clauses,
+    veto_atoms,
 )
 from detectors.sigma.fieldmap import EventRoute, FieldMappings, RuleSource
 from detectors.sigma.loader import (
@@ -101,6 +102,8 @@ class RouteGroup:
     # rule position -> further clauses (atom ids) that must each have a hit
     filters: dict[int, tuple[frozenset[int], ...]] = field(default_factory=dict)
     always: frozenset[int] = frozenset()
+    # rule position (of an `always` rule) -> atoms any of which makes the rule false
+    vetoes: dict[int, frozenset[int]] = field(default_factory=dict)
     # EventData fields by name (and by normalized name), and the other indexed fields.
     data_slots: dict[str, int] = field(default_factory=dict)
     normalized_slots: dict[str, int] = field(default_factory=dict)
@@ -120,13 +123,18 @@ class RouteGroup:
         plan: list[PlanStep] = []
         keyword_only: list[str] = []
         caches = self._caches
+        # A slot is fed by one name, the one its field's accessor reads (the exact name, else
+        # the first with the same normalized name), so that an atom found in a slot is an atom
+        # of the field's value: vetoes rely on it. Other names are left to keyword rules.
+        fed: set[int] = {slot for name in names if (slot := self.data_slots.get(name)) is not None}
         for name in names:
             slot = self.data_slots.get(name)
             if slot is not None:
                 plan.append((name, slot, self.fields[slot][0], caches[slot]))
                 continue
             slot = self.normalized_slots.get(normalize_name(name))
-            if slot is not None:
+            if slot is not None and slot not in fed:
+                fed.add(slot)
                 plan.append((name, slot, None, caches[slot]))  # found by normalized name: index only
             elif self.keyword_slot is not None:
                 keyword_only.append(name)
@@ -164,6 +172,9 @@ class RouteGroup:
             clauses = [clause for clause in requirement_clauses(node) or () if all(_indexable(a) for a, _ in clause)]
             if not clauses:
                 always.add(position)
+                group.vetoes[position] = frozenset(
+                    atom_id(atom, leaf) for atom, leaf in veto_atoms(node) if _indexable(atom)
+                )
                 continue
             for atom, leaf in clauses[0]:
                 selects.setdefault(atom_id(atom, leaf), set()).add(position)
@@ -246,8 +257,12 @@ class RouteGroup:
                 hits.update(slot_hits)
                 found.update(slot_found)
         filters = self.filters
+        vetoes = self.vetoes
         selected: list[int] = []
         for position in sorted(found):
+            veto = vetoes.get(position)
+            if veto is not None and not veto.isdisjoint(hits):
+                continue
             clauses = filters.get(position)
             if clauses is None or (not clauses[0].isdisjoint(hits) and (
                 len(clauses) == 1 or all(not clause.isdisjoint(hits) for clause in clauses[1:])
