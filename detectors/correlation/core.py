@@ -94,7 +94,9 @@ def _ordered_subsequence(spec: CorrelationSpec, rows: list[list[Any]]) -> list[l
         # "gte: 2" over three ordered rules: the first N rules in order are enough.
         wanted = wanted[: max(1, math.ceil(spec.condition.threshold))]
     found: list[list[Any]] = []
-    for row in rows:
+    # Event-time order (then event id): a late row applied after later ones still counts
+    # where it happened.
+    for row in sorted(rows, key=lambda kept: (kept[0], kept[1])):
         if len(found) < len(wanted) and row[2] == wanted[len(found)]:
             found.append(row)
     return found if len(found) == len(wanted) else None

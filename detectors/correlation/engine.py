@@ -28,7 +28,12 @@ order, like any other.
 
 Chained correlations (a correlation referencing another) run one level per keyed stage: a
 detection of a level-N correlation is forwarded as an item to the keys of the level-N+1
-correlations referencing it, with the event ids that built it.
+correlations referencing it, with the event ids that built it. Lateness is judged once, on
+the events: a forwarded detection that comes late to its level is applied at once (counted
+as late), never dropped. In Flink the next level's watermark can overtake a forward still on
+its way (when the stage resumes after its inputs were idle, the direct path may wake up
+first), so dropping it would make the alerts depend on timing; temporal_ordered therefore
+checks the order of its rows by event time, not by arrival.
 """
 
 from __future__ import annotations
@@ -214,6 +219,11 @@ class CorrelationLogic:
         return CorrelationState.from_snapshot(snapshot)
 
 
+def is_forwarded(item: Mapping[str, Any]) -> bool:
+    """True for a chained correlation's detection forwarded to the next level (it names its events)."""
+    return "ids" in item
+
+
 def item_order(item: Mapping[str, Any]) -> tuple[int, str, str]:
     """Processing order of buffered items: event time, then event id (arrival order never counts)."""
     return (int(item["t"]), str(item.get("id", "")), str(item.get("r", "")))
@@ -274,7 +284,7 @@ class EventTimeDriver:
         horizon = self.horizons.get(key, NEVER)
         if moment <= horizon:
             self.stats.late += 1
-            if moment <= horizon - self.allowed_lateness_ms:
+            if moment <= horizon - self.allowed_lateness_ms and not is_forwarded(item):
                 self.stats.late_dropped += 1
                 return []
             return self._apply(key, [item], None)

@@ -14,7 +14,8 @@ into Flink and only does what Flink must do:
   close windows and expire state (the TTL is in event time, so memory stays bounded);
 - late items (at or before the key's horizon) are counted in the ``late_items`` metric,
   applied out of order when within the allowed lateness, otherwise dropped and counted in
-  ``late_dropped`` — see ``detectors.correlation.engine`` for why lateness is per key;
+  ``late_dropped`` (forwarded detections of a chain are applied, never dropped) — see
+  ``detectors.correlation.engine`` for why lateness is per key;
 - detections of chained correlations feed the next level as keyed records.
 
 The same semantics run without Flink in :class:`detectors.stateful.StatefulEngine`; tests
@@ -32,7 +33,7 @@ from pyflink.common.watermark_strategy import TimestampAssigner
 from pyflink.datastream import DataStream, KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 
-from detectors.correlation.engine import NEVER, item_order, key_level, timer_at
+from detectors.correlation.engine import NEVER, is_forwarded, item_order, key_level, timer_at
 from detectors.stateful import StatefulPlan
 
 _DECODER = json.JSONDecoder()
@@ -135,7 +136,9 @@ class StatefulFunction(KeyedProcessFunction):
             moment = int(item["t"])
             if moment <= horizon:
                 self.late_counter.inc()
-                if moment <= horizon - self.lateness:
+                # A forwarded detection was judged on lateness at its own level: never dropped
+                # here (this level's watermark may have overtaken it on its way).
+                if moment <= horizon - self.lateness and not is_forwarded(item):
                     self.dropped_counter.inc()
                 else:
                     late.append(item)

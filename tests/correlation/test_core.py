@@ -294,3 +294,18 @@ def test_keyed_records_carry_the_batch_end_on_their_last_record() -> None:
     grouped = {"0|c|x|a": [{"t": 5, "id": "a1"}, {"t": 90, "id": "a2"}], "0|c|x|b": [{"t": 10, "id": "b1"}]}
     records = [json.loads(text) for text in keyed_records(grouped)]
     assert [(record["key"], record["ts"]) for record in records] == [("0|c|x|a", 5), ("0|c|x|b", 90)]
+
+
+def test_late_forward_of_a_chain_is_applied_and_ordered_by_event_time() -> None:
+    """A chained detection reaching the next level after that level moved past it (in Flink,
+    when the stage wakes from idleness, the direct path may come first) is applied, not
+    dropped, and temporal_ordered judges the order by event time, not arrival."""
+    eng = StatefulEngine(scenario.build_plan())
+    out = eng.process(*scenario.auth("ok", 200, "erin", "10.0.0.9", "success"))
+    out += eng.process(*scenario.conn("tick", 300, "10.0.0.7", "10.0.1.8", 443))  # level 1 passes 200 s
+    for number in range(5):  # erin's failures come after: her count fires, its forward is late
+        out += eng.process(*scenario.auth(f"x{number}", 10 * number, "erin", "10.0.0.9", "failure"))
+    out += eng.flush()
+    chained = [d for d in out if d.rule.title == "Brute force then success"]
+    assert [d.event_ids for d in chained] == [("x0", "x1", "x2", "x3", "x4", "ok")]
+    assert eng.stats.late > eng.stats.late_dropped  # the forward: late, applied (detector items: dropped)
