@@ -143,6 +143,11 @@ class StatefulFunction(KeyedProcessFunction):
                 else:
                     late.append(item)
                 continue
+            if is_forwarded(item) and timer_at(moment, self.resolution) <= ctx.timer_service().current_watermark():
+                # A forwarded detection behind this level's watermark: its timer would wait for
+                # the next watermark advance, which quiet inputs (or a restore) may never bring.
+                late.append(item)
+                continue
             if waiting is None:
                 text = self.pending.value()
                 waiting = json.loads(text) if text else []
