@@ -2,7 +2,9 @@
 
 ``extract`` pulls the dozen fields detectors use out of an event once; each enabled detector
 turns them into ``(group, item)``; the key is ``"0|a|<detector>|<group>"`` so each source,
-account, domain or node is its own Flink key and load spreads by group value.
+account, domain or host is its own Flink key and load spreads by group value. The counting
+(volume) detectors, whose groups are many per batch, are sharded instead: key
+``"0|a|<detector>|#<shard>"`` with the group in the item (``detectors.anomaly.sharded``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from detectors.anomaly.detectors import (
     PortScan,
     Spray,
 )
+from detectors.anomaly.sharded import SHARD_PREFIX, Sharded, shard_of
 from detectors.model import Detection, RuleInfo, event_id
 from ingest.schema import get_field, stable_id
 
@@ -150,14 +153,17 @@ def is_counting_key(key: str) -> bool:
 
 
 def compact_counts(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One item per second of event time: the latest (time, id) with the summed count."""
-    by_second: dict[int, dict[str, Any]] = {}
+    """One item per group and second of event time: the latest (time, id), the summed count."""
+    by_second: dict[tuple[int, str], dict[str, Any]] = {}
     for item in items:
-        second = int(item["t"]) // 1000
+        group = str(item.get("g", ""))
+        second = (int(item["t"]) // 1000, group)
         count = int(item.get("c", 1))
         kept = by_second.get(second)
         if kept is None:
             by_second[second] = {"t": int(item["t"]), "id": item["id"], "c": count}
+            if "g" in item:
+                by_second[second]["g"] = group
             continue
         kept["c"] += count
         if (int(item["t"]), str(item["id"])) > (kept["t"], str(kept["id"])):
@@ -172,6 +178,7 @@ class AnomalyLogic:
     settings: DetectorSettings
     detectors: dict[str, Detector[Any]] = field(init=False)
     _keys: dict[str, tuple[Detector[Any], str]] = field(init=False, repr=False)
+    _sharded: dict[str, Sharded] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.detectors = {}
@@ -179,6 +186,7 @@ class AnomalyLogic:
             section = getattr(self.settings, name)
             if section.enabled:
                 self.detectors[name] = cls(section, detector_rule(name, section.level))
+        self._sharded = {name: Sharded(detector) for name, detector in self.detectors.items() if name in COUNTING}
         # Keys are parsed on every step and timer: a bounded cache saves the splitting
         # (a plain dict, so the logic still pickles into Flink operators).
         self._keys = {}
@@ -189,8 +197,13 @@ class AnomalyLogic:
         fields = extract(event, moment)
         pairs: list[KeyedItem] = []
         for name, detector in self.detectors.items():
+            sharded = name in self._sharded
             for group, item in detector.route(fields):
-                if detector.worth_sending(group, item):
+                if not detector.worth_sending(group, item):
+                    continue
+                if sharded:
+                    pairs.append((f"0|a|{name}|{shard_of(group)}", {**item, "g": group}))
+                else:
                     pairs.append((f"0|a|{name}|{group}", item))
         return pairs
 
@@ -200,7 +213,8 @@ class AnomalyLogic:
             _level, _kind, name, group = key.split("|", 3)
             if len(self._keys) >= 65_536:
                 self._keys.clear()
-            found = self._keys[key] = (self.detectors[name], group)
+            detector = self._sharded[name] if group.startswith(SHARD_PREFIX) else self.detectors[name]
+            found = self._keys[key] = (detector, group)
         return found
 
 

@@ -127,6 +127,35 @@ def test_volume_spike_against_seasonal_baseline() -> None:
     ]
 
 
+def test_volume_sharded_over_many_nodes_gives_the_per_node_alerts() -> None:
+    """Volume groups share a few shard keys (detectors.anomaly.sharded); the alerts must be those
+    of one key per node: same ids, times and events."""
+    rng = random.Random(4)
+    events = []
+    for bucket in range(2 * 288):  # two days of 5-minute buckets, 8 nodes in 3 agencies
+        for node in range(8):
+            rate = 600 if (bucket, node) in {(400, 3), (500, 7), (520, 7)} else rng.randint(6, 10)
+            events += [{"@timestamp": at(bucket * 300 + n * 300 / (rate * 1.2)),
+                        "event": {"id": f"v{bucket}-{node}-{n}"},
+                        "socflow": {"node": {"id": f"n-{node}", "agency": f"a-{node % 3}"}}} for n in range(rate)]
+    events.sort(key=lambda e: e["@timestamp"])
+    sharded = StatefulPlan.build(StatefulSettings.load("config/detectors.yaml"))
+    keys = {key for event in events[:5000] for key, _ in sharded.route(event, [])}
+    assert keys and all(key.split("|")[3].startswith("#") for key in keys)
+    plain = StatefulPlan.build(StatefulSettings.load("config/detectors.yaml"))
+    plain.anomalies._sharded.clear()  # one key per node and agency, as before sharding
+
+    def alerts(plan: StatefulPlan) -> list[tuple[str, str, tuple[str, ...], str]]:
+        engine = StatefulEngine(plan)
+        out = [d for event in events for d in engine.process(event)] + engine.flush()
+        return sorted((d.id, d.timestamp, tuple(d.event_ids), json.dumps(d.group, sort_keys=True)) for d in out)
+
+    expected = alerts(plain)
+    assert {json.loads(group)["socflow.node.id"] for *_, group in expected if "socflow.node.id" in group} >= {
+        "n-3", "n-7"}
+    assert alerts(sharded) == expected
+
+
 def test_first_seen_after_learning() -> None:
     day = 86400
     events = [{"@timestamp": at(i * 3600), "event": {"id": f"p{i}"}, "host": {"name": "srv1"},
