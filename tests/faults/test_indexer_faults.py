@@ -12,6 +12,7 @@ machine.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -124,6 +125,15 @@ def test_elasticsearch_down_for_60_s_mid_stream(tmp_path: Path, private_elastics
     assert stored == expected  # every alert, once, at its final count
 
 
+def _acknowledged(position: Path, per_file: int) -> int:
+    """Alerts the indexer had acknowledged by Elasticsearch when it was killed (its position)."""
+    if not position.exists():
+        return 0
+    state = json.loads(position.read_text(encoding="utf-8"))
+    done = set(state.get("done", []))
+    return per_file * len(done) + sum(lines for name, lines in state.get("lines", {}).items() if name not in done)
+
+
 def test_indexer_killed_mid_batch(tmp_path: Path, elasticsearch_url: str) -> None:
     started = time.monotonic()
     prefix = "socflow-fault-indexer-alerts"
@@ -148,17 +158,20 @@ def test_indexer_killed_mid_batch(tmp_path: Path, elasticsearch_url: str) -> Non
     at_kill = es_count(client, prefix)
     time.sleep(2.0)
     after_kill = es_count(client, prefix)  # what the killed bulk had already written
+    acknowledged = _acknowledged(data / "indexer" / "indexer-position.json", per_file=2500)
     resumed = subprocess.run([sys.executable, "-m", "alerts.cli", "--data-dir", str(data), "index"], cwd=REPO,
                              env={**os.environ, **env}, capture_output=True, text=True, timeout=600,
                              check=False)
     assert resumed.returncode == 0, resumed.stderr[-4000:]
     stored = es_alerts(client, prefix)
     log_event(LOGGER, "fault_indexer_kill_done", seconds=round(time.monotonic() - started, 1),
-              expected=len(expected), at_kill=at_kill, after_kill=after_kill, stored=len(stored),
-              resumed=resumed.stdout.strip())
+              expected=len(expected), at_kill=at_kill, after_kill=after_kill, acknowledged=acknowledged,
+              stored=len(stored), resumed=resumed.stdout.strip())
     assert 0 < at_kill < len(expected), "the indexer was not killed mid-stream"
-    # The resumed run re-sent the unacknowledged batch (found, not doubled) and did the rest.
+    # The resumed run re-sent what Elasticsearch held beyond the acknowledged position (found,
+    # not doubled) and did the rest. Whether the kill caught a bulk in flight is timing: when
+    # it fell between bulks, nothing was beyond the position and there is nothing to find.
     new, present = map(int, re.findall(r"(\d+) new alerts, (\d+) already present", resumed.stdout)[0])
-    assert present > 0  # the killed batch: in Elasticsearch already, sent again, not doubled
+    assert present >= after_kill - acknowledged
     assert new > 0
     assert stored == expected  # every alert, once, at its final count
