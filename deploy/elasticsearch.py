@@ -47,16 +47,8 @@ def elasticsearch_url(settings: StackSettings) -> str:
     return f"http://127.0.0.1:{settings.elasticsearch_port}"
 
 
-def service_dir(settings: StackSettings) -> Path:
-    return settings.effective_run_dir / SERVICE
-
-
-def start_lock(settings: StackSettings) -> Path:
-    return settings.effective_run_dir / ".locks" / f"{SERVICE}.lock"
-
-
 def _paths(settings: StackSettings) -> dict[str, Path]:
-    base = service_dir(settings)
+    base = settings.service_dir(SERVICE)
     return {
         "base": base,
         "home": base / f"home-{settings.elasticsearch_version}",
@@ -226,7 +218,7 @@ def start(settings: StackSettings) -> ServiceStatus:
     log tail when the port belongs to something else, Java is missing or startup fails.
     """
     # A concurrent start or stop of the same instance waits for this one.
-    with locked(start_lock(settings)):
+    with locked(settings.start_lock(SERVICE)):
         return _start(settings)
 
 
@@ -299,7 +291,7 @@ def _start(settings: StackSettings) -> ServiceStatus:
 
 def stop(settings: StackSettings) -> bool:
     """Stop our Elasticsearch (SIGTERM, SIGKILL after ``stop_timeout_s``). False if it was not running."""
-    with locked(start_lock(settings)):
+    with locked(settings.start_lock(SERVICE)):
         return _stop(settings)
 
 

@@ -159,16 +159,8 @@ def rest_url(settings: StackSettings) -> str:
     return f"http://127.0.0.1:{settings.flink_rest_port}"
 
 
-def service_dir(settings: StackSettings) -> Path:
-    return settings.effective_run_dir / SERVICE
-
-
-def start_lock(settings: StackSettings) -> Path:
-    return settings.effective_run_dir / ".locks" / f"{SERVICE}.lock"
-
-
 def _paths(settings: StackSettings) -> dict[str, Path]:
-    base = service_dir(settings)
+    base = settings.service_dir(SERVICE)
     return {"base": base, "conf": base / "conf", "logs": base / "logs", "pids": base / "pids",
             "tmp": base / "tmp", "checkpoints": base / "checkpoints"}
 
@@ -346,7 +338,7 @@ def start_cluster(settings: StackSettings) -> ServiceStatus:
     Idempotent: a healthy cluster of ours is left alone; missing TaskManagers are added.
     """
     # A concurrent start or stop of the same instance waits for this one.
-    with locked(start_lock(settings)):
+    with locked(settings.start_lock(SERVICE)):
         return _start_cluster(settings)
 
 
@@ -407,7 +399,7 @@ def _start_cluster(settings: StackSettings) -> ServiceStatus:
 
 def stop_cluster(settings: StackSettings) -> bool:
     """Stop TaskManagers, then the JobManager (SIGTERM, SIGKILL after ``stop_timeout_s``)."""
-    with locked(start_lock(settings)):
+    with locked(settings.start_lock(SERVICE)):
         return _stop_cluster(settings)
 
 

@@ -48,16 +48,8 @@ def bootstrap_servers(settings: StackSettings) -> str:
     return f"127.0.0.1:{settings.kafka_port}"
 
 
-def service_dir(settings: StackSettings) -> Path:
-    return settings.effective_run_dir / SERVICE
-
-
-def start_lock(settings: StackSettings) -> Path:
-    return settings.effective_run_dir / ".locks" / f"{SERVICE}.lock"
-
-
 def _paths(settings: StackSettings) -> dict[str, Path]:
-    base = service_dir(settings)
+    base = settings.service_dir(SERVICE)
     return {
         "base": base,
         "libs": base / f"libs-{settings.kafka_version}",
@@ -174,7 +166,7 @@ def _java_cmd(settings: StackSettings, java_home: Path, main: str, *args: str) -
 
 def _env(settings: StackSettings, java_home: Path) -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
-            "HOME": str(service_dir(settings)), "JAVA_HOME": str(java_home)}
+            "HOME": str(settings.service_dir(SERVICE)), "JAVA_HOME": str(java_home)}
 
 
 def _format_storage(settings: StackSettings, java_home: Path, user: str | None) -> None:
@@ -233,7 +225,7 @@ def status(settings: StackSettings) -> ServiceStatus:
 def start(settings: StackSettings) -> ServiceStatus:
     """Start the broker unless it runs; wait until an AdminClient lists topics. Idempotent."""
     # A concurrent start or stop of the same instance waits for this one.
-    with locked(start_lock(settings)):
+    with locked(settings.start_lock(SERVICE)):
         return _start(settings)
 
 
@@ -281,7 +273,7 @@ def _start(settings: StackSettings) -> ServiceStatus:
 
 def stop(settings: StackSettings) -> bool:
     """Stop our broker (SIGTERM: controlled shutdown; SIGKILL after ``stop_timeout_s``)."""
-    with locked(start_lock(settings)):
+    with locked(settings.start_lock(SERVICE)):
         return _stop(settings)
 
 

@@ -73,6 +73,14 @@ class StackSettings(BaseModel):
             return ROOT_RUN_DIR
         return self.cache_dir / "run"
 
+    def service_dir(self, service: str) -> Path:
+        """Where a service keeps its home, config, data, logs and pid file."""
+        return self.effective_run_dir / service
+
+    def start_lock(self, service: str) -> Path:
+        """Lock file held while a service is started or stopped (one starter at a time)."""
+        return self.effective_run_dir / ".locks" / f"{service}.lock"
+
     def for_tests(self) -> StackSettings:
         """The same stack on test ports and in its own run dir (never the developer's instance)."""
         base = self.effective_run_dir
