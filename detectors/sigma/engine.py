@@ -25,7 +25,6 @@ The engine is pure Python without pyflink; the Flink job loads one engine per ta
 from __future__ import annotations
 
 import logging
-from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -231,7 +230,11 @@ class RouteGroup:
         if keyword_slot is not None and not walked:
             keywords = ctx.fold(KEYWORDS, keyword_accessor)
             if keywords is not None:
-                self._scan_values(keyword_slot, (keywords,) if keywords.__class__ is str else keywords, hits, found)
+                # No EventData (Linux, web, network events) or a nested value: one joined scan
+                # of every value, uncached (no literal spans two values: markers separate them).
+                slot_hits, slot_found = self._scan(keyword_slot, keywords)
+                hits.update(slot_hits)
+                found.update(slot_found)
         caches = self._caches
         folded_cache = ctx.folded
         for slot, field_key, accessor in self.other_fields:
@@ -386,43 +389,6 @@ class RouteGroup:
                 each.clear()
             self._cached = 1
         cache[value] = entry
-
-    def _scan_values(self, slot: int, values: Sequence[str], hits: set[int], found: set[int]) -> None:
-        """Keyword (full-text) atoms over each folded value: recurring values from the cache,
-        the others in one automaton pass over their joined text, each match credited to the
-        value it lies in (no literal spans two values: the markers between them are never in
-        a literal without anchoring it to one value)."""
-        cache = self._caches[slot]
-        missed: list[str] = []
-        for value in values:
-            entry = cache.get(value)
-            if entry is None:
-                missed.append(value)
-            elif entry[1]:
-                hits.update(entry[1])
-                found.update(entry[2])
-        if not missed:
-            return
-        parts = [v.replace(_START, " ").replace(_END, " ") if (_START in v or _END in v) else v for v in missed]
-        per_value: dict[int, set[int]] = {}
-        automaton, payload, checks = self.scanners[slot]
-        if automaton is not None:
-            text = _START + _SEP.join(parts) + _END
-            starts: list[int] = []
-            offset = 1
-            for part in parts:
-                starts.append(offset)
-                offset += len(part) + 2
-            for pattern, begin, _ in automaton.find_matches_as_indexes(text, overlapping=True):
-                inside = begin + 1 if text[begin] == _START else begin
-                per_value.setdefault(bisect_right(starts, inside) - 1, set()).add(pattern)
-        for index, value in enumerate(missed):
-            entry = _value_entry(value, parts[index], per_value.get(index, ()), payload, checks)
-            if len(value) <= _CACHE_VALUE_LIMIT:
-                self._remember(cache, value, entry)
-            if entry[1]:
-                hits.update(entry[1])
-                found.update(entry[2])
 
     def _scan(self, slot: int, folded: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """The atoms of ``slot`` that the folded text(s) satisfy, and the rules they select."""
