@@ -8,9 +8,10 @@ into Flink and only does what Flink must do:
   watermark back (with parallelism > 1 some source tasks may have nothing to read);
 - ``key_by`` the record's key (one key per correlation group / detector group);
 - per chain level one :class:`StatefulFunction` (a ``KeyedProcessFunction``): items wait in
-  keyed state until an event-time timer at their time fires, then are applied in
-  (time, event id) order via ``plan.step``; the state is a ``ValueState`` holding the JSON of
-  the core's versioned snapshot and the key's processed-up-to horizon; ``next_timer`` timers
+  keyed state (a ``ListState``, one JSON chunk per record, so a record appends its items and
+  never rewrites what already waits) until an event-time timer at their time fires, then are
+  applied in (time, event id) order via ``plan.step``; the state is a ``ValueState`` holding
+  the JSON of the core's versioned snapshot and the key's processed-up-to horizon; ``next_timer`` timers
   close windows and expire state (the TTL is in event time, so memory stays bounded);
 - late items (at or before the key's horizon) are counted in the ``late_items`` metric,
   applied out of order when within the allowed lateness, otherwise dropped and counted in
@@ -31,13 +32,14 @@ from typing import Any
 from pyflink.common import Duration, Types, WatermarkStrategy
 from pyflink.common.watermark_strategy import TimestampAssigner
 from pyflink.datastream import DataStream, KeyedProcessFunction, RuntimeContext
-from pyflink.datastream.state import ValueStateDescriptor
+from pyflink.datastream.state import ListStateDescriptor, ValueStateDescriptor
 
 from detectors.correlation.engine import NEVER, is_forwarded, item_order, key_level, timer_at
 from detectors.stateful import StatefulPlan
 
 _DECODER = json.JSONDecoder()
 _KEY_PREFIX = '{"key":'
+_HORIZON_PREFIX = '{"h":'
 
 
 def record_key(record: str) -> str:
@@ -57,6 +59,21 @@ def record_ts(record: str) -> int:
         except ValueError:
             pass
     return int(json.loads(record)["ts"])
+
+
+def stored_horizon(text: str) -> int:
+    """The horizon of a stored state envelope without decoding its snapshot (``"h"`` comes first).
+
+    Every record checks its items against the horizon; decoding the whole snapshot for that
+    (hundreds of groups in a sharded detector's key) cost more than the items' work.
+    """
+    if text.startswith(_HORIZON_PREFIX):
+        end = text.find(",", len(_HORIZON_PREFIX))
+        try:
+            return int(text[len(_HORIZON_PREFIX) : end])
+        except ValueError:
+            pass
+    return int(json.loads(text)["h"])
 
 
 class RecordTimestamps(TimestampAssigner):
@@ -84,7 +101,12 @@ class StatefulFunction(KeyedProcessFunction):
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.state = runtime_context.get_state(ValueStateDescriptor("core", Types.STRING()))
-        self.pending = runtime_context.get_state(ValueStateDescriptor("pending", Types.STRING()))
+        # Waiting items, one JSON list per record: appending costs what the record brings, where
+        # rewriting one growing value cost a few seconds' worth of a busy key's items per record.
+        self.pending = runtime_context.get_list_state(ListStateDescriptor("pending-chunks", Types.STRING()))
+        # Where versions before the ListState kept waiting items: read once by the next timer after
+        # a restore from such a checkpoint (their timers are in it), then cleared.
+        self.legacy_pending = runtime_context.get_state(ValueStateDescriptor("pending", Types.STRING()))
         metrics = runtime_context.get_metrics_group().add_group("socflow_stateful")
         self.items_counter = metrics.counter("items")
         self.late_counter = metrics.counter("late_items")
@@ -127,12 +149,13 @@ class StatefulFunction(KeyedProcessFunction):
         key = str(record["key"])
         horizon: int | None = None
         late: list[dict[str, Any]] = []
-        waiting: list[dict[str, Any]] | None = None
+        waiting: list[dict[str, Any]] = []
+        timers: set[int] = set()
         for item in record["items"]:
             self.items_counter.inc()
             if horizon is None:
                 text = self.state.value()
-                horizon = int(json.loads(text)["h"]) if text else NEVER
+                horizon = stored_horizon(text) if text else NEVER
             moment = int(item["t"])
             if moment <= horizon:
                 self.late_counter.inc()
@@ -148,13 +171,13 @@ class StatefulFunction(KeyedProcessFunction):
                 # the next watermark advance, which quiet inputs (or a restore) may never bring.
                 late.append(item)
                 continue
-            if waiting is None:
-                text = self.pending.value()
-                waiting = json.loads(text) if text else []
             waiting.append(item)
-            ctx.timer_service().register_event_time_timer(timer_at(moment, self.resolution))
-        if waiting is not None:
-            self.pending.update(json.dumps(waiting, separators=(",", ":")))
+            timers.add(timer_at(moment, self.resolution))
+        if waiting:
+            self.pending.add(json.dumps(waiting, separators=(",", ":")))
+        # Flink keeps one timer per key and time: registering each distinct time once is the same.
+        for moment in timers:
+            ctx.timer_service().register_event_time_timer(moment)
         if late:
             # Late but within the allowed lateness: applied now, in arrival order.
             horizon, state = self._load(key)
@@ -165,15 +188,26 @@ class StatefulFunction(KeyedProcessFunction):
                 yield from self._emit(detections, forwards)
             self._store(key, horizon, state, ctx)
 
+    def _waiting(self) -> list[dict[str, Any]]:
+        """Every waiting item of the current key, in arrival order."""
+        chunks = list(self.pending.get() or ())
+        legacy = self.legacy_pending.value()
+        waiting: list[dict[str, Any]] = json.loads(legacy) if legacy else []
+        for chunk in chunks:
+            waiting.extend(json.loads(chunk))
+        if legacy:
+            self.legacy_pending.clear()
+            self.pending.update([json.dumps(waiting, separators=(",", ":"))])
+        return waiting
+
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterator[str]:
         key = str(ctx.get_current_key())
-        text = self.pending.value()
-        waiting = json.loads(text) if text else []
+        waiting = self._waiting()
         ready = sorted((item for item in waiting if int(item["t"]) <= timestamp), key=item_order)
         rest = [item for item in waiting if int(item["t"]) > timestamp]
         if ready:
             if rest:
-                self.pending.update(json.dumps(rest, separators=(",", ":")))
+                self.pending.update([json.dumps(rest, separators=(",", ":"))])
             else:
                 self.pending.clear()
         horizon, state = self._load(key)
