@@ -94,6 +94,13 @@ def format_timestamp(moment: datetime) -> str:
 
 def parse_timestamp(text: str) -> datetime:
     """Parse an RFC 3339 / ISO 8601 timestamp; a missing zone means UTC."""
+    if len(text) == 24 and text[10] == "T" and text[23] == "Z":
+        # What format_timestamp writes (every normalized event): fromisoformat takes it as is,
+        # at a fifth of the general path's cost; the routers parse one per event.
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError:
+            pass
     cleaned = text.strip().replace(" ", "T", 1)
     if cleaned.endswith("Z"):
         cleaned = cleaned[:-1] + "+00:00"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from detectors.anomaly.config import DetectorSettings
 from detectors.anomaly.detectors import (
@@ -94,6 +94,11 @@ def _at(event: Mapping[str, Any], head: str, tail: str) -> Any:
     return get_field(event, f"{head}.{tail}")
 
 
+def _is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
+    # ``type(...) is dict`` first: the ABC check alone costs more than the lookups it guards.
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _outcome(event: Mapping[str, Any]) -> str | None:
     outcome = _at(event, "event", "outcome")
     if outcome in ("failure", "success"):
@@ -102,7 +107,7 @@ def _outcome(event: Mapping[str, Any]) -> str | None:
         if "authentication" in categories:
             return str(outcome)
     winlog = event.get("winlog")
-    code = winlog.get("event_id") if isinstance(winlog, Mapping) else None
+    code = winlog.get("event_id") if _is_mapping(winlog) else None
     if code == 4625:
         return "failure"
     if code == 4624:
@@ -112,21 +117,21 @@ def _outcome(event: Mapping[str, Any]) -> str | None:
 
 def _winlog(event: Mapping[str, Any], name: str) -> Any:
     winlog = event.get("winlog")
-    if not isinstance(winlog, Mapping):
+    if not _is_mapping(winlog):
         return None
     data = winlog.get("event_data")
-    return data.get(name) if isinstance(data, Mapping) else None
+    return data.get(name) if _is_mapping(data) else None
 
 
 def extract(event: Mapping[str, Any], moment: int) -> dict[str, Any]:
     """The fields detectors need, read once per event (ECS first, Windows EventData second)."""
     node = event.get("socflow")
-    node = node.get("node") if isinstance(node, Mapping) else None
-    if not isinstance(node, Mapping):
+    node = node.get("node") if _is_mapping(node) else None
+    if not _is_mapping(node):
         node = {"id": get_field(event, "socflow.node.id"), "agency": get_field(event, "socflow.node.agency")}
     process = event.get("process")
     dns = event.get("dns")
-    question = dns.get("question") if isinstance(dns, Mapping) else None
+    question = dns.get("question") if _is_mapping(dns) else None
     return {
         "t": moment,
         "id": event_id(event),
@@ -135,11 +140,11 @@ def extract(event: Mapping[str, Any], moment: int) -> dict[str, Any]:
         "port": _at(event, "destination", "port"),
         "user": _at(event, "user", "name") or _winlog(event, "TargetUserName"),
         "outcome": _outcome(event),
-        "dns": question.get("name") if isinstance(question, Mapping) else get_field(event, "dns.question.name"),
+        "dns": question.get("name") if _is_mapping(question) else get_field(event, "dns.question.name"),
         "node": node.get("id"),
         "agency": node.get("agency"),
         "host": _at(event, "host", "name") or get_field(event, "winlog.computer_name"),
-        "process": (process.get("executable") or process.get("name")) if isinstance(process, Mapping)
+        "process": (process.get("executable") or process.get("name")) if _is_mapping(process)
         else (get_field(event, "process.executable") or get_field(event, "process.name")),
     }
 
@@ -179,6 +184,9 @@ class AnomalyLogic:
     detectors: dict[str, Detector[Any]] = field(init=False)
     _keys: dict[str, tuple[Detector[Any], str]] = field(init=False, repr=False)
     _sharded: dict[str, Sharded] = field(init=False, repr=False)
+    # (name, detector, key prefix) per enabled detector: route runs for every event.
+    _routes: list[tuple[str, Detector[Any], str]] = field(init=False, repr=False)
+    _shards: dict[str, str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.detectors = {}
@@ -190,21 +198,29 @@ class AnomalyLogic:
         # Keys are parsed on every step and timer: a bounded cache saves the splitting
         # (a plain dict, so the logic still pickles into Flink operators).
         self._keys = {}
+        self._routes = [(name, detector, f"0|a|{name}|") for name, detector in self.detectors.items()]
+        self._shards = {}  # group -> shard: few groups (nodes, agencies), hashed once each
 
     def route(self, event: Mapping[str, Any], moment: int) -> list[KeyedItem]:
         if not self.detectors:
             return []
         fields = extract(event, moment)
         pairs: list[KeyedItem] = []
-        for name, detector in self.detectors.items():
+        for name, detector, prefix in self._routes:
             sharded = name in self._sharded
             for group, item in detector.route(fields):
                 if not detector.worth_sending(group, item):
                     continue
                 if sharded:
-                    pairs.append((f"0|a|{name}|{shard_of(group)}", {**item, "g": group}))
+                    shard = self._shards.get(group)
+                    if shard is None:
+                        if len(self._shards) >= 65_536:
+                            self._shards.clear()
+                        shard = self._shards[group] = shard_of(group)
+                    item["g"] = group  # the item is the detector's own, made for this event
+                    pairs.append((prefix + shard, item))
                 else:
-                    pairs.append((f"0|a|{name}|{group}", item))
+                    pairs.append((prefix + group, item))
         return pairs
 
     def _parse(self, key: str) -> tuple[Detector[Any], str]:
