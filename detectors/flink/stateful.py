@@ -8,8 +8,9 @@ into Flink and only does what Flink must do:
   watermark back (with parallelism > 1 some source tasks may have nothing to read);
 - ``key_by`` the record's key (one key per correlation group / detector group);
 - per chain level one :class:`StatefulFunction` (a ``KeyedProcessFunction``): items wait in
-  keyed state (a ``ListState``, one JSON chunk per record, so a record appends its items and
-  never rewrites what already waits) until an event-time timer at their time fires, then are
+  keyed state (a ``ListState``, one chunk per record, so a record appends its items and never
+  rewrites what already waits; a timer decodes only the chunks it releases items from) until
+  an event-time timer at their time fires, then are
   applied in (time, event id) order via ``plan.step``; the state is a ``ValueState`` holding
   the JSON of the core's versioned snapshot and the key's processed-up-to horizon; ``next_timer`` timers
   close windows and expire state (the TTL is in event time, so memory stays bounded);
@@ -81,6 +82,16 @@ class RecordTimestamps(TimestampAssigner):
         return record_ts(value)
 
 
+def waiting_chunk(items: list[dict[str, Any]]) -> str:
+    """Items as they wait in keyed state: ``"<earliest t> <latest t> <JSON list>"``.
+
+    The times up front let a timer keep the chunks it releases nothing from without decoding
+    and encoding them again (a busy key holds seconds' worth of records).
+    """
+    times = [int(item["t"]) for item in items]
+    return f"{min(times)} {max(times)} {json.dumps(items, separators=(',', ':'))}"
+
+
 def _forward_record(key: str, item: dict[str, Any]) -> str:
     return json.dumps({"key": key, "items": [item], "ts": int(item["t"])}, separators=(",", ":"), default=str)
 
@@ -101,9 +112,9 @@ class StatefulFunction(KeyedProcessFunction):
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.state = runtime_context.get_state(ValueStateDescriptor("core", Types.STRING()))
-        # Waiting items, one JSON list per record: appending costs what the record brings, where
-        # rewriting one growing value cost a few seconds' worth of a busy key's items per record.
-        self.pending = runtime_context.get_list_state(ListStateDescriptor("pending-chunks", Types.STRING()))
+        # Waiting items, one chunk per record (waiting_chunk): appending costs what the record
+        # brings, where rewriting one growing value cost seconds' worth of a busy key's items.
+        self.pending = runtime_context.get_list_state(ListStateDescriptor("waiting-chunks", Types.STRING()))
         # Where versions before the ListState kept waiting items: read once by the next timer after
         # a restore from such a checkpoint (their timers are in it), then cleared.
         self.legacy_pending = runtime_context.get_state(ValueStateDescriptor("pending", Types.STRING()))
@@ -151,8 +162,10 @@ class StatefulFunction(KeyedProcessFunction):
         late: list[dict[str, Any]] = []
         waiting: list[dict[str, Any]] = []
         timers: set[int] = set()
-        for item in record["items"]:
-            self.items_counter.inc()
+        items = record["items"]
+        # Counted once per record: each inc() is a call into the JVM.
+        self.items_counter.inc(len(items))
+        for item in items:
             if horizon is None:
                 text = self.state.value()
                 horizon = stored_horizon(text) if text else NEVER
@@ -174,7 +187,7 @@ class StatefulFunction(KeyedProcessFunction):
             waiting.append(item)
             timers.add(timer_at(moment, self.resolution))
         if waiting:
-            self.pending.add(json.dumps(waiting, separators=(",", ":")))
+            self.pending.add(waiting_chunk(waiting))
         # Flink keeps one timer per key and time: registering each distinct time once is the same.
         for moment in timers:
             ctx.timer_service().register_event_time_timer(moment)
@@ -188,31 +201,42 @@ class StatefulFunction(KeyedProcessFunction):
                 yield from self._emit(detections, forwards)
             self._store(key, horizon, state, ctx)
 
-    def _waiting(self) -> list[dict[str, Any]]:
-        """Every waiting item of the current key, in arrival order."""
+    def _take_due(self, timestamp: int) -> tuple[list[dict[str, Any]], bool]:
+        """The current key's waiting items at or before ``timestamp``, in arrival order, taken out
+        of the waiting state; and whether any item still waits."""
         chunks = list(self.pending.get() or ())
         legacy = self.legacy_pending.value()
-        waiting: list[dict[str, Any]] = json.loads(legacy) if legacy else []
-        for chunk in chunks:
-            waiting.extend(json.loads(chunk))
         if legacy:
             self.legacy_pending.clear()
-            self.pending.update([json.dumps(waiting, separators=(",", ":"))])
-        return waiting
+            if legacy_items := json.loads(legacy):
+                chunks.insert(0, waiting_chunk(legacy_items))
+        due: list[dict[str, Any]] = []
+        kept: list[str] = []
+        for chunk in chunks:
+            earliest, latest, body = chunk.split(" ", 2)
+            if int(earliest) > timestamp:
+                kept.append(chunk)
+                continue
+            items = json.loads(body)
+            if int(latest) <= timestamp:
+                due.extend(items)
+                continue
+            due.extend(item for item in items if int(item["t"]) <= timestamp)
+            kept.append(waiting_chunk([item for item in items if int(item["t"]) > timestamp]))
+        if due or legacy:
+            if kept:
+                self.pending.update(kept)
+            else:
+                self.pending.clear()
+        return due, bool(kept)
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterator[str]:
         key = str(ctx.get_current_key())
-        waiting = self._waiting()
-        ready = sorted((item for item in waiting if int(item["t"]) <= timestamp), key=item_order)
-        rest = [item for item in waiting if int(item["t"]) > timestamp]
-        if ready:
-            if rest:
-                self.pending.update([json.dumps(rest, separators=(",", ":"))])
-            else:
-                self.pending.clear()
+        due, still_waiting = self._take_due(timestamp)
+        ready = sorted(due, key=item_order)
         horizon, state = self._load(key)
         if state is None and not ready:
-            if horizon != NEVER and not rest and timestamp >= horizon + self.lateness:
+            if horizon != NEVER and not still_waiting and timestamp >= horizon + self.lateness:
                 self.state.clear()  # the remembered horizon has served its time
             return
         if state is None:
