@@ -55,6 +55,7 @@ from detectors.sigma.compiler import (
 )
 from detectors.sigma.fieldmap import EventRoute, FieldMappings, RuleSource
 from detectors.sigma.loader import (
+    DEFAULT_CONFIG_DIR,
     LoadReport,
     RuleFailure,
     apply_filters,
@@ -66,8 +67,6 @@ from ingest.logsource import LogsourceTable
 from ingest.schema import stable_id
 
 _log = logging.getLogger(__name__)
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_CONFIG_DIR = REPO_ROOT / "config"
 
 # Segment markers around each field value in the text the automaton scans; a value never
 # contains them (they are replaced), so "\x02abc" means "starts with abc", "abc\x03" "ends".
@@ -115,6 +114,9 @@ class RouteGroup:
     _cached: int = 0
     # EventData values only keyword rules search: {raw value: () or (atom ids, rule positions)}
     _keyword_cache: dict[Any, Any] = field(default_factory=dict)
+    # Characters no keyword atom is made of alone ("" when one is): a value of only these
+    # (a GUID, a time, a process id) cannot hold a keyword atom, so it is not scanned.
+    keyword_plain: str = ""
 
     def _plan(self, names: tuple[str, ...]) -> Plan:
         """Which of an event's EventData names feed which slot (cached per name set), with the
@@ -203,10 +205,16 @@ class RouteGroup:
         chars: dict[int, dict[str, Hit]] = {}
         for (literal, slot), identifier in short.items():
             chars.setdefault(slot, {})[literal] = targets(identifier)
-        keyword = group.keyword_slot
-        for slot in range(len(group.fields)):
+        group._build_scanners(literals, chars)
+        return group
+
+    def _build_scanners(self, literals: dict[int, dict[str, Hit]], chars: dict[int, dict[str, Hit]]) -> None:
+        keyword = self.keyword_slot
+        if keyword is not None:
+            self.keyword_plain = _plain_for([*literals.get(keyword, {}), *chars.get(keyword, {})])
+        for slot in range(len(self.fields)):
             own_literals, own_chars = literals.get(slot, {}), chars.get(slot, {})
-            if keyword is not None and slot != keyword and slot in group.data_slots.values():
+            if keyword is not None and slot != keyword and slot in self.data_slots.values():
                 own_literals = _merged(own_literals, literals.get(keyword, {}))
                 own_chars = _merged(own_chars, chars.get(keyword, {}))
             # Rust Aho-Corasick per field: one pass over the field's text whatever the number
@@ -214,8 +222,7 @@ class RouteGroup:
             # no faster here and takes ~10x the memory.)
             ordered = sorted(own_literals)
             automaton = ahocorasick_rs.AhoCorasick(ordered) if ordered else None
-            group.scanners[slot] = (automaton, [own_literals[p] for p in ordered], own_chars or None)
-        return group
+            self.scanners[slot] = (automaton, [own_literals[p] for p in ordered], _chars_of(own_chars))
 
     def candidates(self, ctx: Context) -> list[int]:
         found = set(self.always)
@@ -320,6 +327,7 @@ class RouteGroup:
         scanned alone, so that what is cached for a value is its own atoms.
         """
         cache = self._keyword_cache
+        plain = self.keyword_plain
         missed: list[Any] = []
         complete = True
         for name in names:
@@ -327,7 +335,8 @@ class RouteGroup:
             cls = value.__class__
             if cls is str or cls is int:
                 entry = cache.get(value)
-                if entry is None:
+                # A value of only characters no keyword atom is made of holds no atom.
+                if entry is None and (value.strip(plain) if cls is str else not plain):
                     missed.append(value)
                 elif entry:
                     hits.update(entry[0])
@@ -401,13 +410,12 @@ class RouteGroup:
             if joined.count(_START) != len(folded) - 1 or joined.count(_END) != len(folded) - 1:
                 joined = _SEP.join(v.replace(_START, " ").replace(_END, " ") for v in folded)  # a value had markers
             text = _START + joined + _END
-        automaton, payload, checks = self.scanners[slot]
+        automaton, payload, chars = self.scanners[slot]
         # Only which literals occur matters, not where or how often.
         patterns: Iterable[int] = ()
         if automaton is not None:
             patterns = {match[0] for match in automaton.find_matches_as_indexes(text, overlapping=True)}
-        _, hits, found = _value_entry(text, text, patterns, payload, checks)
-        return hits, found
+        return _hits_of(text, patterns, payload, chars)
 
     def match(self, ctx: Context, *, indexed: bool = True) -> list[RuleInfo]:
         rules = self.rules
@@ -427,6 +435,8 @@ _SCALARS = frozenset((str, int, bool, float, type(None)))
 _CACHE_LIMIT = 8192
 _CACHE_VALUE_LIMIT = 256
 _KEYWORD_CACHE_LIMIT = 4096
+# GUIDs, times, numbers and hex ids are made of these: see RouteGroup.keyword_plain.
+_PLAIN = "0123456789abcdefABCDEF{}-:. "
 
 
 # Substrings shorter than this hit almost every event (" ", "\\", "-"): the automaton would
@@ -437,7 +447,9 @@ MIN_SUBSTRING = 2
 Hit = tuple[tuple[int, ...], tuple[int, ...]]  # (atom ids, rule positions they select)
 PlanStep = tuple[str, int, str | None, dict[Any, Any]]  # (EventData name, slot, field key, scan cache)
 Plan = tuple[list[PlanStep], tuple[str, ...]]  # (indexed names' steps, names only keywords search)
-Scanner = tuple[Any, list[Hit], dict[str, Hit] | None]  # (automaton, its patterns' hits, chars)
+# Single-character checks: (ASCII ones with their hits, the others by character, their set)
+Chars = tuple[tuple[tuple[str, Hit], ...], dict[str, Hit], frozenset[str]]
+Scanner = tuple[Any, list[Hit], Chars | None]  # (automaton, its patterns' hits, characters)
 
 
 def _merged(own: dict[str, Hit], extra: dict[str, Hit]) -> dict[str, Hit]:
@@ -454,23 +466,47 @@ def _merged(own: dict[str, Hit], extra: dict[str, Hit]) -> dict[str, Hit]:
     return merged
 
 
-def _value_entry(
-    value: str, text: str, patterns: Iterable[int], payload: list[Hit], checks: dict[str, Hit] | None
-) -> tuple[str, tuple[int, ...], tuple[int, ...]]:
-    """A scan-cache entry of one value: the atoms of the patterns found in it and of its
-    single characters that are checks, and the rules they select."""
+def _plain_for(patterns: list[str]) -> str:
+    """_PLAIN if each pattern holds a character outside it (after folding), else ""."""
+    folded_plain = frozenset(_PLAIN.casefold())
+    if all(set(pattern.strip(_START + _END)) - folded_plain for pattern in patterns):
+        return _PLAIN
+    return ""
+
+
+def _hits_of(
+    text: str, patterns: Iterable[int], payload: list[Hit], chars: Chars | None
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The atoms of the patterns found in a text and of its single characters that are checks,
+    and the rules they select."""
     value_hits: list[int] = []
     value_found: list[int] = []
     for pattern in patterns:
         identifiers, positions = payload[pattern]
         value_hits.extend(identifiers)
         value_found.extend(positions)
-    if checks is not None:
-        for char in checks.keys() & set(text):
-            identifiers, positions = checks[char]
-            value_hits.extend(identifiers)
-            value_found.extend(positions)
-    return value, tuple(value_hits), tuple(value_found)
+    if chars is not None:
+        ascii_chars, wide, wide_keys = chars
+        for char, (identifiers, positions) in ascii_chars:
+            if char in text:
+                value_hits.extend(identifiers)
+                value_found.extend(positions)
+        # Rules against homoglyphs check for a thousand non-ASCII characters; most text is ASCII
+        # (a flag of the str, no scan), and the rest is scanned once, not once per character.
+        if wide and not text.isascii():
+            for char in wide_keys.intersection(text):
+                identifiers, positions = wide[char]
+                value_hits.extend(identifiers)
+                value_found.extend(positions)
+    return tuple(value_hits), tuple(value_found)
+
+
+def _chars_of(checks: dict[str, Hit]) -> Chars | None:
+    if not checks:
+        return None
+    wide = {char: hit for char, hit in checks.items() if not char.isascii()}
+    ascii_chars = tuple((char, hit) for char, hit in sorted(checks.items()) if char.isascii())
+    return ascii_chars, wide, frozenset(wide)
 
 
 def _indexable(atom: Atom) -> bool:
