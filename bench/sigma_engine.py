@@ -14,6 +14,10 @@ emptied before each pass (the honest figure for a stream whose values recur only
 they do in the corpus), rule load time, peak memory, and the time pySigma's SQLite backend (the
 reference of tests/sigma/test_differential.py) needs for the same events and Windows rules.
 
+The engine's hot modules run as compiled by mypyc when ``python -m deploy.native`` has built
+them (``deploy/run test`` and ``demo`` do); the Windows figures are then printed a second time
+with the same modules as plain Python, for comparison.
+
     .venv/bin/python bench/sigma_engine.py [--passes 3] [--no-reference]
 """
 
@@ -33,8 +37,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from detectors.sigma import SigmaEngine  # noqa: E402
+from detectors.sigma import BUILD, SigmaEngine  # noqa: E402
 from detectors.sigma.events import iter_windows_file  # noqa: E402
+from detectors.sigma.native import ENV_SWITCH  # noqa: E402
 from ingest.logsource import LogsourceTable  # noqa: E402
 
 CORPORA = Path(os.environ.get("SOCFLOW_CORPORA", REPO.parent / "shared" / "corpora"))
@@ -123,20 +128,26 @@ def main() -> int:
         load = os.getloadavg()
         print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
               "(other processes share the cores: CPU-time figures are the fairer ones)")
+        print(f"engine build: {BUILD}")
+        runs = [("few", "1"), ("windows", "1"), ("corpus", "1")]
+        if BUILD == "compiled":
+            runs.insert(2, ("windows", "0"))  # the same modules as plain Python, beside
         # Each configuration in its own process, so that its peak memory is its own.
-        for only in ("few", "windows", "corpus"):
+        for only, compiled in runs:
             command = [sys.executable, __file__, "--only", only, "--passes", str(args.passes)]
-            if args.no_reference:
+            if args.no_reference or compiled == "0":
                 command.append("--no-reference")
-            subprocess.run(command, check=True)
+            subprocess.run(command, check=True, env={**os.environ, ENV_SWITCH: compiled})
         return 0
     table = LogsourceTable.load(REPO / "config" / "logsources.yaml")
     started = time.perf_counter()
     events = [event for path in sorted((CORPORA / "evtx-attack-samples").rglob("*.evtx"))
               for _, event in iter_windows_file(path, table=table)]
     before = peak_mib()
-    print(f"[{args.only}] parsed and normalized {len(events)} EVTX records in {time.perf_counter() - started:.1f} s "
-          f"(not part of the figures below); memory with events loaded {before:.0f} MiB")
+    build = "compiled by mypyc" if BUILD == "compiled" else BUILD
+    print(f"[{args.only}, engine {build}] parsed and normalized {len(events)} EVTX records in "
+          f"{time.perf_counter() - started:.1f} s (not part of the figures below); "
+          f"memory with events loaded {before:.0f} MiB")
     if args.only == "few":
         few = windows_rule_files([CORPORA / "sigma" / "rules" / "windows" / "process_creation"])[:25]
         run("25 Windows rules (for scale)", few, events, args.passes)

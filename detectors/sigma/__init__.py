@@ -5,7 +5,12 @@ every rule file; ``engine.match(event)`` returns the :class:`~detectors.model.Ru
 rule that fires on one event.
 """
 
-from detectors.sigma.engine import SigmaEngine
-from detectors.sigma.loader import LoadReport, RuleFailure
+from detectors.sigma.native import choose_build
 
-__all__ = ["LoadReport", "RuleFailure", "SigmaEngine"]
+# Before anything imports the engine: a compiled build is used only if it matches the sources.
+BUILD = choose_build()
+
+from detectors.sigma.engine import SigmaEngine  # noqa: E402
+from detectors.sigma.loader import LoadReport, RuleFailure  # noqa: E402
+
+__all__ = ["BUILD", "LoadReport", "RuleFailure", "SigmaEngine"]

@@ -24,6 +24,10 @@ from sigma.rule import SigmaRule
 
 from detectors.sigma.modifiers import register as register_modifiers
 
+# Here, not in engine.py: a module compiled by mypyc (see detectors/sigma/native.py) does not see
+# its own path in __file__ while it initializes.
+DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 register_modifiers()  # before any rule is parsed: see detectors.sigma.modifiers
