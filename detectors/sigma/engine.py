@@ -682,7 +682,9 @@ class SigmaEngine:
         winlog = event.get("winlog")
         if winlog.__class__ is dict:
             # Most Windows events route by channel and event id alone: one lookup to the group.
-            group = self._plain_groups.get((winlog.get("channel"), winlog.get("event_id")))  # type: ignore[arg-type]
+            channel, code = winlog.get("channel"), winlog.get("event_id")
+            if channel.__class__ is str and code.__class__ is int:  # (a list would not even hash)
+                group = self._plain_groups.get((channel, code))
         if group is None:
             group = self.group(self.route(event))
         if not group.rules:
