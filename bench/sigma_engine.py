@@ -14,7 +14,7 @@ emptied before each pass (the honest figure for a stream whose values recur only
 they do in the corpus), rule load time, peak memory, and the time pySigma's SQLite backend (the
 reference of tests/sigma/test_differential.py) needs for the same events and Windows rules.
 
-The engine's hot modules run as compiled by mypyc when ``python -m deploy.native`` has built
+The engine's hot modules run as compiled by mypyc when ``python -m detectors.sigma.native_build`` has built
 them (``deploy/run test`` and ``demo`` do); the Windows figures are then printed a second time
 with the same modules as plain Python, for comparison.
 

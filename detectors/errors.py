@@ -14,3 +14,7 @@ class DetectorError(Exception):
 
 class RuleLoadError(DetectorError):
     """A rule could not be parsed, compiled or checked."""
+
+
+class NativeBuildError(DetectorError):
+    """The compiled build of the Sigma engine could not be made (the sources still run)."""

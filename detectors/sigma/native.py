@@ -1,6 +1,6 @@
 """Use the compiled build of the engine's hot modules only while it matches their sources.
 
-``compiler.py`` and ``engine.py`` are plain, typed Python. ``deploy/native.py`` compiles them
+``compiler.py`` and ``engine.py`` are plain, typed Python. ``detectors/sigma/native_build.py`` compiles them
 with mypyc (part of mypy) into extension modules next to the sources, which Python then imports
 instead of the ``.py`` files: the same code, about twice as fast. An extension module left over
 from an older source would silently run old code, so the build writes a stamp with the digest
@@ -66,9 +66,9 @@ def choose_build() -> str:
     if not compiled_files():
         return "pure"
     if os.environ.get(ENV_SWITCH, "1") == "0":
-        reason = f"{ENV_SWITCH}=0"  # asked for (benchmarks, or deploy.native while it builds)
+        reason = f"{ENV_SWITCH}=0"  # asked for (benchmarks, or native_build while it builds)
     elif not stamp_matches():
-        reason = "compiled build is older than the sources: run `python -m deploy.native`"
+        reason = "compiled build is older than the sources: run `python -m detectors.sigma.native_build`"
         _log.warning("sigma_native_stale reason=%r", reason)
     else:
         return "compiled"

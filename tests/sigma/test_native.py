@@ -52,7 +52,7 @@ def run_python(code: str, *args: str, compiled: str = "1", path: Path = REPO_ROO
 
 def require_build() -> None:
     if not compiled_files() or not stamp_matches():
-        pytest.skip("no current compiled build (python -m deploy.native makes one; deploy/run test does)")
+        pytest.skip("no current compiled build (deploy/run test makes one: detectors/sigma/native_build.py)")
 
 
 def test_ci_runs_the_compiled_engine() -> None:

@@ -1,4 +1,4 @@
-"""Compile the Sigma engine's hot modules with mypyc; ``python -m deploy.native [--remove]``.
+"""Compile the Sigma engine's hot modules with mypyc: ``python -m detectors.sigma.native_build``.
 
 ``detectors/sigma/compiler.py`` and ``engine.py`` are typed Python that mypy already checks;
 mypyc (shipped with mypy) compiles exactly that code to C extension modules, which run the
@@ -23,15 +23,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from deploy.errors import StackError
-from deploy.settings import StackSettings, default_cache_dir
-
 # This process only builds: it must not load the extension modules it is about to replace
 # (nor warn that they are stale).
 os.environ[ENV_SWITCH := "SOCFLOW_SIGMA_COMPILED"] = "0"
+from detectors.errors import NativeBuildError
 from detectors.sigma import native
 
-SERVICE = "sigma-native"
 # Run by a fresh interpreter in an empty directory, so that setuptools does not read this
 # project's pyproject.toml (pip builds the project with its own, newer setuptools).
 _SETUP = """
@@ -43,16 +40,17 @@ setup(name="socflow-sigma-native", script_args=["build_ext", "--build-lib", sys.
 """
 
 
-def cache_dir(settings: StackSettings | None = None) -> Path:
-    return (settings.cache_dir if settings else default_cache_dir()) / "native"
+def cache_dir() -> Path:
+    """Where builds are kept by digest: beside deploy/'s downloads (``~/.cache/socflow``)."""
+    return Path(os.environ.get("SOCFLOW_NATIVE_CACHE", Path.home() / ".cache" / "socflow" / "native"))
 
 
-def build(*, settings: StackSettings | None = None, force: bool = False) -> str:
+def build(*, force: bool = False) -> str:
     """Make the compiled build current; return what was done ("current", "cached", "compiled")."""
     digest = native.source_digest()
     if not force and native.stamp_matches() and native.compiled_files():
         return "current"
-    cached = cache_dir(settings) / digest
+    cached = cache_dir() / digest
     how = "cached"
     if force or not (cached / "stamp.json").is_file():
         _compile(cached)
@@ -91,11 +89,11 @@ def _compile(target: Path) -> None:
         result = subprocess.run([sys.executable, "-c", _SETUP, str(output), *sources], cwd=work, env=env,
                                 capture_output=True, text=True, timeout=900, check=False)
         if result.returncode != 0:
-            raise StackError(f"mypyc build failed (exit {result.returncode}): "
-                             f"{(result.stderr or result.stdout).strip()[-2000:]}", service=SERVICE)
+            raise NativeBuildError(f"mypyc build failed (exit {result.returncode}): "
+                                   f"{(result.stderr or result.stdout).strip()[-2000:]}")
         built = sorted((output / "detectors" / "sigma").glob("*.so"))
         if not built:
-            raise StackError("mypyc build produced no extension module", service=SERVICE)
+            raise NativeBuildError("mypyc build produced no extension module")
         staging = target.with_name(target.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
@@ -120,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         how = build(force=args.force)
-    except StackError as error:
+    except NativeBuildError as error:
         print(f"sigma engine: {error}; the pure-Python modules run (same results, about half the speed)",
               file=sys.stderr)
         return 1
