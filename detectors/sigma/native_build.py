@@ -23,9 +23,6 @@ import tempfile
 import time
 from pathlib import Path
 
-# This process only builds: it must not load the extension modules it is about to replace
-# (nor warn that they are stale).
-os.environ[ENV_SWITCH := "SOCFLOW_SIGMA_COMPILED"] = "0"
 from detectors.errors import NativeBuildError
 from detectors.sigma import native
 
