@@ -63,7 +63,9 @@ class BatchProcessor:
         try:
             decoded = orjson.loads(line)  # several times faster than json on the hot path
         except orjson.JSONDecodeError:
-            try:  # what orjson refuses (NaN, integers beyond 64 bits) the json module may take
+            # What orjson refuses (NaN) the json module may take. An integer beyond 64 bits orjson
+            # does not refuse but reads as a float (README, known issues).
+            try:
                 decoded = json.loads(line)
             except ValueError as error:
                 return BatchResult(dead_letters=[dead_letter(f"spool record is not JSON: {error}", source, line)])
