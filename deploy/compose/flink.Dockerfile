@@ -19,7 +19,7 @@ COPY rules rules
 # cluster's Flink version.
 # flink-python goes to usrlib: the application-mode entry point (PythonDriver) is found there.
 # The job runs the sources under /opt/socflow (python.pythonpath): the Sigma engine's hot modules
-# are compiled there with mypyc (detectors/sigma/native_build.py), about twice as fast as the plain modules.
+# are compiled there with mypyc (detectors/sigma/native_build.py), about 1.8x as fast as the plain modules.
 RUN pip install --no-cache-dir . mypy==2.4.1 \
     && python -m detectors.sigma.native_build && rm -rf /root/.cache/socflow \
     && mkdir -p /opt/flink/usrlib \

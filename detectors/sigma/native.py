@@ -2,7 +2,7 @@
 
 ``compiler.py`` and ``engine.py`` are plain, typed Python. ``detectors/sigma/native_build.py`` compiles them
 with mypyc (part of mypy) into extension modules next to the sources, which Python then imports
-instead of the ``.py`` files: the same code, about twice as fast. An extension module left over
+instead of the ``.py`` files: the same code, about 1.8x as fast. An extension module left over
 from an older source would silently run old code, so the build writes a stamp with the digest
 of the sources it compiled, and :func:`choose_build` (run by the package before anything
 imports those modules) loads the sources instead when the stamp does not match them, or when

@@ -2,7 +2,7 @@
 
 ``detectors/sigma/compiler.py`` and ``engine.py`` are typed Python that mypy already checks;
 mypyc (shipped with mypy) compiles exactly that code to C extension modules, which run the
-matcher about twice as fast. The build goes next to the sources with a stamp of the sources'
+matcher about 1.8x as fast. The build goes next to the sources with a stamp of the sources'
 digest (see ``detectors/sigma/native.py``: a build that no longer matches its sources is not
 used), and into a cache under ``~/.cache/socflow/native`` keyed by that digest, so a fresh clone
 or a checkout of an older commit costs a copy, not a compile (~45 s).
