@@ -50,7 +50,7 @@ def build(*, force: bool = False) -> str:
     cached = cache_dir() / digest
     how = "cached"
     if force or not (cached / "stamp.json").is_file():
-        _compile(cached)
+        _compile(cached, digest)
         how = "compiled"
     remove()
     for path in sorted(cached.iterdir()):
@@ -75,10 +75,9 @@ def remove() -> None:
     native.STAMP.unlink(missing_ok=True)
 
 
-def _compile(target: Path) -> None:
+def _compile(target: Path, digest: str) -> None:
     repo = native.HERE.parents[1]
     sources = [str(native.HERE / f"{name}.py") for name in native.MODULES]
-    digest = native.source_digest()
     with tempfile.TemporaryDirectory(prefix="socflow-native-") as work:
         output = Path(work) / "lib"
         env = {**os.environ, "MYPYPATH": str(repo)}
