@@ -1,14 +1,16 @@
 """Collector throughput on one core: file and syslog collectors (events/s), the network sensor
 (packets/s from a pcap), beside plain scapy dissection and tshark reading the same pcap.
 
-    .venv/bin/python bench/collectors.py [--quick] [--workdir DIR] [--json]
+    .venv/bin/python bench/collectors.py [--quick] [--only files|syslog|sensor] [--workdir DIR] [--json]
 
 The benchmark process is pinned to one CPU (``sched_setaffinity``); the syslog sender runs
 as a separate process on another CPU when there is one. Each figure is given twice: per
 second of wall-clock time and per second of CPU time of the measured process (user +
-system), the second being the one-core figure that stays meaningful on a shared machine.
-Inputs are generated (JSON lines, nginx access lines, syslog messages) or crafted with scapy
-(``tests/ingest/pcaps.py``); nothing third-party is read.
+system), the second being the one-core figure that stays meaningful on a shared machine, also
+given as microseconds of CPU per item. Inputs are generated (JSON lines, nginx access lines,
+syslog messages) or crafted with scapy (``tests/ingest/pcaps.py``); nothing third-party is read.
+The Sysmon JSON lines are the ones ``bench/pipeline.py`` feeds to ``socflow collect files
+--follow`` (its own line templates), read once and tailed with ``follow=True``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.pipeline import ATTACK, BENIGN, LineTemplates  # noqa: E402
 from ingest.files import collect_paths  # noqa: E402
 from ingest.net.capture import read_pcap  # noqa: E402
 from ingest.net.flows import FlowEngine  # noqa: E402
@@ -58,7 +61,8 @@ def row(name: str, unit: str, items: int, wall: float, cpu: float | None) -> dic
     return {"name": name, "unit": unit, "items": items, "wall_s": round(wall, 3),
             "per_s_wall": round(items / wall) if wall else None,
             "cpu_s": None if cpu is None else round(cpu, 3),
-            "per_s_cpu": round(items / cpu) if cpu else None}
+            "per_s_cpu": round(items / cpu) if cpu else None,
+            "us_cpu": round(cpu / items * 1e6, 1) if cpu and items else None}
 
 
 # -- inputs ------------------------------------------------------------------------------------------
@@ -88,18 +92,47 @@ def make_access_log(path: Path, count: int) -> Path:
     return path
 
 
+def make_sysmon_jsonl(path: Path, count: int, attack_every: int = 1000) -> Path:
+    """Lines as bench/pipeline.py writes them: 20,000 events/s of written time, one attack in ``attack_every``."""
+    templates = LineTemplates()
+    started = time.time()
+    with path.open("w", encoding="utf-8") as handle:
+        for number in range(count):
+            written = started + number // 2000 * 0.1  # the pipeline bench writes 100 ms slices
+            if number % attack_every == attack_every - 1:
+                line = templates.line(number, f"bench-{number:09d}.hoagiang.gov.vn", *ATTACK, written=written)
+            else:
+                host = f"ag-{number % 270:03d}-pc{number % 40:03d}"
+                line = templates.line(number, host, *BENIGN[number % len(BENIGN)], written=written)
+            handle.write(line + "\n")
+    return path
+
+
 # -- benches -----------------------------------------------------------------------------------------
 
 def bench_files(work: Path, lines: int) -> list[dict[str, Any]]:
     results = []
-    for name, maker in (("files: JSON lines", make_jsonl), ("files: nginx access", make_access_log)):
-        source = maker(work / f"{name.split()[-1]}.log", lines)
-        spool = work / f"spool-{name.split()[-1]}"
+    for name, maker in (("files: JSON lines", make_jsonl), ("files: nginx access", make_access_log),
+                        ("files: Sysmon JSON lines (bench/pipeline.py)", make_sysmon_jsonl)):
+        source = maker(work / f"{maker.__name__}.log", lines)
+        spool = work / f"spool-{maker.__name__}"
         shutil.rmtree(spool, ignore_errors=True)
         items, wall, cpu = measure(lambda s=source, p=spool: collect_paths([s], p, settings=SETTINGS,
                                                                                progress=False).events)
         results.append(row(name, "events", items, wall, cpu))
+    results.append(bench_follow(work / f"{make_sysmon_jsonl.__name__}.log", work / "spool-follow", lines))
     return results
+
+
+def bench_follow(source: Path, spool: Path, lines: int) -> dict[str, Any]:
+    """``collect_paths(follow=True)`` on a directory into which the written file is linked: the tail loop at full
+    speed, as ``socflow collect files --follow`` runs it."""
+    watched = spool.with_name(f"{spool.name}-input")
+    shutil.rmtree(watched, ignore_errors=True)
+    watched.mkdir()
+    return bench_collector("files --follow: Sysmon JSON lines (bench/pipeline.py)", collect_paths, [watched],
+                           spool, lines, feed=lambda: os.link(source, watched / source.name),
+                           follow=True, progress=False)
 
 
 _SENDER = r"""
@@ -133,28 +166,43 @@ class _CountingSink(SpoolWriter):
         return committed
 
 
-def bench_syslog(work: Path, count: int, sender_cpu: int) -> dict[str, Any]:
-    spool = work / "spool-syslog"
+def bench_collector(name: str, collector: Callable[..., Any], inputs: Any, spool: Path, count: int, *,
+                    feed: Callable[[], Any], started: Callable[[], Any] = lambda: None,
+                    **options: Any) -> dict[str, Any]:
+    """Run a long-running ``collector`` in a thread into a counting spool writer; measure from ``feed``
+    (once ``started`` returns) until ``count`` events are committed."""
     shutil.rmtree(spool, ignore_errors=True)
     _CountingSink.target, _CountingSink.total, _CountingSink.done = count, 0, threading.Event()
-    sink = _CountingSink(spool, "syslog", batch_size=SETTINGS.batch_size)
-    stop, ports, ready = threading.Event(), {}, threading.Event()
-    server = threading.Thread(target=serve_syslog, args=([Listen("tcp", "127.0.0.1", 0)], spool), kwargs={
-        "settings": SETTINGS, "sink": sink, "stop": stop, "ready": lambda p: (ports.update(p), ready.set())})
-    server.start()
-    ready.wait(30)
+    sink = _CountingSink(spool, spool.name, batch_size=SETTINGS.batch_size)
+    stop = threading.Event()
+    thread = threading.Thread(target=collector, args=(inputs, spool),
+                              kwargs={"settings": SETTINGS, "sink": sink, "stop": stop, **options})
+    thread.start()
+    started()
 
     def run() -> int:
-        subprocess.run([sys.executable, "-c", _SENDER, str(ports["tcp"]), str(count), str(sender_cpu)], check=True)
-        _CountingSink.done.wait(600)
+        feed()
+        while thread.is_alive() and not _CountingSink.done.wait(0.1):
+            pass  # a collector that died must not leave the bench waiting
         return _CountingSink.total
 
     try:
         items, wall, cpu = measure(run)
     finally:
         stop.set()
-        server.join(60)
-    return row("syslog: TCP octet-counted, RFC 3164 sshd", "events", items, wall, cpu)
+        thread.join(60)
+    return row(name, "events", items, wall, cpu)
+
+
+def bench_syslog(work: Path, count: int, sender_cpu: int) -> dict[str, Any]:
+    ports: dict[str, int] = {}
+    listening = threading.Event()
+    return bench_collector(
+        "syslog: TCP octet-counted, RFC 3164 sshd", serve_syslog, [Listen("tcp", "127.0.0.1", 0)],
+        work / "spool-syslog", count, started=lambda: listening.wait(30),
+        feed=lambda: subprocess.run([sys.executable, "-c", _SENDER, str(ports["tcp"]), str(count), str(sender_cpu)],
+                                    check=True),
+        ready=lambda bound: (ports.update(bound), listening.set()))
 
 
 def bench_sensor(work: Path, flows: int, scapy_packets: int) -> list[dict[str, Any]]:
@@ -226,6 +274,8 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, help="where inputs and spools go (default: a temp dir)")
     parser.add_argument("--json", action="store_true", help="print results as JSON")
     parser.add_argument("--cpu", type=int, default=0, help="CPU to pin the benchmark to")
+    parser.add_argument("--only", choices=("files", "syslog", "sensor"), action="append",
+                        help="run only these benches (repeatable; default all)")
     args = parser.parse_args()
     cpus = sorted(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {args.cpu})
@@ -234,9 +284,12 @@ def main() -> int:
                                              else (200_000, 200_000, 20_000, 50_000))
     work = args.workdir or Path(tempfile.mkdtemp(prefix="socflow-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    results = bench_files(work, lines)
-    results.append(bench_syslog(work, messages, sender_cpu))
-    results.extend(bench_sensor(work, flows, scapy_packets))
+    only = set(args.only or ("files", "syslog", "sensor"))
+    results = bench_files(work, lines) if "files" in only else []
+    if "syslog" in only:
+        results.append(bench_syslog(work, messages, sender_cpu))
+    if "sensor" in only:
+        results.extend(bench_sensor(work, flows, scapy_packets))
     reference = calibrate()
     if args.json:
         print(json.dumps({"reference_loop_us": reference, "results": results}, indent=2))
@@ -245,10 +298,10 @@ def main() -> int:
               f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
         print(f"reference: sum(range(1000)) takes {reference:.1f} us here (about 10 us on an idle modern core; "
               "scale the figures by that ratio)")
-        print(f"{'what':<66} {'items':>9} {'per s (wall)':>13} {'per s (cpu)':>12}")
+        print(f"{'what':<66} {'items':>9} {'per s (wall)':>13} {'per s (cpu)':>12} {'us (cpu)':>9}")
         for item in results:
             print(f"{item['name']:<66} {item.get('items', 0):>9} {item.get('per_s_wall') or '-':>13} "
-                  f"{item.get('per_s_cpu') or '-':>12}  {item['unit']}")
+                  f"{item.get('per_s_cpu') or '-':>12} {item.get('us_cpu') or '-':>9}  per {item['unit'][:-1]}")
     if args.workdir is None:
         shutil.rmtree(work, ignore_errors=True)
     return 0
