@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from ingest.assets import AssetInventory
 from ingest.errors import ParseError
 from ingest.logsource import LogsourceTable
@@ -82,6 +84,12 @@ def _reject_constant(name: str) -> Any:
 
 # One decoder for all lines: json.loads with options builds a new one per call.
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+# orjson decodes several times faster than the json module and agrees with it on every value
+# but one: it reads an integer beyond 64 bits as a float. Such an integer has 19 digits or more
+# (every one of 18 fits), so a line holding a run of 19 digits goes to the json module; mapping
+# every digit to "0" makes finding one a single substring search (a regex took 9x the decode).
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_DIGIT_RUN = b"0" * 19
 
 
 def is_canonical_timestamp(value: Any) -> bool:
@@ -90,6 +98,19 @@ def is_canonical_timestamp(value: Any) -> bool:
 
 def loads_object(text: str) -> dict[str, Any]:
     """Decode one JSON object line; raise ParseError with the reason otherwise."""
+    data = text.encode("utf-8", "surrogatepass")  # a lone surrogate encodes, and orjson refuses it
+    if _LONG_DIGIT_RUN not in data.translate(_DIGITS_AS_ZERO):
+        try:
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass  # NaN, lone surrogates, too deep, not JSON: the json module decides, and says why
+        else:
+            if isinstance(value, dict):
+                return value
+    return _loads_object_exactly(text)
+
+
+def _loads_object_exactly(text: str) -> dict[str, Any]:
     try:
         value = _DECODER.decode(text)
     except (ValueError, RecursionError) as error:

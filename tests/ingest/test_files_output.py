@@ -77,8 +77,9 @@ def input_lines() -> list[bytes]:
         {"timestamp": 1763625600123.5, "event": {"id": "given-id"}, "observer.hostname": "dc-dns01"},
         {"time": "2026-11-20 08:00:00.1234567Z", "winlog": {"computer_name": "dc-pki01"}},
         {"@timestamp": "2026-11-20T08:00:00.000Z", "numbers": {
-            "big": 2**70, "u64max": 2**64 - 1, "i64min": -(2**63), "below_i64": -(2**63) - 1, "small": -12,
+            "big": 2**70, "u64max": 2**64 - 1, "i64min": -(2**63), "small": -12,
             "floats": [1.5, 1e300, 5e-324, 0.1, -0.0, 1.0, 100.0, 2.5e-7], "digits": "1" * 25}},
+        {"@timestamp": "2026-11-20T08:00:00.000Z", "below_i64": -(2**63) - 1, "above_i64": 2**63},
         {"@timestamp": "2026-11-20T08:00:00.000Z", "user": {"name": "Nguyễn Văn Thành"}, "emoji": "😀",
          "tab\tkey": "\u2028", "nul": "\u0000"},
         {"@timestamp": "2026-11-20T08:00:00.000Z", "deep": json.loads("[" * 600 + "]" * 600)},
@@ -131,7 +132,7 @@ def test_json_lines_spool_matches_golden(tmp_path: Path) -> None:
     source = write_input(tmp_path / "input" / "events.jsonl")
     spool = tmp_path / "spool"
     stats = collect_paths([source], spool, settings=SETTINGS, progress=False)
-    assert (stats.events, stats.dead_letters, stats.bytes) == (84, 8, source.stat().st_size)
+    assert (stats.events, stats.dead_letters, stats.bytes) == (85, 8, source.stat().st_size)
     text = spool_text(spool, source)
     if os.environ.get("UPDATE_GOLDEN") == "1":
         GOLDEN.parent.mkdir(exist_ok=True)
@@ -151,7 +152,7 @@ def test_follow_writes_the_same_events(tmp_path: Path) -> None:
     thread = _follow([tailed], tmp_path / "spool-tailed", stop)
     try:
         _wait_for(lambda: len(list(dead_letters(tmp_path / "spool-tailed"))) == 8
-                  and sum(map(len, read_batches(tmp_path / "spool-tailed"))) == 84)
+                  and sum(map(len, read_batches(tmp_path / "spool-tailed"))) == 85)
     finally:
         stop.set()
         thread.join(10)

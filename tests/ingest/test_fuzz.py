@@ -15,6 +15,7 @@ from ingest.errors import ParseError
 from ingest.files import collect_paths
 from ingest.net import protocols
 from ingest.net.flows import FlowEngine
+from ingest.normalize import loads_object, scrub_surrogates
 from ingest.parsers import PARSERS
 from ingest.parsers.syslog import parse_file_line, parse_message
 from ingest.settings import CollectorSettings
@@ -56,6 +57,45 @@ def test_line_parsers_raise_only_parse_errors(line: str, fmt: str) -> None:
         assert error.reason
         return
     json.dumps(event)  # whatever a parser returns must be serializable as it is
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def decoded_by_json_module(text: str) -> str:
+    """What loads_object gave when it used only the json module: the value's repr, or the reason."""
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as error:
+        return f"not JSON: {error}"
+    if not isinstance(value, dict):
+        return f"not a JSON object but {type(value).__name__}"
+    return repr(scrub_surrogates(value) if "\\ud" in text or "\\uD" in text else value)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.integers() | st.integers(-(2**65), 2**65) | st.integers(-(2**64), -(2**62))
+    | st.text(max_size=20) | st.sampled_from(["\ud800", "a\udfffb", "\ud83d\ude00", "Nguyễn", "1" * 25]),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5),
+    max_leaves=30)
+
+
+@FUZZ
+@given(line=st.one_of(
+    st.builds(lambda value, ascii_only: json.dumps(value, ensure_ascii=ascii_only),
+              st.dictionaries(st.text(max_size=8), JSON_VALUES, max_size=8), st.booleans()),
+    mutated_lines(),
+    st.sampled_from(['{"v": NaN}', '{"v": 1e400}', '{"v": -0}', '{"v": 12345678901234567890}', '{"a":1,"a":2}',
+                     '{"v": ' + "[" * 1100 + "]" * 1100 + "}", '{"v": ' + "[" * 900 + "]" * 900 + "}"])))
+def test_fast_json_decoding_gives_what_the_json_module_gives(line: str) -> None:
+    # Value for value and type for type (repr tells 1 from 1.0 and keeps key order), or the same reason.
+    try:
+        ours = repr(loads_object(line))
+    except ParseError as error:
+        ours = error.reason
+    assert ours == decoded_by_json_module(line)
 
 
 @FUZZ
