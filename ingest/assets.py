@@ -82,6 +82,8 @@ class AssetInventory:
         )
         self._lookup_ip = lru_cache(maxsize=65536)(self._lookup_ip_uncached)
         self._lookup_host = lru_cache(maxsize=65536)(self._lookup_host_uncached)
+        # The answer of node_for by the values it reads: events of one host repeat them all.
+        self._by_fields: dict[tuple[Any, ...], tuple[Node, dict[str, Any]]] = {}
 
     @classmethod
     def load(cls, path: Path) -> AssetInventory:
@@ -136,20 +138,37 @@ class AssetInventory:
 
     def node_for(self, event: Event) -> Node:
         """The node an event belongs to; ``unknown`` when nothing in the inventory matches."""
+        return self._node_and_field(event)[0]
+
+    def _node_and_field(self, event: Event) -> tuple[Node, dict[str, Any]]:
+        values = _node_fields(event)
+        keyable = all(map(_KEYABLE.__contains__, map(type, values)))
+        found = self._by_fields.get(values) if keyable else None
+        if found is None:
+            node = self._node_for_fields(values)
+            found = node, node.as_event_field()
+            if keyable:
+                if len(self._by_fields) >= _MAX_CACHED_FIELDS:
+                    self._by_fields.clear()
+                self._by_fields[values] = found
+        return found
+
+    def _node_for_fields(self, values: tuple[Any, ...]) -> Node:
+        """The node of the values of _NODE_PATHS."""
+        host_ip, observer_ip, *names, source_ip = values
         # The reporting host first; the peer address (source.ip) only when nothing names the
         # host, as for flows seen by a network sensor: a mail server's log of a client's
         # login belongs to the mail server, not to the client's network.
-        for path in ("host.ip", "observer.ip"):
-            node = self._node_for_addresses(get_field(event, path))
+        for addresses in (host_ip, observer_ip):
+            node = self._node_for_addresses(addresses)
             if node:
                 return node
-        for path in ("host.name", "host.hostname", "winlog.computer_name", "observer.hostname"):
-            name = get_field(event, path)
+        for name in names:
             if isinstance(name, str) and name:
                 node = self._lookup_host(name)
                 if node:
                     return node
-        return self._node_for_addresses(get_field(event, "source.ip")) or self.unknown
+        return self._node_for_addresses(source_ip) or self.unknown
 
     def _node_for_addresses(self, value: Any) -> Node | None:
         for address in _as_list(value):
@@ -161,8 +180,35 @@ class AssetInventory:
     def enrich(self, event: Event) -> Event:
         """Attach ``socflow.node`` (in place) and return the event."""
         socflow = event.setdefault("socflow", {})
-        socflow["node"] = self.node_for(event).as_event_field()
+        socflow["node"] = dict(self._node_and_field(event)[1])  # a copy: events are changed in place downstream
         return event
+
+
+# What node_for reads, in its order of precedence (see _node_for_fields).
+_NODE_PATHS = ("host.ip", "observer.ip", "host.name", "host.hostname", "winlog.computer_name", "observer.hostname",
+               "source.ip")
+_FLAT_NODE_PATHS = frozenset(_NODE_PATHS)
+# Types whose equal values are the same text to node_for (1 == 1.0 == True, yet their str() differ).
+_KEYABLE = frozenset({str, type(None)})
+_MAX_CACHED_FIELDS = 65536
+_EMPTY: Mapping[str, Any] = {}
+
+
+def _node_fields(event: Event) -> tuple[Any, ...]:
+    """``get_field`` of each of _NODE_PATHS, without its general walk unless a flat dotted key is there."""
+    if not _FLAT_NODE_PATHS.isdisjoint(event):
+        return tuple(get_field(event, path) for path in _NODE_PATHS)
+    host, observer = _mapping(event.get("host")), _mapping(event.get("observer"))
+    return (host.get("ip"), observer.get("ip"), host.get("name"), host.get("hostname"),
+            _mapping(event.get("winlog")).get("computer_name"), observer.get("hostname"),
+            _mapping(event.get("source")).get("ip"))
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    # ``type(...) is dict`` and ``is None`` first: the ABC check alone costs more than the lookups.
+    if type(value) is dict:
+        return value
+    return _EMPTY if value is None or not isinstance(value, Mapping) else value
 
 
 def _parse_address(text: str) -> tuple[int, int, int] | None:

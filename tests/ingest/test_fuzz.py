@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ingest.assets import AssetInventory
 from ingest.errors import ParseError
 from ingest.files import collect_paths
 from ingest.net import protocols
@@ -18,11 +19,13 @@ from ingest.net.flows import FlowEngine
 from ingest.normalize import loads_object, scrub_surrogates
 from ingest.parsers import PARSERS
 from ingest.parsers.syslog import parse_file_line, parse_message
+from ingest.schema import get_field
 from ingest.settings import CollectorSettings
 from ingest.spool import dead_letters, read_batches
 from tests.ingest.pcaps import HTTP_REQUEST, client_hello
 
-DATA = Path(__file__).resolve().parent.parent / "data" / "ingest"
+REPO = Path(__file__).resolve().parents[2]
+DATA = REPO / "tests" / "data" / "ingest"
 RECEIVED = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -96,6 +99,40 @@ def test_fast_json_decoding_gives_what_the_json_module_gives(line: str) -> None:
     except ParseError as error:
         ours = error.reason
     assert ours == decoded_by_json_module(line)
+
+
+INVENTORY = AssetInventory.load(REPO / "config" / "assets.yaml")
+NODE_PATHS = ("host.ip", "observer.ip", "host.name", "host.hostname", "winlog.computer_name", "observer.hostname",
+              "source.ip")
+ADDRESSES = st.sampled_from(["10.10.1.20", "10.10.3.7", "203.0.113.70", "198.51.100.7", "fe80::1", "not an ip", ""])
+HOST_NAMES = st.sampled_from(["dc-ad01", "DC-AD01.hoagiang.gov.vn", "ag-001-pc03", "ag-003-pc17", "nobody", ""])
+FIELD_VALUES = st.one_of(ADDRESSES, HOST_NAMES, st.lists(ADDRESSES, max_size=3), st.none(), st.booleans(),
+                         st.integers(-1, 2**32), st.floats(allow_nan=False), st.just({"nested": "x"}))
+
+
+@st.composite
+def events_naming_nodes(draw: st.DrawFn) -> dict[str, object]:
+    """Events whose node fields are nested, flat dotted keys, both, or under a parent that is not a dict."""
+    event: dict[str, object] = {}
+    for path in draw(st.lists(st.sampled_from(NODE_PATHS), max_size=5)):
+        parent, child = path.split(".")
+        style = draw(st.sampled_from(["nested", "nested", "flat", "parent not a dict"]))
+        if style == "flat":
+            event[path] = draw(FIELD_VALUES)
+        elif style == "nested" and isinstance(event.setdefault(parent, {}), dict):
+            event[parent][child] = draw(FIELD_VALUES)  # type: ignore[index]
+        else:
+            event[parent] = draw(st.sampled_from(["text", 7, None, ["x"]]))
+    return event
+
+
+@FUZZ
+@given(events=st.lists(events_naming_nodes(), min_size=1, max_size=4))
+def test_node_lookup_reads_fields_as_get_field_does(events: list[dict[str, object]]) -> None:
+    for event in events * 2:  # the second time through, from the cache
+        expected = INVENTORY._node_for_fields(tuple(get_field(event, path) for path in NODE_PATHS))
+        assert INVENTORY.node_for(event) == expected
+        assert INVENTORY.enrich(event)["socflow"]["node"] == expected.as_event_field()  # type: ignore[index]
 
 
 @FUZZ
