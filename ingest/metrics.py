@@ -87,7 +87,11 @@ class CollectorMetrics:
         stamp = event.get("@timestamp")
         if not isinstance(stamp, str):
             return
-        node = get_field(event, "socflow.node.id") or "unknown"
+        socflow = event.get("socflow")
+        if type(socflow) is dict and "socflow.node.id" not in event and type(socflow.get("node")) is dict:
+            node = socflow["node"].get("id") or "unknown"  # as get_field finds it, in a fraction of its time
+        else:
+            node = get_field(event, "socflow.node.id") or "unknown"
         # Our stamps share one fixed RFC 3339 form, so string order is time order: no parsing
         # on the hot path, only once per node at commit time.
         if stamp > self._node_times.get(node, ""):

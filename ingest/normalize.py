@@ -21,11 +21,12 @@ import orjson
 from ingest.assets import AssetInventory
 from ingest.errors import ParseError
 from ingest.logsource import LogsourceTable
-from ingest.schema import Event, format_timestamp, parse_timestamp, stable_id
+from ingest.schema import Event, StableIds, format_timestamp, parse_timestamp
 from ingest.settings import CollectorSettings
 
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 _CANONICAL_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+_MAX_SOURCES_CACHED = 1024  # inputs whose hashed id prefix a Normalizer keeps
 
 
 def resolve_config_path(path: Path) -> Path:
@@ -148,7 +149,7 @@ def unflatten(event: dict[str, Any]) -> dict[str, Any]:
     A dotted key whose path collides with a non-dict value stays flat: lookups through
     :func:`ingest.schema.get_field` still find it, and nothing is lost.
     """
-    if not any("." in key for key in event):
+    if "." not in "".join(event):  # every key at once: a generator over the keys cost more than the rest
         return event
     result: dict[str, Any] = {}
     dotted: list[tuple[str, Any]] = []
@@ -187,6 +188,15 @@ class Normalizer:
         self.inventory = inventory
         self.logsources = logsources
         self.collector = collector
+        self._ids: dict[str, StableIds] = {}
+
+    def _ids_under(self, source_id: str) -> StableIds:
+        ids = self._ids.get(source_id)
+        if ids is None:
+            if len(self._ids) >= _MAX_SOURCES_CACHED:
+                self._ids.clear()
+            ids = self._ids[source_id] = StableIds(source_id)
+        return ids
 
     @classmethod
     def from_settings(cls, settings: CollectorSettings, collector: str) -> Normalizer:
@@ -206,7 +216,7 @@ class Normalizer:
             meta = {} if meta is None else {"original_value": meta}
             event["event"] = meta
         if not meta.get("id") and not event.get("event.id"):
-            meta["id"] = stable_id(source_id, position)
+            meta["id"] = self._ids_under(source_id)(position)
         socflow = event.get("socflow")
         if not isinstance(socflow, dict):
             socflow = {}

@@ -117,11 +117,24 @@ def parse_timestamp(text: str) -> datetime:
 
 def stable_id(*parts: object) -> str:
     """A deterministic 32-hex-digit id of its parts (used for event and alert ids)."""
-    digest = hashlib.blake2b(digest_size=16)
+    return _digest_of(hashlib.blake2b(digest_size=16), parts).hexdigest()
+
+
+def _digest_of(digest: Any, parts: tuple[object, ...]) -> Any:
     for part in parts:
         digest.update(str(part).encode("utf-8", "surrogatepass"))
         digest.update(b"\x1f")
-    return digest.hexdigest()
+    return digest
+
+
+class StableIds:
+    """``stable_id(*prefix, last)`` for many values of ``last``, hashing the prefix once (half the cost)."""
+
+    def __init__(self, *prefix: object) -> None:
+        self._prefix = _digest_of(hashlib.blake2b(digest_size=16), prefix)
+
+    def __call__(self, last: object) -> str:
+        return _digest_of(self._prefix.copy(), (last,)).hexdigest()
 
 
 def canonical_json(value: Any) -> str:

@@ -29,7 +29,7 @@ def parse_json_line(line: str, *, source: str, hint: str = "") -> tuple[str, Eve
 
 def parse_json_object(obj: dict[str, Any], line: str, *, source: str, hint: str = "") -> tuple[str, Event]:
     root = obj.get("Event")
-    if isinstance(root, Mapping) and "System" in root:
+    if root is not None and isinstance(root, Mapping) and "System" in root:  # the ABC check costs: not on None
         return "windows", normalize_record(obj, source=source)
     if "event_type" in obj and "timestamp" in obj and ("src_ip" in obj or "flow_id" in obj or "stats" in obj):
         return "suricata", parse_eve(obj, line)
