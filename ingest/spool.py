@@ -60,11 +60,11 @@ def _fsync_dir(path: Path) -> None:
         os.close(descriptor)
 
 
-def _write_durably(path: Path, lines: list[str]) -> None:
-    with path.open("w", encoding="utf-8") as handle:
+def _write_durably(path: Path, lines: list[bytes]) -> None:
+    with path.open("wb") as handle:
         for line in lines:
             handle.write(line)
-            handle.write("\n")
+            handle.write(b"\n")
         handle.flush()
         os.fsync(handle.fileno())
 
@@ -91,9 +91,9 @@ class SpoolWriter:
             directory.mkdir(parents=True, exist_ok=True)
         self._state_path = self.state_dir / f"{writer_id}.json"
         self._pending_path = self.state_dir / f"{writer_id}.pending"
-        self._batches: list[str] = []
+        self._batches: list[bytes] = []
         self._current: list[Event] = []
-        self._dead: list[str] = []
+        self._dead: list[bytes] = []
         self.events_uncommitted = 0
         self._recover()
         state = self._read_state()
@@ -148,7 +148,7 @@ class SpoolWriter:
             self._close_batch()
 
     def dead_letter(self, letter: DeadLetter) -> None:
-        self._dead.append(json.dumps(letter.as_record(), ensure_ascii=False))
+        self._dead.append(json.dumps(letter.as_record(), ensure_ascii=False).encode("utf-8"))
 
     def _close_batch(self) -> None:
         if self._current:
@@ -171,7 +171,7 @@ class SpoolWriter:
             _write_durably(self.deadletter_dir / f"_dl-{name}", self._dead)
             renames.append((f"deadletter/_dl-{name}", f"deadletter/dl-{name}"))
         state = {"seq": seq, "offsets": new_offsets, "renames": renames}
-        _write_durably(self._pending_path, [json.dumps(state, ensure_ascii=False)])
+        _write_durably(self._pending_path, [json.dumps(state, ensure_ascii=False).encode("utf-8")])
         for temporary, final in renames:  # commit point passed: roll forward from here
             os.replace(self.spool_dir / temporary, self.spool_dir / final)
         _fsync_dir(self.segments_dir)
@@ -185,17 +185,18 @@ class SpoolWriter:
         return committed
 
 
-def _encode_batch(events: list[Event]) -> str:
-    """Compact JSON of one batch, non-ASCII kept as UTF-8.
+def _encode_batch(events: list[Event]) -> bytes:
+    """Compact JSON of one batch in UTF-8, non-ASCII kept as it is.
 
     orjson encodes several times faster than the json module, which matters on every
     collector's hot path; what orjson refuses (integers beyond 64 bits, non-string keys, lone
-    surrogates) goes through the json module as before.
+    surrogates) goes through the json module as before. Batches stay bytes up to the file:
+    decoding orjson's output only to encode it again on write cost as much as the encoding.
     """
     try:
-        return orjson.dumps(events).decode("utf-8")
+        return orjson.dumps(events)
     except orjson.JSONEncodeError:
-        return json.dumps(events, ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(events, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def sealed_segments(spool_dir: Path) -> list[Path]:
