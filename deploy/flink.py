@@ -13,9 +13,10 @@ nothing else is downloaded for Flink itself. Only the Kafka connector comes from
 - :func:`submit_python_job`, :func:`wait_for_job`, :func:`cancel_job`: run a PyFlink job file
   on that cluster with ``bin/flink run -py`` and follow it over the REST API.
 - :func:`kafka_connector_jars`: the connector jars for ``env.add_jars(*jar_urls(...))``.
-- :func:`spool_order_jar`: socflow's own split assigner, which makes the spool source read a
-  backlog of segments oldest first; compiled from ``detectors/flink/java`` with the JDK's
-  ``javac`` on first use.
+- :func:`socflow_flink_jar`: socflow's own Java classes: a split assigner, which makes the spool
+  source read a backlog of segments oldest first, and a watermark generator that emits with the
+  records (so a checkpoint never separates them); compiled from ``detectors/flink/java`` with
+  the JDK's ``javac`` on first use.
 """
 
 from __future__ import annotations
@@ -104,13 +105,17 @@ def kafka_connector_jars(settings: StackSettings) -> list[Path]:
     return [fetch_artifact(f"org.apache.flink:flink-sql-connector-kafka:{version}:jar", settings.cache_dir)]
 
 
-# Java class (with a static ``provider()``) that orders the spool source's splits oldest first.
+# Java classes of socflow's own jar (:func:`socflow_flink_jar`): one with a static ``provider()``
+# that orders the spool source's splits oldest first, one with a static ``strategy()`` whose
+# watermarks leave with the records that move them.
 SPOOL_SPLIT_ASSIGNER = "org.socflow.flink.OrderedSplitAssigner"
+EAGER_WATERMARKS = "org.socflow.flink.EagerWatermarks"
 JAVA_SOURCES = Path(__file__).resolve().parents[1] / "detectors" / "flink" / "java"
 
 
-def spool_order_jar(java_home: Path, cache_dir: Path) -> Path:
-    """The jar of :data:`SPOOL_SPLIT_ASSIGNER`, compiled against PyFlink's own Flink jars.
+def socflow_flink_jar(java_home: Path, cache_dir: Path) -> Path:
+    """The jar of :data:`SPOOL_SPLIT_ASSIGNER` and :data:`EAGER_WATERMARKS`, compiled against
+    PyFlink's own Flink jars.
 
     Cached in ``cache_dir/jars`` under the hash of the sources, so an edit rebuilds it and two
     processes never build it at once. Needs the JDK's ``javac`` (the project runs on a JDK).
@@ -142,7 +147,7 @@ def spool_order_jar(java_home: Path, cache_dir: Path) -> Path:
                 for path in sorted(classes.rglob("*.class")):
                     jar.write(path, path.relative_to(classes).as_posix())
             os.replace(partial, target)
-    log_event("spool_order_jar_built", jar=str(target))
+    log_event("socflow_flink_jar_built", jar=str(target))
     return target
 
 

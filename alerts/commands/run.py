@@ -7,7 +7,14 @@ import os
 from pathlib import Path
 
 from alerts.settings import REPO_ROOT, Settings
-from deploy.flink import SPOOL_SPLIT_ASSIGNER, flink_home, jar_urls, kafka_connector_jars, spool_order_jar
+from deploy.flink import (
+    EAGER_WATERMARKS,
+    SPOOL_SPLIT_ASSIGNER,
+    flink_home,
+    jar_urls,
+    kafka_connector_jars,
+    socflow_flink_jar,
+)
 from deploy.java import find_java_home
 
 
@@ -17,14 +24,13 @@ def job_spec(settings: Settings, *, bounded: bool, parallelism: int | None = Non
     """The JobSpec of the detection job for these settings (import kept local: pyflink is heavy)."""
     from detectors.flink.job import JobSpec
 
-    jars: tuple[str, ...] = ()
+    java_home = settings.job.java_home or find_java_home(settings.stack)
+    jars = tuple(jar_urls([socflow_flink_jar(java_home, settings.stack.cache_dir)]))
     assigner = ""
     if kafka:
-        jars = tuple(jar_urls(kafka_connector_jars(settings.stack)))
+        jars += tuple(jar_urls(kafka_connector_jars(settings.stack)))
     else:
         # The spool source reads a backlog of segments oldest first (see OrderedSplitAssigner).
-        java_home = settings.job.java_home or find_java_home(settings.stack)
-        jars = tuple(jar_urls([spool_order_jar(java_home, settings.stack.cache_dir)]))
         assigner = SPOOL_SPLIT_ASSIGNER
     return JobSpec(
         spool_dir=str(settings.spool_dir),
@@ -45,9 +51,11 @@ def job_spec(settings: Settings, *, bounded: bool, parallelism: int | None = Non
         kafka_topic=topic,
         jars=jars,
         spool_split_assigner=assigner,
+        eager_watermarks=EAGER_WATERMARKS,
         dedup_window_s=settings.job.dedup_window_s,
         dedup_entity_fields=settings.job.dedup_entity_fields,
         suppressions_path=str(settings.resolve(settings.job.suppressions_path)),
+        extra_config=dict(settings.job.flink_config),
     )
 
 

@@ -79,6 +79,9 @@ class JobSpec:
     # Java class whose static provider() orders the spool's splits (deploy.flink.SPOOL_SPLIT_ASSIGNER,
     # from a jar in ``jars``); empty: Flink's default, which reads a backlog in no set order.
     spool_split_assigner: str = ""
+    # Java class whose static strategy() emits watermarks with their records (deploy.flink.EAGER_WATERMARKS,
+    # in jars); empty: Flink's periodic generator.
+    eager_watermarks: str = ""
     dedup_window_s: int = 3600
     dedup_entity_fields: tuple[str, ...] = ("source.ip", "host.name", "user.name")
     suppressions_path: str = ""
@@ -262,7 +265,8 @@ def build_job(env: StreamExecutionEnvironment, spec: JobSpec) -> None:
     if plan is not None:
         from detectors.flink.stateful import add_stateful_stage
 
-        alerts = detections.union(add_stateful_stage(detections.get_side_output(KEYED), plan))
+        keyed = detections.get_side_output(KEYED)
+        alerts = detections.union(add_stateful_stage(keyed, plan, eager_watermarks=spec.eager_watermarks))
     grouped = (
         alerts.key_by(AlertKey(spec.dedup_window_s, spec.dedup_entity_fields), key_type=Types.STRING())
         .process(GroupAlerts(spec.dedup_window_s, spec.dedup_entity_fields, spec.suppressions_path),

@@ -4,7 +4,9 @@
 into Flink and only does what Flink must do:
 
 - timestamps from each record's ``ts`` (see ``keyed_records``) and watermarks with
-  bounded out-of-orderness; an input silent for ``idle_source_s`` stops holding the
+  bounded out-of-orderness, emitted with the record that moves them when the job has
+  socflow's jar (``EagerWatermarks``: a checkpoint never separates a batch from the timers
+  its watermark fires); an input silent for ``idle_source_s`` stops holding the
   watermark back (with parallelism > 1 some source tasks may have nothing to read);
 - ``key_by`` the record's key (one key per correlation group / detector group);
 - per chain level one :class:`StatefulFunction` (a ``KeyedProcessFunction``): items wait in
@@ -26,7 +28,9 @@ compare the two through the whole job (``tests/correlation/test_flink_job.py``).
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -253,20 +257,41 @@ def _is_forward(record: str) -> bool:
     return record.startswith(_KEY_PREFIX)
 
 
-def add_stateful_stage(keyed_records: DataStream, plan: StatefulPlan, *, uid_prefix: str = "stateful") -> DataStream:
+def watermark_strategy(plan: StatefulPlan, eager_watermarks: str = "") -> WatermarkStrategy:
+    """Bounded out-of-orderness with idleness; emitted with the records when ``eager_watermarks``
+    names the Java class of socflow's jar (``EagerWatermarks``) that does so, else periodically.
+
+    Eager emission keeps a batch's watermark ahead of the next checkpoint barrier; with the
+    periodic one, a restore from that checkpoint loses the watermark (see EagerWatermarks.java).
+    """
+    timing = plan.settings.event_time
+    bound = Duration.of_millis(timing.out_of_orderness_ms)
+    if eager_watermarks:
+        from pyflink.java_gateway import get_gateway
+
+        # Every timer of the stage sits on a multiple of both resolutions' common divisor.
+        step = math.gcd(timing.timer_resolution_ms, timing.expiry_resolution_ms) or 1
+        java_class = functools.reduce(getattr, eager_watermarks.split("."), get_gateway().jvm)
+        base = WatermarkStrategy(java_class.strategy(timing.out_of_orderness_ms, step))
+    else:
+        base = WatermarkStrategy.for_bounded_out_of_orderness(bound)
+    # with_idleness must come before with_timestamp_assigner: PyFlink's with_idleness returns
+    # a new strategy that silently forgets a Python timestamp assigner set before it.
+    return base.with_idleness(Duration.of_millis(int(timing.idle_source_s * 1000))).with_timestamp_assigner(
+        RecordTimestamps()
+    )
+
+
+def add_stateful_stage(
+    keyed_records: DataStream, plan: StatefulPlan, *, uid_prefix: str = "stateful", eager_watermarks: str = ""
+) -> DataStream:
     """Keyed records (JSON ``{"key", "items", "ts"}``) in; JSON Detection records out.
 
     One keyed operator per correlation chain level (``plan.levels``, usually 1). Every
     operator is named and has a stable uid so savepoints and checkpoints restore.
+    ``eager_watermarks``: see :func:`watermark_strategy`.
     """
-    timing = plan.settings.event_time
-    # with_idleness must come before with_timestamp_assigner: PyFlink's with_idleness returns
-    # a new strategy that silently forgets a Python timestamp assigner set before it.
-    strategy = (
-        WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(timing.out_of_orderness_ms))
-        .with_idleness(Duration.of_millis(int(timing.idle_source_s * 1000)))
-        .with_timestamp_assigner(RecordTimestamps())
-    )
+    strategy = watermark_strategy(plan, eager_watermarks)
     timed = (
         keyed_records.assign_timestamps_and_watermarks(strategy)
         .name("stateful: event time and watermarks")

@@ -26,6 +26,7 @@ from alerts.commands.run import job_spec
 from alerts.scenario import generate
 from alerts.settings import load_settings
 from deploy import flink
+from deploy.java import find_java_home
 from deploy.settings import StackSettings
 from tests.faults.harness import newest_counts, stream_records
 
@@ -54,15 +55,16 @@ def test_cluster_job_with_kafka_and_parallelism_2_gives_the_local_alerts(
 
     settings = load_settings(data_dir=data, job={"checkpoint_interval_ms": 1000})
     spec = job_spec(settings, bounded=True, parallelism=2, kafka=kafka_bootstrap, topic=topic)
-    # On a cluster the connector travels with `flink run -C`; a pipeline.jars from the spec would
+    # On a cluster the jars (connector, socflow's own) travel with `flink run -C`; a pipeline.jars from the spec would
     # replace the flink-python jar the CLI puts there (ClassNotFoundException on the JobManager).
     # Thread mode fails on the cluster's TaskManagers (pemja: NoSuchFieldException
     # loadedLibraryNames on Java 17, before any record); process mode runs there.
     spec = dataclasses.replace(spec, jars=(), execution_mode="process")  # type: ignore[type-var]
     spec_path = tmp_path / "spec.json"
     spec_path.write_text(spec.to_json(), encoding="utf-8")  # type: ignore[attr-defined]
+    own_jar = flink.socflow_flink_jar(find_java_home(stack_settings), stack_settings.cache_dir)
     job_id = flink.submit_python_job(stack_settings, JOB, [str(spec_path)], parallelism=2,
-                                     jars=flink.kafka_connector_jars(stack_settings))
+                                     jars=[*flink.kafka_connector_jars(stack_settings), own_jar])
     state = flink.wait_for_job(stack_settings, job_id, timeout_s=600)
     assert state == "FINISHED", flink.job_exceptions(stack_settings, job_id)
 

@@ -11,6 +11,7 @@ files; alerts are compared by id, rule, count and the events that built them.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter
@@ -72,10 +73,12 @@ def test_core_on_the_sequences_counts_out_of_order_and_late_events() -> None:
 
 
 class Job:
-    """One ``socflow run --parallelism 2`` process and the spool it reads."""
+    """One ``socflow run --parallelism N`` process (2 unless told) and the spool it reads."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, *, parallelism: int = 2, env: dict[str, str] | None = None) -> None:
         self.tmp_path = tmp_path
+        self.parallelism = parallelism
+        self.env = env or JOB_ENV
         self.data = tmp_path / "data"
         self.inputs = tmp_path / "inputs"
         self.settings: Settings = load_settings(data_dir=self.data)
@@ -86,7 +89,8 @@ class Job:
     def start(self, *extra: str) -> None:
         self.runs += 1
         self.log = self.tmp_path / f"job-{self.runs}.log"
-        self.process = socflow(self.data, "run", "--parallelism", "2", *extra, env=JOB_ENV, log=self.log)
+        self.process = socflow(self.data, "run", "--parallelism", str(self.parallelism), *extra, env=self.env,
+                              log=self.log)
 
     def feed(self, number: int, events: list[dict[str, Any]]) -> None:
         """Write one phase to the spool as the file collector does (sealed segments)."""
@@ -158,3 +162,26 @@ def test_job_gives_the_core_alerts(tmp_path: Path, restore: bool) -> None:
     assert [key for key, seen in versions.items() if seen > 1] == [], "an alert version committed twice"
     log_event(LOGGER, "flink_job_matches_core", restore=restore, restored_from=str(restored_from),
               alerts=len(expected), records=len(records), seconds=round(time.monotonic() - started, 1))
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_watermarks_leave_with_the_records_that_move_them(tmp_path: Path) -> None:
+    """Alerts that wait for the watermark come out although periodic watermarks are held back an
+    hour: the watermark leaves with the batch that moves it. A checkpoint therefore never falls
+    between a batch and the timers it fires; when one did, a job restored from it had consumed
+    the batch, never saw its watermark, and held those alerts until new input came (see
+    EagerWatermarks.java)."""
+    held_back = json.dumps({"pipeline.auto-watermark-interval": "1 h"})
+    job = Job(tmp_path, parallelism=1, env={**JOB_ENV, "SOCFLOW_JOB__FLINK_CONFIG": held_back})
+    failures = [job_scenario.sso(f"f{n:02d}", n * 20, "minh.le", "failure") for n in range(10)]
+    events = [*failures, job_scenario.sso("s01", 300, "minh.le", "success"), job_scenario.tick("t1", 400)]
+    try:
+        job.start()
+        job.feed(1, events)
+        expected = expected_after(job.files, tmp_path / "replay", final=False)
+        rules = {rule for rule, _count, _events in expected.values()}
+        assert "5b0f1f0e-6f57-4b8e-9a51-2c5a8f0e7a11" in rules  # brute force then success: fired at 300 s
+        job.wait_for(expected, 150, "the alerts the batch's watermark fires")
+    finally:
+        job.stop()
