@@ -34,14 +34,17 @@ from detectors.errors import DetectorError
 from detectors.model import Detection
 
 SNAPSHOT_VERSION = 1
+ROW_FIELDS = 7
 
 
 @dataclass(slots=True)
 class CorrelationState:
     """What one group keeps: the items inside the current window.
 
-    ``items`` rows are ``[t_ms, event_id, ref, value, iso_timestamp, base_ids]`` where
-    ``base_ids`` is the list of event ids behind a chained correlation's detection (else None).
+    ``items`` rows are ``[t_ms, event_id, ref, value, iso_timestamp, base_ids, node]`` where
+    ``base_ids`` is the list of event ids behind a chained correlation's detection (else None)
+    and ``node`` the event's ``socflow.node`` (None when it had none), so the alert names the
+    node as single-event alerts do.
     """
 
     items: list[list[Any]] = field(default_factory=list)
@@ -59,11 +62,14 @@ class CorrelationState:
         version = snap.get("v")
         if version != SNAPSHOT_VERSION:
             raise DetectorError(f"correlation state snapshot version {version!r} is not supported")
-        return cls(items=[list(row) for row in snap["i"]], window_end=snap.get("w"), last_t=int(snap["l"]))
+        # Rows of snapshots taken before rows kept the node have six fields.
+        items = [[*row, None] if len(row) == ROW_FIELDS - 1 else list(row) for row in snap["i"]]
+        return cls(items=items, window_end=snap.get("w"), last_t=int(snap["l"]))
 
 
 def item_row(item: Mapping[str, Any]) -> list[Any]:
-    return [int(item["t"]), str(item["id"]), str(item["r"]), item.get("v"), str(item.get("@", "")), item.get("ids")]
+    return [int(item["t"]), str(item["id"]), str(item["r"]), item.get("v"), str(item.get("@", "")), item.get("ids"),
+            item.get("n")]
 
 
 def _numbers(rows: list[list[Any]]) -> list[float]:
@@ -145,7 +151,10 @@ def _detection(spec: CorrelationSpec, rows: list[list[Any]], group: Mapping[str,
             if ident in seen:
                 continue
             seen.add(ident)
-            events.append({"@timestamp": row[4], "event": {"id": ident}})
+            event: dict[str, Any] = {"@timestamp": row[4], "event": {"id": ident}}
+            if row[6] is not None:
+                event["socflow"] = {"node": row[6]}
+            events.append(event)
     last = max(rows, key=lambda row: row[0])
     return Detection.for_events(spec.rule, events, kind="correlation", group=dict(group), timestamp=last[4])
 

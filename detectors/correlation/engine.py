@@ -142,6 +142,7 @@ class CorrelationLogic:
             return []
         pairs: list[KeyedItem] = []
         moment: int | None = None
+        node: Any = None
         for rule in matched:
             ref = rule.id if rule.id in self.consumers else rule.name
             specs = self.consumers.get(ref)
@@ -151,6 +152,7 @@ class CorrelationLogic:
                 moment = event_time_ms(event)
                 if moment is None:
                     raise DetectorError("event without a usable @timestamp", source=event_id(event))
+                node = get_field(event, "socflow.node")
             for spec in specs:
                 values = [get_field(event, spec.field_for(ref, name)) for name in spec.group_by]
                 item: dict[str, Any] = {
@@ -161,6 +163,8 @@ class CorrelationLogic:
                 }
                 if spec.value_field:
                     item["v"] = get_field(event, spec.field_for(ref, spec.value_field))
+                if node is not None:
+                    item["n"] = node
                 pairs.append((self._key(spec, values), item))
         return pairs
 
@@ -177,18 +181,16 @@ class CorrelationLogic:
                 values = [detection.group.get(parent.field_for(spec.rule.id, name)) for name in parent.group_by]
                 last = max(detection.events, key=lambda ev: str(ev.get("@timestamp", "")))
                 moment = event_time_ms(last)
-                forwards.append(
-                    (
-                        self._key(parent, values),
-                        {
-                            "t": moment if moment is not None else 0,
-                            "@": detection.timestamp,
-                            "id": detection.id,
-                            "r": spec.rule.id,
-                            "ids": list(detection.event_ids),
-                        },
-                    )
-                )
+                item = {
+                    "t": moment if moment is not None else 0,
+                    "@": detection.timestamp,
+                    "id": detection.id,
+                    "r": spec.rule.id,
+                    "ids": list(detection.event_ids),
+                }
+                if (node := get_field(last, "socflow.node")) is not None:
+                    item["n"] = node
+                forwards.append((self._key(parent, values), item))
         return emitted, forwards
 
     def new_state(self, key: str) -> CorrelationState:
