@@ -309,3 +309,11 @@ def test_late_forward_of_a_chain_is_applied_and_ordered_by_event_time() -> None:
     chained = [d for d in out if d.rule.title == "Brute force then success"]
     assert [d.event_ids for d in chained] == [("x0", "x1", "x2", "x3", "x4", "ok")]
     assert eng.stats.late > eng.stats.late_dropped  # the forward: late, applied (detector items: dropped)
+
+
+def test_snapshot_rows_from_before_the_node_field_still_read() -> None:
+    """Checkpoints written before rows kept the event's node hold six-field rows."""
+    old = {"v": 1, "i": [[1000, "e1", "r1", None, "2026-11-20T08:00:01.000Z", None]], "l": 1000}
+    state = CorrelationState.from_snapshot(old)
+    assert state.items == [[1000, "e1", "r1", None, "2026-11-20T08:00:01.000Z", None, None]]
+    assert CorrelationState.from_snapshot(state.to_snapshot()).items == state.items
