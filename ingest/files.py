@@ -93,11 +93,11 @@ class Emitter:
         self.stats.dead_letters += 1
         self.metrics.parse_failure(fmt)
 
-    def guarded(self, parse: Callable[[], tuple[str, Event]], *, fmt: str, source: str, raw: str,
+    def guarded(self, parse: Callable[..., tuple[str, Event]], *args: Any, fmt: str, source: str, raw: str,
                 source_id: str, position: object, extra: Callable[[Event], None] | None = None) -> None:
-        """Parse, add ``extra`` fields, normalize and append; dead-letter whatever goes wrong."""
+        """``parse(*args)``, add ``extra`` fields, normalize and append; dead-letter whatever goes wrong."""
         try:
-            _, event = parse()
+            _, event = parse(*args)
             if extra is not None:
                 extra(event)
             self.normalizer.finish(event, source_id=source_id, position=position, input_name=self.input_name)
@@ -222,18 +222,9 @@ class TextSource:
     def _line(self, raw: bytes, position: int) -> None:
         text = raw.decode("utf-8", "replace").rstrip("\r")
         source = f"{self.path}:{position}"
-        fmt, path, emitter = self.fmt, self.path, self.emitter
-
-        def add_file_fields(event: Event) -> None:
-            log = event.get("log")
-            if not isinstance(log, dict):
-                log = {}
-                event["log"] = log
-            log["file"] = {"path": path}
-            log["offset"] = position
-
-        emitter.guarded(lambda: parse_line(fmt, text, source=source, hint=path), fmt=fmt, source=source,
-                        raw=text, source_id=self.fid, position=position, extra=add_file_fields)
+        # A module function and its arguments rather than closures made per line.
+        self.emitter.guarded(_parse_file_line, self.fmt, text, source, self.path, position, fmt=self.fmt,
+                             source=source, raw=text, source_id=self.fid, position=position)
 
     def _sample(self) -> list[str]:
         self.handle.seek(0)
@@ -241,6 +232,17 @@ class TextSource:
 
     def close(self) -> None:
         self.handle.close()
+
+
+def _parse_file_line(fmt: str, text: str, source: str, path: str, position: int) -> tuple[str, Event]:
+    parsed, event = parse_line(fmt, text, source=source, hint=path)
+    log = event.get("log")
+    if not isinstance(log, dict):
+        log = {}
+        event["log"] = log
+    log["file"] = {"path": path}
+    log["offset"] = position
+    return parsed, event
 
 
 class RecordSource:
