@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ingest.errors import ParseError
-from ingest.normalize import coerce_timestamp, is_canonical_timestamp, loads_object, unflatten
+from ingest.normalize import coerce_timestamp, loads_object, unflatten
 from ingest.schema import Event, stable_id
 from ingest.windows import normalize_record
 
@@ -39,14 +39,13 @@ def parse_json_object(obj: dict[str, Any], line: str, *, source: str, hint: str 
 
 
 def parse_ecs(obj: dict[str, Any]) -> Event:
+    # An @timestamp the event has is put in canonical form by the Normalizer, as every event's is.
     event = unflatten(obj)
     if "@timestamp" not in event:
         for key in ("timestamp", "time", "ts"):
             if key in event and isinstance(event[key], str | int | float):
                 event["@timestamp"] = coerce_timestamp(event[key])
                 break
-    elif not is_canonical_timestamp(event["@timestamp"]):
-        event["@timestamp"] = coerce_timestamp(event["@timestamp"])
     return event
 
 
