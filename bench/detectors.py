@@ -16,6 +16,15 @@
 3. Prints events/s of routing alone and of the whole stage (routing + keyed state).
 4. Builds state for ``--keys`` distinct keys and prints its size: the JSON snapshots that
    Flink's ValueState holds, and the Python heap of the live pure engine (tracemalloc).
+
+With ``--routing`` it measures instead what ``plan.route`` (correlations and anomaly
+detectors, no correlation rules loaded) costs per event, the job's per-event share of the
+stateful stage: on the Sysmon process creations of bench/pipeline.py as the file collector
+normalizes them (``--events`` of them, hosts and attacks as that bench writes them), and on
+the labelled scenario's events, per kind. CPU time, best of ``--passes``, a fresh plan each
+pass (the first-seen detectors remember what they sent), ``gc.freeze()`` after setup::
+
+    .venv/bin/python bench/detectors.py --routing --hours 12 [--events 200000] [--passes 5]
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ import argparse
 import gc
 import json
 import random
+import statistics
 import string
 import sys
 import time
@@ -37,10 +47,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.pipeline import ATTACK, BENIGN  # noqa: E402
+from bench.pipeline import event as sysmon_event  # noqa: E402
 from detectors.anomaly.config import StatefulSettings  # noqa: E402
 from detectors.model import Detection  # noqa: E402
 from detectors.stateful import StatefulEngine, StatefulPlan, group_pairs, keyed_records  # noqa: E402
+from ingest.normalize import Normalizer  # noqa: E402
 from ingest.schema import format_timestamp  # noqa: E402
+from ingest.settings import CollectorSettings  # noqa: E402
 
 T0 = datetime(2026, 11, 16, tzinfo=UTC)  # a Monday
 BATCH = 200
@@ -341,13 +355,81 @@ def memory_for_keys(plan: StatefulPlan, keys: int) -> tuple[int, int, int]:
     return len(engine.driver.states), snapshot_bytes, heap
 
 
+def sysmon_events(count: int) -> list[dict[str, Any]]:
+    """bench/pipeline.py's events (one attack in 1,000), normalized by the collector's
+    normalizer as the job receives them (``event.id``, ``socflow.node``). Event time moves
+    50 µs per event (20,000/s); that bench stamps a whole 100 ms slice with one time."""
+    normalizer = Normalizer.from_settings(CollectorSettings(), "bench")
+    written = T0.timestamp()
+    out = []
+    for number in range(count):
+        if number % 1000 == 999:
+            host, fields = f"bench-{number:09d}.hoagiang.gov.vn", ATTACK
+        else:
+            host, fields = f"ag-{number % 270:03d}-pc{number % 40:03d}", BENIGN[number % len(BENIGN)]
+        raw = sysmon_event(number, host, *fields, written=written + number / 20_000)
+        out.append(normalizer.finish(raw, source_id="bench", position=number, input_name="bench.jsonl"))
+    return out
+
+
+def scenario_kind(event: dict[str, Any]) -> str:
+    if "process" in event:
+        return "process"
+    if "dns" in event:
+        return "dns"
+    if "user" in event:
+        return "auth"
+    return "flow" if "destination" in event else "volume only"
+
+
+def route_cost(settings: StatefulSettings, events: list[dict[str, Any]], passes: int) -> tuple[float, float, int]:
+    """(best, median) CPU µs per event of ``plan.route`` and the pairs it returned per pass."""
+    times, pairs = [], 0
+    for _ in range(passes):
+        route = StatefulPlan.build(settings).route
+        pairs = 0
+        started = time.process_time()
+        for item in events:
+            pairs += len(route(item, ()))
+        times.append(time.process_time() - started)
+    return min(times) / len(events) * 1e6, statistics.median(times) / len(events) * 1e6, pairs
+
+
+def routing(args: argparse.Namespace) -> int:
+    settings = StatefulSettings.load(args.config)
+    sets = {"sysmon (bench/pipeline.py)": sysmon_events(args.events)}
+    scenario = Scenario(args.hours, args.seed)
+    scenario.normal()
+    scenario.attacks()
+    scenario.events.sort(key=lambda pair: pair[0])
+    sets["scenario, all"] = [item for _, item in scenario.events]
+    for item in sets["scenario, all"]:
+        sets.setdefault(f"scenario, {scenario_kind(item)}", []).append(item)
+    gc.collect()
+    gc.freeze()  # the events are long-lived, as the job's loaded plan and rules are
+    print(f"plan.route, CPU µs/event, best (median) of {args.passes} passes:")
+    results = {}
+    for name, events in sets.items():
+        best, median, pairs = route_cost(settings, events, args.passes)
+        results[name] = round(best, 2)
+        print(f"  {name:<28}{len(events):>10,} events {best:7.2f} ({median:.2f}) µs  "
+              f"{pairs / len(events):.2f} pairs/event")
+    print(json.dumps({"routing_us_per_event": results}, ensure_ascii=False))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hours", type=float, default=48, help="Simulated time span.")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keys", type=int, default=1_000_000, help="Distinct keys for the memory measurement.")
     parser.add_argument("--config", default=str(ROOT / "config" / "detectors.yaml"))
+    parser.add_argument("--routing", action="store_true", help="Measure per-event routing cost only.")
+    parser.add_argument("--events", type=int, default=200_000, help="Sysmon events for --routing.")
+    parser.add_argument("--passes", type=int, default=5, help="Passes per --routing figure (the best counts).")
     args = parser.parse_args(argv)
+    if args.routing:
+        return routing(args)
 
     plan = StatefulPlan.build(StatefulSettings.load(args.config))
     scenario = Scenario(args.hours, args.seed)
