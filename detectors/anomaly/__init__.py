@@ -8,6 +8,6 @@ Each detector in :mod:`.detectors` is a state dataclass (versioned ``to_snapshot
 """
 
 from detectors.anomaly.config import DetectorSettings, StatefulSettings
-from detectors.anomaly.logic import AnomalyLogic, extract
+from detectors.anomaly.logic import AnomalyLogic
 
-__all__ = ["AnomalyLogic", "DetectorSettings", "StatefulSettings", "extract"]
+__all__ = ["AnomalyLogic", "DetectorSettings", "StatefulSettings"]

@@ -64,19 +64,21 @@ class Detector(Generic[S]):
 
     name: ClassVar[str] = ""
     state_type: Any
+    # ``needs``: extracted fields any of which being None makes ``route`` send nothing;
+    # ``reads``: every field it reads. The router skips a detector whose needs an event lacks
+    # and looks up only what the remaining detectors read (``anomaly.logic``).
+    needs: ClassVar[tuple[str, ...]] = ()
+    reads: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, settings: DetectorBase, rule: RuleInfo) -> None:
         self.settings = settings
         self.rule = rule
 
-    def route(self, fields: Fields) -> list[tuple[str, dict[str, Any]]]:
-        """(group, item) pairs for one event's extracted fields (see ``anomaly.logic.extract``)."""
+    def route(self, fields: Fields) -> tuple[str, dict[str, Any]] | None:
+        """The (group, item) of one event's extracted fields (see ``anomaly.logic``), or None
+        when the event is not for this detector or cannot change its key's state (keyed state
+        costs far more per item than the routing does)."""
         raise NotImplementedError
-
-    def worth_sending(self, group: str, item: Item) -> bool:
-        """Whether an item routed by this task can change the key's state enough to matter
-        (keyed state costs far more per item than the routing does)."""
-        return True
 
     def new_state(self) -> S:
         return self.state_type()
@@ -180,11 +182,12 @@ class DistinctDetector(Detector[DistinctState]):
 
 class PortScan(DistinctDetector):
     name = "portscan"
+    needs = reads = ("src", "dst", "port")
 
-    def route(self, fields: Fields) -> list[tuple[str, dict[str, Any]]]:
+    def route(self, fields: Fields) -> tuple[str, dict[str, Any]] | None:
         if fields.get("src") is None or fields.get("port") is None or fields.get("dst") is None:
-            return []
-        return [(str(fields["src"]), {"t": fields["t"], "id": fields["id"], "x": fields["port"]})]
+            return None
+        return str(fields["src"]), {"t": fields["t"], "id": fields["id"], "x": fields["port"]}
 
 
 @lru_cache(maxsize=65_536)
@@ -198,14 +201,15 @@ def is_internal(address: Any) -> bool:
 
 class HostScan(DistinctDetector):
     name = "hostscan"
+    needs = reads = ("src", "dst", "port")
 
-    def route(self, fields: Fields) -> list[tuple[str, dict[str, Any]]]:
+    def route(self, fields: Fields) -> tuple[str, dict[str, Any]] | None:
         dst = fields.get("dst")
         if fields.get("src") is None or dst is None or fields.get("port") is None:
-            return []
+            return None
         if self.internal_only and not is_internal(dst):
-            return []
-        return [(str(fields["src"]), {"t": fields["t"], "id": fields["id"], "x": dst})]
+            return None
+        return str(fields["src"]), {"t": fields["t"], "id": fields["id"], "x": dst}
 
 
 # --- authentication: brute force on one account, spraying over many ----------------------
@@ -233,6 +237,8 @@ class BruteForce(Detector[FailureState]):
 
     name = "bruteforce"
     state_type = FailureState
+    needs = ("outcome", "user")
+    reads = ("outcome", "user", "src")
 
     def __init__(self, settings: BruteForceSettings, rule: RuleInfo) -> None:
         super().__init__(settings, rule)
@@ -248,11 +254,11 @@ class BruteForce(Detector[FailureState]):
             name="socflow_bruteforce_success",
         )
 
-    def route(self, fields: Fields) -> list[tuple[str, dict[str, Any]]]:
+    def route(self, fields: Fields) -> tuple[str, dict[str, Any]] | None:
         if fields.get("outcome") not in ("failure", "success") or not fields.get("user"):
-            return []
-        return [(str(fields["user"]).lower(), {"t": fields["t"], "id": fields["id"], "o": fields["outcome"][0],
-                                                "s": fields.get("src")})]
+            return None
+        return str(fields["user"]).lower(), {"t": fields["t"], "id": fields["id"], "o": fields["outcome"][0],
+                                             "s": fields.get("src")}
 
     def step(self, state: FailureState, item: Item, group: str) -> tuple[FailureState, list[Detection]]:
         now = int(item["t"])
@@ -288,16 +294,17 @@ class Spray(Detector[FailureState]):
 
     name = "spray"
     state_type = FailureState
+    needs = reads = ("outcome", "user", "src")
 
     def __init__(self, settings: SpraySettings, rule: RuleInfo) -> None:
         super().__init__(settings, rule)
         self.window = int(settings.window_s * 1000)
         self.distinct = settings.distinct_users
 
-    def route(self, fields: Fields) -> list[tuple[str, dict[str, Any]]]:
+    def route(self, fields: Fields) -> tuple[str, dict[str, Any]] | None:
         if fields.get("outcome") != "failure" or not fields.get("user") or not fields.get("src"):
-            return []
-        return [(str(fields["src"]), {"t": fields["t"], "id": fields["id"], "u": str(fields["user"]).lower()})]
+            return None
+        return str(fields["src"]), {"t": fields["t"], "id": fields["id"], "u": str(fields["user"]).lower()}
 
     def step(self, state: FailureState, item: Item, group: str) -> tuple[FailureState, list[Detection]]:
         now = int(item["t"])
@@ -345,6 +352,7 @@ class Beacon(Detector[BeaconState]):
 
     name = "beacon"
     state_type = BeaconState
+    needs = reads = ("src", "dst", "port")
 
     def __init__(self, settings: BeaconSettings, rule: RuleInfo) -> None:
         super().__init__(settings, rule)
@@ -352,13 +360,13 @@ class Beacon(Detector[BeaconState]):
         self.merge = int(settings.merge_within_s * 1000)
         self.ignore_ports = frozenset(settings.ignore_ports) | frozenset(str(port) for port in settings.ignore_ports)
 
-    def route(self, fields: Fields) -> list[tuple[str, dict[str, Any]]]:
+    def route(self, fields: Fields) -> tuple[str, dict[str, Any]] | None:
         if fields.get("src") is None or fields.get("dst") is None or fields.get("port") is None:
-            return []
+            return None
         if self.ignore_ports and fields["port"] in self.ignore_ports:
-            return []
+            return None
         group = f"{fields['src']}>{fields['dst']}:{fields['port']}"
-        return [(group, {"t": fields["t"], "id": fields["id"]})]
+        return group, {"t": fields["t"], "id": fields["id"]}
 
     def step(self, state: BeaconState, item: Item, group: str) -> tuple[BeaconState, list[Detection]]:
         now = int(item["t"])
@@ -439,22 +447,23 @@ class DnsTunnel(Detector[DnsState]):
 
     name = "dns_tunnel"
     state_type = DnsState
+    needs = reads = ("dns",)
 
     def __init__(self, settings: DnsTunnelSettings, rule: RuleInfo) -> None:
         super().__init__(settings, rule)
         self.s = settings
         self.window = int(settings.window_s * 1000)
 
-    def route(self, fields: Fields) -> list[tuple[str, dict[str, Any]]]:
+    def route(self, fields: Fields) -> tuple[str, dict[str, Any]] | None:
         name = fields.get("dns")
         if not isinstance(name, str) or not name:
-            return []
+            return None
         domain, sub = registered_domain(name)
         if not sub:
-            return []
+            return None
         longest = max(len(label) for label in sub.split("."))
         suspicious = longest >= self.s.min_label_length and entropy(sub.replace(".", "")) >= self.s.min_entropy
-        return [(domain, {"t": fields["t"], "id": fields["id"], "x": int(suspicious), "h": short_hash(sub)})]
+        return domain, {"t": fields["t"], "id": fields["id"], "x": int(suspicious), "h": short_hash(sub)}
 
     def step(self, state: DnsState, item: Item, group: str) -> tuple[DnsState, list[Detection]]:
         now = int(item["t"])
@@ -532,11 +541,11 @@ class VolumeSpike(Detector[VolumeState]):
         self.size = int(settings.bucket_s * 1000)
         self.ttl = int(settings.ttl_s * 1000)
 
-    def route(self, fields: Fields) -> list[tuple[str, dict[str, Any]]]:
+    def route(self, fields: Fields) -> tuple[str, dict[str, Any]] | None:
         value = fields.get(self.source_field)
         if not value:
-            return []
-        return [(str(value), {"t": fields["t"], "id": fields["id"]})]
+            return None
+        return str(value), {"t": fields["t"], "id": fields["id"]}
 
     def _fold(self, state: VolumeState, bucket: int, count: int, group: str) -> list[Detection]:
         slot = str(datetime.fromtimestamp(bucket / 1000, UTC).hour)
@@ -600,10 +609,12 @@ class AgencyVolumeSpike(VolumeSpike):
     name = "volume_agency"
     group_field = "socflow.node.agency"
     source_field = "agency"
+    needs = reads = ("agency",)
 
 
 class NodeVolumeSpike(VolumeSpike):
     name = "volume_node"
+    needs = reads = ("node",)
 
 
 # --- first seen: a new process on a host, a new logon source of an admin account ----------
@@ -647,17 +658,17 @@ class FirstSeen(Detector[FirstSeenState]):
     def new_state(self) -> FirstSeenState:
         return FirstSeenState(first=-1)
 
-    def worth_sending(self, group: str, item: Item) -> bool:
-        """A value this task already sent for the key is sent again only when it is earlier
-        than the earliest sent (it may be the key's true first sighting) or ``refresh_s`` of
-        event time after the latest: the key's state then knows every value, with last-seen
-        times at most ``refresh_s`` stale (they only order the ``max_values`` eviction and
-        the ``ttl_s`` expiry). Without this every process start would reach keyed state."""
+    def unsent(self, group: str, value: str, moment: int) -> bool:
+        """Whether to send a sighting: a value this task already sent for the key is sent
+        again only when it is earlier than the earliest sent (it may be the key's true first
+        sighting) or ``refresh_s`` of event time after the latest: the key's state then knows
+        every value, with last-seen times at most ``refresh_s`` stale (they only order the
+        ``max_values`` eviction and the ``ttl_s`` expiry). Without this every process start
+        would reach keyed state."""
         if self.refresh <= 0:
             return True
         sent = self._sent
-        moment = int(item["t"])
-        pair = (group, str(item["x"]))
+        pair = (group, value)
         known = sent.get(pair)
         if known is not None and known[0] <= moment < known[1] + self.refresh:
             return False
@@ -695,27 +706,35 @@ class NewProcess(FirstSeen):
     name = "new_process"
     group_field = "host.name"
     value_field = "process.executable"
+    needs = reads = ("process", "host")
 
-    def route(self, fields: Fields) -> list[tuple[str, dict[str, Any]]]:
-        if not fields.get("process") or not fields.get("host"):
-            return []
-        return [(str(fields["host"]).lower(), {"t": fields["t"], "id": fields["id"],
-                                               "x": str(fields["process"]).lower()})]
+    def route(self, fields: Fields) -> tuple[str, dict[str, Any]] | None:
+        process, host = fields.get("process"), fields.get("host")
+        if not process or not host:
+            return None
+        group, value, moment = str(host).lower(), str(process).lower(), int(fields["t"])
+        if not self.unsent(group, value, moment):
+            return None
+        return group, {"t": fields["t"], "id": fields["id"], "x": value}
 
 
 class NewAdminSource(FirstSeen):
     name = "new_admin_source"
     group_field = "user.name"
     value_field = "source.ip"
+    needs = reads = ("outcome", "user", "src")
 
     def __init__(self, settings: FirstSeenSettings, rule: RuleInfo) -> None:
         super().__init__(settings, rule)
         self.admins = re.compile(settings.admin_users) if settings.admin_users else None
 
-    def route(self, fields: Fields) -> list[tuple[str, dict[str, Any]]]:
+    def route(self, fields: Fields) -> tuple[str, dict[str, Any]] | None:
         user = fields.get("user")
         if fields.get("outcome") != "success" or not user or not fields.get("src") or self.admins is None:
-            return []
+            return None
         if not self.admins.search(str(user)):
-            return []
-        return [(str(user).lower(), {"t": fields["t"], "id": fields["id"], "x": str(fields["src"])})]
+            return None
+        group, value = str(user).lower(), str(fields["src"])
+        if not self.unsent(group, value, int(fields["t"])):
+            return None
+        return group, {"t": fields["t"], "id": fields["id"], "x": value}

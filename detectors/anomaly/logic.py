@@ -1,15 +1,19 @@
 """Routing of events to the anomaly detectors and their keyed logic.
 
-``extract`` pulls the dozen fields detectors use out of an event once; each enabled detector
-turns them into ``(group, item)``; the key is ``"0|a|<detector>|<group>"`` so each source,
-account, domain or host is its own Flink key and load spreads by group value. The counting
-(volume) detectors, whose groups are many per batch, are sharded instead: key
-``"0|a|<detector>|#<shard>"`` with the group in the item (``detectors.anomaly.sharded``).
+Routing runs for every event of the job, and most events concern a few detectors only (a
+process creation: the volume ones and new_process). So the few fields that decide which
+detectors can route an event (``GATES``) are read first; the detectors whose ``needs`` the
+event lacks are skipped, and of the other fields only those the remaining detectors read are
+looked up. Each routed detector turns the fields into ``(group, item)``; the key is
+``"0|a|<detector>|<group>"`` so each source, account, domain or host is its own Flink key and
+load spreads by group value. The counting (volume) detectors, whose groups are many per
+batch, are sharded instead: key ``"0|a|<detector>|#<shard>"`` with the group in the item
+(``detectors.anomaly.sharded``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
@@ -99,19 +103,13 @@ def _is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
     return type(value) is dict or isinstance(value, Mapping)
 
 
-def _outcome(event: Mapping[str, Any]) -> str | None:
-    outcome = _at(event, "event", "outcome")
+def _authentication(event: Mapping[str, Any], outcome: Any) -> str | None:
+    """The ECS outcome of a logon event (``event.category`` holding authentication)."""
     if outcome in ("failure", "success"):
         category = _at(event, "event", "category")
         categories = category if isinstance(category, list) else [category]
         if "authentication" in categories:
             return str(outcome)
-    winlog = event.get("winlog")
-    code = winlog.get("event_id") if _is_mapping(winlog) else None
-    if code == 4625:
-        return "failure"
-    if code == 4624:
-        return "success"
     return None
 
 
@@ -123,30 +121,82 @@ def _winlog(event: Mapping[str, Any], name: str) -> Any:
     return data.get(name) if _is_mapping(data) else None
 
 
-def extract(event: Mapping[str, Any], moment: int) -> dict[str, Any]:
-    """The fields detectors need, read once per event (ECS first, Windows EventData second)."""
-    node = event.get("socflow")
-    node = node.get("node") if _is_mapping(node) else None
-    if not _is_mapping(node):
-        node = {"id": get_field(event, "socflow.node.id"), "agency": get_field(event, "socflow.node.agency")}
-    process = event.get("process")
+# ``_at`` inlined for the nested dict: these run per routed event, and a call costs more
+# than the lookups.
+def _source(event: Mapping[str, Any]) -> Any:
+    node = event.get("source")
+    return (node.get("ip") if node.__class__ is dict else _at(event, "source", "ip")) or _winlog(event, "IpAddress")
+
+
+def _user(event: Mapping[str, Any]) -> Any:
+    node = event.get("user")
+    return (node.get("name") if node.__class__ is dict else _at(event, "user", "name")) or _winlog(
+        event, "TargetUserName")
+
+
+def _host(event: Mapping[str, Any]) -> Any:
+    node = event.get("host")
+    return (node.get("name") if node.__class__ is dict else _at(event, "host", "name")) or get_field(
+        event, "winlog.computer_name")
+
+
+def _gates(event: Mapping[str, Any]) -> tuple[Any, Any, Any, Any, Any, Any, Any]:
+    """The ``GATES`` fields of an event: nested dicts read directly (what normalized events
+    hold), the general lookups for other shapes."""
+    destination = event.get("destination")
+    if destination.__class__ is dict:
+        dst, port = destination.get("ip"), destination.get("port")
+    elif destination is None:
+        dst, port = event.get("destination.ip"), event.get("destination.port")
+    else:
+        dst, port = _at(event, "destination", "ip"), _at(event, "destination", "port")
+    meta = event.get("event")
+    outcome = meta.get("outcome") if meta.__class__ is dict else _at(event, "event", "outcome")
+    if outcome is not None:
+        outcome = _authentication(event, outcome)
+    if outcome is None:  # Windows logons: 4624 succeeded, 4625 failed
+        winlog = event.get("winlog")
+        code = winlog.get("event_id") if winlog.__class__ is dict or _is_mapping(winlog) else None
+        outcome = "failure" if code == 4625 else "success" if code == 4624 else None
     dns = event.get("dns")
-    question = dns.get("question") if _is_mapping(dns) else None
-    return {
-        "t": moment,
-        "id": event_id(event),
-        "src": _at(event, "source", "ip") or _winlog(event, "IpAddress"),
-        "dst": _at(event, "destination", "ip"),
-        "port": _at(event, "destination", "port"),
-        "user": _at(event, "user", "name") or _winlog(event, "TargetUserName"),
-        "outcome": _outcome(event),
-        "dns": question.get("name") if _is_mapping(question) else get_field(event, "dns.question.name"),
-        "node": node.get("id"),
-        "agency": node.get("agency"),
-        "host": _at(event, "host", "name") or get_field(event, "winlog.computer_name"),
-        "process": (process.get("executable") or process.get("name")) if _is_mapping(process)
-        else (get_field(event, "process.executable") or get_field(event, "process.name")),
-    }
+    if dns is None:
+        name = event.get("dns.question.name")  # what get_field finds without a nested "dns"
+    else:
+        question = dns.get("question") if _is_mapping(dns) else None
+        name = question.get("name") if _is_mapping(question) else get_field(event, "dns.question.name")
+    node = event.get("socflow")
+    node = node.get("node") if node.__class__ is dict or _is_mapping(node) else None
+    if node.__class__ is dict or _is_mapping(node):
+        node_id, agency = node.get("id"), node.get("agency")
+    else:
+        node_id, agency = get_field(event, "socflow.node.id"), get_field(event, "socflow.node.agency")
+    process = event.get("process")
+    if process is None:  # what get_field finds without a nested "process"
+        process = event.get("process.executable") or event.get("process.name")
+    elif process.__class__ is dict or _is_mapping(process):
+        process = process.get("executable") or process.get("name")
+    else:
+        process = get_field(event, "process.executable") or get_field(event, "process.name")
+    return dst, port, outcome, name, node_id, agency, process
+
+
+# The fields read first (``_gates``): which of them an event lacks decides which detectors can
+# route it. Their order is the bit order of ``AnomalyLogic.route``'s mask.
+GATES = ("dst", "port", "outcome", "dns", "node", "agency", "process")
+# The other fields, read only for the detectors that route the event (ECS first, Windows
+# EventData second).
+_READERS: dict[str, Callable[[Mapping[str, Any]], Any]] = {"src": _source, "user": _user, "host": _host}
+
+
+def _shard_key(shard_keys: dict[str, str], prefix: str, group: str) -> str:
+    if len(shard_keys) >= 65_536:
+        shard_keys.clear()
+    key = shard_keys[group] = prefix + shard_of(group)
+    return key
+
+
+Selection = tuple[tuple[tuple[Detector[Any], str, dict[str, str] | None], ...],
+                  tuple[tuple[str, Callable[[Mapping[str, Any]], Any]], ...]]
 
 
 # Detectors that only count items: a batch's items are compacted to one per second.
@@ -184,9 +234,12 @@ class AnomalyLogic:
     detectors: dict[str, Detector[Any]] = field(init=False)
     _keys: dict[str, tuple[Detector[Any], str]] = field(init=False, repr=False)
     _sharded: dict[str, Sharded] = field(init=False, repr=False)
-    # (name, detector, key prefix) per enabled detector: route runs for every event.
-    _routes: list[tuple[str, Detector[Any], str]] = field(init=False, repr=False)
-    _shards: dict[str, str] = field(init=False, repr=False)
+    # Per set of gate fields an event lacks (a bit mask over GATES): (detector, key prefix,
+    # its shard keys when sharded) of the detectors that can route it, and the other fields
+    # they read.
+    _selections: dict[int, Selection] = field(init=False, repr=False)
+    # group -> key of its shard, per sharded detector: few groups (nodes, agencies), hashed once each
+    _shard_keys: dict[str, dict[str, str]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.detectors = {}
@@ -198,29 +251,46 @@ class AnomalyLogic:
         # Keys are parsed on every step and timer: a bounded cache saves the splitting
         # (a plain dict, so the logic still pickles into Flink operators).
         self._keys = {}
-        self._routes = [(name, detector, f"0|a|{name}|") for name, detector in self.detectors.items()]
-        self._shards = {}  # group -> shard: few groups (nodes, agencies), hashed once each
+        self._selections = {}  # at most 2 ** len(GATES), filled as events show them
+        self._shard_keys = {name: {} for name in self._sharded}
+
+    def _select(self, lacking: int) -> Selection:
+        absent = {gate for bit, gate in enumerate(GATES) if lacking >> bit & 1}
+        routes = tuple((detector, f"0|a|{name}|", self._shard_keys[name] if name in self._sharded else None)
+                       for name, detector in self.detectors.items() if absent.isdisjoint(detector.needs))
+        wanted = {name for detector, _prefix, _keys in routes for name in detector.reads}
+        selection = routes, tuple((name, reader) for name, reader in _READERS.items() if name in wanted)
+        self._selections[lacking] = selection
+        return selection
 
     def route(self, event: Mapping[str, Any], moment: int) -> list[KeyedItem]:
-        if not self.detectors:
+        dst, port, outcome, name, node_id, agency, process = _gates(event)
+        lacking = ((dst is None) | (port is None) << 1 | (outcome is None) << 2 | (name is None) << 3
+                   | (node_id is None) << 4 | (agency is None) << 5 | (process is None) << 6)
+        routes, readers = self._selections.get(lacking) or self._select(lacking)
+        if not routes:
             return []
-        fields = extract(event, moment)
+        meta = event.get("event")
+        # A flat "event.id" key is what event_id's general lookup would find first.
+        ident = meta.get("id") if meta.__class__ is dict and "event.id" not in event else None
+        if ident.__class__ is not str or not ident:
+            ident = event_id(event)
+        fields = {"t": moment, "id": ident, "dst": dst, "port": port, "outcome": outcome, "dns": name,
+                  "node": node_id, "agency": agency, "process": process}
+        for field_name, reader in readers:
+            fields[field_name] = reader(event)
         pairs: list[KeyedItem] = []
-        for name, detector, prefix in self._routes:
-            sharded = name in self._sharded
-            for group, item in detector.route(fields):
-                if not detector.worth_sending(group, item):
-                    continue
-                if sharded:
-                    shard = self._shards.get(group)
-                    if shard is None:
-                        if len(self._shards) >= 65_536:
-                            self._shards.clear()
-                        shard = self._shards[group] = shard_of(group)
-                    item["g"] = group  # the item is the detector's own, made for this event
-                    pairs.append((prefix + shard, item))
-                else:
-                    pairs.append((prefix + group, item))
+        for detector, prefix, shard_keys in routes:
+            routed = detector.route(fields)
+            if routed is None:
+                continue
+            group, item = routed
+            if shard_keys is None:
+                pairs.append((prefix + group, item))
+                continue
+            key = shard_keys.get(group) or _shard_key(shard_keys, prefix, group)
+            item["g"] = group  # the item is the detector's own, made for this event
+            pairs.append((key, item))
         return pairs
 
     def _parse(self, key: str) -> tuple[Detector[Any], str]:
