@@ -81,7 +81,7 @@ class StatefulPlan:
         """Keyed items of one event (see the module docstring). Raises DetectorError without a time."""
         pairs = self.correlations.route(event, matched)
         if self.anomalies.detectors:
-            moment = event_time_ms(event)
+            moment = self.anomalies.event_time(event)
             if moment is None:
                 raise DetectorError("event without a usable @timestamp", source=event_id(event))
             pairs.extend(self.anomalies.route(event, moment))

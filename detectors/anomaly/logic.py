@@ -32,6 +32,7 @@ from detectors.anomaly.detectors import (
     Spray,
 )
 from detectors.anomaly.sharded import SHARD_PREFIX, Sharded, shard_of
+from detectors.correlation.engine import event_time_ms
 from detectors.model import Detection, RuleInfo, event_id
 from ingest.schema import get_field, stable_id
 
@@ -240,6 +241,7 @@ class AnomalyLogic:
     _selections: dict[int, Selection] = field(init=False, repr=False)
     # group -> key of its shard, per sharded detector: few groups (nodes, agencies), hashed once each
     _shard_keys: dict[str, dict[str, str]] = field(init=False, repr=False)
+    _moments: dict[str, int] = field(init=False, repr=False)  # @timestamp text -> epoch ms
 
     def __post_init__(self) -> None:
         self.detectors = {}
@@ -253,6 +255,22 @@ class AnomalyLogic:
         self._keys = {}
         self._selections = {}  # at most 2 ** len(GATES), filled as events show them
         self._shard_keys = {name: {} for name in self._sharded}
+        self._moments = {}
+
+    def event_time(self, event: Mapping[str, Any]) -> int | None:
+        """``event_time_ms`` of an event, each ``@timestamp`` text parsed once while it recurs:
+        many events share one (a collector's burst, a millisecond of a busy source)."""
+        stamp = event.get("@timestamp")
+        if stamp.__class__ is not str:
+            return event_time_ms(event)
+        moment = self._moments.get(stamp)
+        if moment is None:
+            moment = event_time_ms(event)
+            if moment is not None:
+                if len(self._moments) >= 4096:
+                    self._moments.clear()
+                self._moments[stamp] = moment
+        return moment
 
     def _select(self, lacking: int) -> Selection:
         absent = {gate for bit, gate in enumerate(GATES) if lacking >> bit & 1}

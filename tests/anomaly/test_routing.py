@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from detectors.anomaly.config import StatefulSettings
+from detectors.correlation.engine import event_time_ms
 from detectors.stateful import StatefulPlan
 from ingest.schema import format_timestamp
 
@@ -157,3 +158,12 @@ def test_routing_matches_golden() -> None:
         GOLDEN.write_text(text, encoding="utf-8")
     assert GOLDEN.exists(), "no golden file yet: run with UPDATE_GOLDEN=1"
     assert text == GOLDEN.read_text(encoding="utf-8")
+
+
+def test_event_time_remembers_texts_and_agrees_with_event_time_ms() -> None:
+    logic = StatefulPlan.build().anomalies
+    stamps: list[Any] = ["2026-05-04T08:00:00.123Z", "2026-05-04 10:00:00.5+02:00", "2026-05-04T08:00:00",
+                         1_777_881_600_123, 1_777_881_600.5, "", "yesterday", None, True]
+    for stamp in stamps * 2:  # the second round from what was remembered
+        event = {} if stamp is None else {"@timestamp": stamp}
+        assert logic.event_time(event) == event_time_ms(event), stamp
