@@ -442,6 +442,9 @@ class DnsState:
                    last_t=snap["l"])
 
 
+_NAMES_LIMIT = 16_384  # query names a routing task remembers the classification of
+
+
 class DnsTunnel(Detector[DnsState]):
     """Per registered domain: many long, high-entropy subdomain labels, or many subdomains."""
 
@@ -453,17 +456,31 @@ class DnsTunnel(Detector[DnsState]):
         super().__init__(settings, rule)
         self.s = settings
         self.window = int(settings.window_s * 1000)
+        # name -> (domain, suspicious, subdomain hash), () without a subdomain: most queries
+        # repeat a few names, and the entropy and hash cost more than the rest of routing.
+        self._names: dict[str, tuple[str, int, str] | tuple[()]] = {}
 
     def route(self, fields: Fields) -> tuple[str, dict[str, Any]] | None:
         name = fields.get("dns")
         if not isinstance(name, str) or not name:
             return None
+        known = self._names.get(name)
+        if known is None:
+            if len(self._names) >= _NAMES_LIMIT:
+                self._names.clear()
+            known = self._names[name] = self._classify(name)
+        if not known:
+            return None
+        domain, suspicious, digest = known
+        return domain, {"t": fields["t"], "id": fields["id"], "x": suspicious, "h": digest}
+
+    def _classify(self, name: str) -> tuple[str, int, str] | tuple[()]:
         domain, sub = registered_domain(name)
         if not sub:
-            return None
+            return ()
         longest = max(len(label) for label in sub.split("."))
         suspicious = longest >= self.s.min_label_length and entropy(sub.replace(".", "")) >= self.s.min_entropy
-        return domain, {"t": fields["t"], "id": fields["id"], "x": int(suspicious), "h": short_hash(sub)}
+        return domain, int(suspicious), short_hash(sub)
 
     def step(self, state: DnsState, item: Item, group: str) -> tuple[DnsState, list[Detection]]:
         now = int(item["t"])
