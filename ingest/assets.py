@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
+import re
 import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from ingest.errors import ConfigError
 from ingest.schema import Event, get_field
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+_WILDCARD = re.compile(r"[*?\[]")  # where a host pattern stops being literal text
 # libyaml's C loader when PyYAML has it: the inventory is large and read by every collector.
 _YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -80,6 +83,13 @@ class AssetInventory:
         self._by_pattern = sorted(
             ((pattern, node) for node in self.nodes for pattern in node.host_patterns), key=lambda pair: -len(pair[0])
         )
+        # Patterns by their literal start: a name is tried only against patterns it starts like
+        # (an unknown name tested every one of ~200 patterns, 0.2 ms).
+        self._patterns_by_start: dict[str, list[tuple[int, str, Node]]] = {}
+        for order, (pattern, node) in enumerate(self._by_pattern):
+            start = _WILDCARD.split(pattern, maxsplit=1)[0]
+            self._patterns_by_start.setdefault(start, []).append((order, pattern, node))
+        self._pattern_start_lengths = sorted({len(start) for start in self._patterns_by_start})
         self._lookup_ip = lru_cache(maxsize=65536)(self._lookup_ip_uncached)
         self._lookup_host = lru_cache(maxsize=65536)(self._lookup_host_uncached)
         # The answer of node_for by the values it reads: events of one host repeat them all.
@@ -131,7 +141,9 @@ class AssetInventory:
         node = self._by_hostname.get(lowered) or self._by_hostname.get(short)
         if node:
             return node
-        for pattern, candidate in self._by_pattern:
+        candidates = [entry for length in self._pattern_start_lengths if length <= len(short)
+                      for entry in self._patterns_by_start.get(short[:length], ())]
+        for _, pattern, candidate in sorted(candidates, key=itemgetter(0)):  # in _by_pattern's order
             if fnmatch.fnmatchcase(short, pattern):
                 return candidate
         return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from ingest.net.flows import FlowEngine
 from ingest.normalize import loads_object, scrub_surrogates
 from ingest.parsers import PARSERS
 from ingest.parsers.syslog import parse_file_line, parse_message
-from ingest.schema import get_field
+from ingest.schema import StableIds, get_field, stable_id
 from ingest.settings import CollectorSettings
 from ingest.spool import dead_letters, read_batches
 from tests.ingest.pcaps import HTTP_REQUEST, client_hello
@@ -133,6 +134,31 @@ def test_node_lookup_reads_fields_as_get_field_does(events: list[dict[str, objec
         expected = INVENTORY._node_for_fields(tuple(get_field(event, path) for path in NODE_PATHS))
         assert INVENTORY.node_for(event) == expected
         assert INVENTORY.enrich(event)["socflow"]["node"] == expected.as_event_field()  # type: ignore[index]
+
+
+PATTERNED = AssetInventory.from_mapping({"nodes": [
+    {"id": "district", "host_patterns": ["d03-*", "d0?-*"]}, {"id": "commune", "host_patterns": ["d03-c04-*"]},
+    {"id": "gateway", "host_patterns": ["*-gw", "[ab]x-*"]}, {"id": "exact", "host_patterns": ["d03-c04-pc1"]},
+    *({"id": f"ag-{n}", "host_patterns": [f"ag-{n:03d}-*"]} for n in range(1, 40))]})
+
+
+@FUZZ
+@given(name=st.one_of(st.text(alphabet="abdgx03c4-.*?[]pc1", max_size=14), st.sampled_from(
+    ["d03-c04-pc1", "D03-C04-PC2.example", "d05-x", "ax-1", "core-gw", "ag-007-pc3", "ag-077-pc3", ""])))
+def test_host_patterns_are_tried_in_order_of_length(name: str) -> None:
+    short = name.lower().split(".", 1)[0]
+    first_match = next((node for pattern, node in PATTERNED._by_pattern if fnmatchcase(short, pattern)), None)
+    assert PATTERNED._lookup_host_uncached(name) == first_match
+
+
+ID_PARTS = st.one_of(st.text(max_size=12), st.sampled_from(["a\udc80", "Nguyễn"]), st.integers(), st.none())
+
+
+@FUZZ
+@given(prefix=st.lists(ID_PARTS, max_size=3), lasts=st.lists(ID_PARTS, min_size=1, max_size=4))
+def test_ids_under_a_prefix_are_stable_ids(prefix: list[object], lasts: list[object]) -> None:
+    ids = StableIds(*prefix)
+    assert [ids(last) for last in lasts] == [stable_id(*prefix, last) for last in lasts]
 
 
 @FUZZ
