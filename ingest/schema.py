@@ -134,7 +134,9 @@ class StableIds:
         self._prefix = _digest_of(hashlib.blake2b(digest_size=16), prefix)
 
     def __call__(self, last: object) -> str:
-        return _digest_of(self._prefix.copy(), (last,)).hexdigest()
+        digest = self._prefix.copy()
+        digest.update(str(last).encode("utf-8", "surrogatepass") + b"\x1f")  # as _digest_of, in one update
+        return digest.hexdigest()
 
 
 def canonical_json(value: Any) -> str:
