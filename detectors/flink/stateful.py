@@ -20,6 +20,9 @@ into Flink and only does what Flink must do:
   applied out of order when within the allowed lateness, otherwise dropped and counted in
   ``late_dropped`` (forwarded detections of a chain are applied, never dropped) — see
   ``detectors.correlation.engine`` for why lateness is per key;
+- items the operator's watermark has already passed, though not late for their key, are
+  applied at once (``behind_watermark_items``): their timer would wait for the next
+  watermark advance, which a quiet stream may never bring;
 - detections of chained correlations feed the next level as keyed records.
 
 The same semantics run without Flink in :class:`detectors.stateful.StatefulEngine`; tests
@@ -126,6 +129,7 @@ class StatefulFunction(KeyedProcessFunction):
         self.items_counter = metrics.counter("items")
         self.late_counter = metrics.counter("late_items")
         self.dropped_counter = metrics.counter("late_dropped")
+        self.behind_counter = metrics.counter("behind_watermark_items")
         self.detections_counter = metrics.counter("detections")
 
     # State envelope: {"h": horizon ms, "s": core snapshot or null}.
@@ -163,7 +167,9 @@ class StatefulFunction(KeyedProcessFunction):
         record = json.loads(value)
         key = str(record["key"])
         horizon: int | None = None
+        watermark: int | None = None
         late: list[dict[str, Any]] = []
+        behind: list[dict[str, Any]] = []
         waiting: list[dict[str, Any]] = []
         timers: set[int] = set()
         items = record["items"]
@@ -183,10 +189,15 @@ class StatefulFunction(KeyedProcessFunction):
                 else:
                     late.append(item)
                 continue
-            if is_forwarded(item) and timer_at(moment, self.resolution) <= ctx.timer_service().current_watermark():
-                # A forwarded detection behind this level's watermark: its timer would wait for
-                # the next watermark advance, which quiet inputs (or a restore) may never bring.
-                late.append(item)
+            if watermark is None:
+                watermark = ctx.timer_service().current_watermark()
+            if timer_at(moment, self.resolution) <= watermark:
+                # Behind this operator's watermark though not late for its key: its timer would
+                # wait for the next watermark advance, which quiet inputs may never bring. The
+                # watermark overtakes items on the way: a forwarded detection of the previous
+                # level, or a record of an input that had been idle (Flink leaves a reactivated
+                # channel out of the watermark until it catches up with the others).
+                behind.append(item)
                 continue
             waiting.append(item)
             timers.add(timer_at(moment, self.resolution))
@@ -195,15 +206,31 @@ class StatefulFunction(KeyedProcessFunction):
         # Flink keeps one timer per key and time: registering each distinct time once is the same.
         for moment in timers:
             ctx.timer_service().register_event_time_timer(moment)
-        if late:
-            # Late but within the allowed lateness: applied now, in arrival order.
-            horizon, state = self._load(key)
-            if state is None:
-                state = self.plan.new_state(key)
-            for item in late:
-                state, detections, forwards = self.plan.step(key, state, item)
+        if late or behind:
+            yield from self._apply_now(key, late, behind, ctx)
+
+    def _apply_now(
+        self, key: str, late: list[dict[str, Any]], behind: list[dict[str, Any]], ctx: KeyedProcessFunction.Context
+    ) -> Iterator[str]:
+        """Apply late items (in arrival order, as the core does) and items behind the watermark (in
+        event-time order, as their timers would have), then fire a window or expiry timer that
+        the watermark has already passed, for the same reason."""
+        if behind:
+            self.behind_counter.inc(len(behind))
+        horizon, state = self._load(key)
+        if state is None:
+            state = self.plan.new_state(key)
+        for item in [*late, *sorted(behind, key=item_order)]:
+            state, detections, forwards = self.plan.step(key, state, item)
+            yield from self._emit(detections, forwards)
+        upcoming = None if self.plan.is_empty(key, state) else self.plan.next_timer(key, state)
+        if upcoming is not None:
+            due = timer_at(upcoming, self.expiry_resolution)
+            if due <= ctx.timer_service().current_watermark():
+                state, detections, forwards = self.plan.on_timer(key, state, due)
                 yield from self._emit(detections, forwards)
-            self._store(key, horizon, state, ctx)
+                horizon = max(horizon, due)
+        self._store(key, horizon, state, ctx)
 
     def _take_due(self, timestamp: int) -> tuple[list[dict[str, Any]], bool]:
         """The current key's waiting items at or before ``timestamp``, in arrival order, taken out

@@ -65,3 +65,87 @@ def test_a_timer_takes_due_items_in_arrival_order_and_keeps_untouched_chunks_as_
     due, still_waiting = function._take_due(6000)
     assert [i["id"] for i in due] == ["x", "e", "f"]
     assert not still_waiting and function.pending.stored == []
+
+
+class FakeCounter:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def inc(self, by: int = 1) -> None:
+        self.count += by
+
+
+class FakeTimers:
+    def __init__(self, watermark: int) -> None:
+        self.watermark = watermark
+        self.registered: set[int] = set()
+
+    def current_watermark(self) -> int:
+        return self.watermark
+
+    def register_event_time_timer(self, moment: int) -> None:
+        self.registered.add(moment)
+
+
+class FakeContext:
+    def __init__(self, key: str, watermark: int) -> None:
+        self.key = key
+        self.timers = FakeTimers(watermark)
+
+    def timer_service(self) -> FakeTimers:
+        return self.timers
+
+    def get_current_key(self) -> str:
+        return self.key
+
+
+def _keyed_function(plan: StatefulPlan, level: int) -> StatefulFunction:
+    function = StatefulFunction(plan, level)
+    function.state, function.legacy_pending, function.pending = FakeValue(), FakeValue(), FakeList([])
+    for name in ("items_counter", "late_counter", "dropped_counter", "behind_counter", "detections_counter"):
+        setattr(function, name, FakeCounter())
+    return function
+
+
+def test_an_item_the_watermark_overtook_is_applied_at_once() -> None:
+    """Seen in the job: a reactivated input's record reached the chained level after the other
+    inputs had carried the watermark past it. Waiting for its timer would wait for the next
+    watermark advance, which a quiet stream never brings; it is applied at once instead."""
+    from alerts.settings import REPO_ROOT
+    from detectors.flink.job import build_plan
+    from detectors.sigma import SigmaEngine
+
+    from .job_scenario import T0, phase1, sso
+
+    engine, _report = SigmaEngine.load([REPO_ROOT / "rules"], config_dir=REPO_ROOT / "config")
+    plan = build_plan(engine, str(REPO_ROOT / "config"))
+    failures = [event for event in phase1() if str(event["event"]["id"]).startswith("f")]
+    failures.append(sso("f09", 170, "minh.le", "failure"))
+    forwards = []
+    for key_, items in _routed(plan, engine, failures).items():
+        if key_.startswith("0|c|"):
+            state = plan.new_state(key_)
+            for one in items:
+                state, _detections, chained = plan.step(key_, state, one)
+                forwards += chained
+    (key, forward), = forwards
+    (success_key, success), = [(k, i) for k, i in _routed(plan, engine, [sso("s01", 300, "minh.le", "success")]).items()
+                               if k.startswith("1|")]
+    assert success_key == key
+    success_item = success[0]
+    function = _keyed_function(plan, 1)
+    far_past = int(T0.timestamp() * 1000) + 395_000  # the watermark after a tick at 400 s
+    assert not list(function.process_element(json.dumps({"key": key, "items": [forward], "ts": forward["t"]}),
+                                             FakeContext(key, far_past)))
+    out = list(function.process_element(json.dumps({"key": key, "items": [success_item], "ts": success_item["t"]}),
+                                        FakeContext(key, far_past)))
+    assert [json.loads(record)["rule"]["id"] for record in out] == ["5b0f1f0e-6f57-4b8e-9a51-2c5a8f0e7a11"]
+    assert function.behind_counter.count == 2 and function.pending.stored == []
+
+
+def _routed(plan: StatefulPlan, engine: object, events: list[dict[str, object]]) -> dict[str, list[dict[str, object]]]:
+    grouped: dict[str, list[dict[str, object]]] = {}
+    for event in events:
+        for key, one in plan.route(event, engine.match(event)):  # type: ignore[attr-defined]
+            grouped.setdefault(key, []).append(one)
+    return grouped
