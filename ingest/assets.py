@@ -154,12 +154,16 @@ class AssetInventory:
 
     def _node_and_field(self, event: Event) -> tuple[Node, dict[str, Any]]:
         values = _node_fields(event)
-        keyable = all(map(_KEYABLE.__contains__, map(type, values)))
-        found = self._by_fields.get(values) if keyable else None
+        try:
+            # Only values of _KEYABLE types are stored, and only such values equal them: a hit
+            # needs no type check.
+            found = self._by_fields.get(values)
+        except TypeError:  # a list or dict among the values
+            found = None
         if found is None:
             node = self._node_for_fields(values)
             found = node, node.as_event_field()
-            if keyable:
+            if all(map(_KEYABLE.__contains__, map(type, values))):
                 if len(self._by_fields) >= _MAX_CACHED_FIELDS:
                     self._by_fields.clear()
                 self._by_fields[values] = found

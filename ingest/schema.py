@@ -120,7 +120,7 @@ def stable_id(*parts: object) -> str:
     return _digest_of(hashlib.blake2b(digest_size=16), parts).hexdigest()
 
 
-def _digest_of(digest: Any, parts: tuple[object, ...]) -> Any:
+def _digest_of(digest: hashlib.blake2b, parts: tuple[object, ...]) -> hashlib.blake2b:
     for part in parts:
         digest.update(str(part).encode("utf-8", "surrogatepass"))
         digest.update(b"\x1f")
