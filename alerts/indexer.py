@@ -37,7 +37,7 @@ from typing import Any
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from alerts.errors import IndexingError
-from alerts.model import index_name, to_document
+from alerts.model import NodeOfGroup, index_name, to_document
 from alerts.settings import ElasticsearchSettings, IndexerSettings
 from detectors.model import Detection
 from ingest.logs import log_event
@@ -154,8 +154,12 @@ class Indexer:
         *,
         sleep: Callable[[float], None] = time.sleep,
         on_progress: Callable[[IndexStats], None] | None = None,
+        node_of_group: NodeOfGroup | None = None,
     ) -> None:
+        """``node_of_group``: names the node of detector alerts (see alerts.nodes); load it once
+        per indexer, not per run."""
         self.client = client
+        self.node_of_group = node_of_group
         self.stream_dir = stream_dir
         self.prefix = es_settings.index_prefix
         self.settings = settings
@@ -220,7 +224,7 @@ class Indexer:
                         # by first sighting: every version of the alert goes to the same index
                         "_index": index_name(self.prefix, detection.first_seen or detection.timestamp),
                         "_id": detection.id,
-                        "_source": to_document(detection),
+                        "_source": to_document(detection, self.node_of_group),
                     }
                 except (ValueError, KeyError, TypeError) as error:
                     self._dead_letter(f"unreadable alert-stream record: {error!r}", f"{path}:{number}", line)

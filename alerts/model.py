@@ -13,7 +13,7 @@ retry overwrites, never duplicates.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from detectors.model import Detection
@@ -22,6 +22,8 @@ from ingest.schema import get_field, parse_timestamp, set_field
 # ECS top-level objects copied from the (last) triggering event into the alert.
 ENTITY_FIELDS = ("host", "source", "destination", "user", "process", "url", "dns", "network", "log", "file")
 SEVERITY = {"informational": 21, "low": 21, "medium": 47, "high": 73, "critical": 99}
+# ``socflow.node`` of a detection group, or None (alerts.nodes.NodeResolver).
+NodeOfGroup = Callable[[Mapping[str, Any]], dict[str, Any] | None]
 
 
 def index_name(prefix: str, timestamp: str) -> str:
@@ -45,10 +47,17 @@ def _threat(tags: tuple[str, ...]) -> dict[str, Any]:
     return threat
 
 
-def to_document(detection: Detection) -> dict[str, Any]:
-    """The ECS alert document of a detection (without ``_id``/``_index``)."""
+def to_document(detection: Detection, node_of_group: NodeOfGroup | None = None) -> dict[str, Any]:
+    """The ECS alert document of a detection (without ``_id``/``_index``).
+
+    ``node_of_group`` names the node when the last event has none (detector alerts, whose
+    events are only ids and times); without it, or when it finds none, the node is ``unknown``.
+    """
     rule = detection.rule
     last = detection.events[-1] if detection.events else {}
+    node = get_field(last, "socflow.node")
+    if not node and node_of_group is not None:
+        node = node_of_group(detection.group)
     first_time = str(get_field(detection.events[0], "@timestamp", detection.timestamp)) if detection.events else ""
     document: dict[str, Any] = {
         "@timestamp": detection.timestamp,
@@ -71,7 +80,7 @@ def to_document(detection: Detection) -> dict[str, Any]:
         },
         "threat": _threat(rule.tags),
         "socflow": {
-            "node": get_field(last, "socflow.node") or {"id": "unknown"},
+            "node": node or {"id": "unknown"},
             "logsource": get_field(last, "socflow.logsource") or {},
             "alert": {
                 "kind": detection.kind,

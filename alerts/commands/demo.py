@@ -47,6 +47,7 @@ def run_demo(settings: Settings, console: Console, *, keep: bool = False) -> lis
     """Run every step; return the alert documents read back from Elasticsearch."""
     from alerts.commands.run import job_spec, prepare_java
     from alerts.indexer import Indexer, connect
+    from alerts.nodes import NodeResolver
     from alerts.scenario import generate
     from deploy import elasticsearch
     from detectors.flink.job import run_job
@@ -75,7 +76,7 @@ def run_demo(settings: Settings, console: Console, *, keep: bool = False) -> lis
         _step(progress, "Running the Flink detection job over the spool", lambda: run_job(spec))  # type: ignore[arg-type]
         client = connect(es_settings)
         indexer = Indexer(client, settings.alert_stream_dir, settings.data_dir / "indexer", es_settings,
-                          settings.indexer)
+                          settings.indexer, node_of_group=NodeResolver.load(settings.collector))
         indexed = _step(progress, "Indexing alerts into Elasticsearch", indexer.run_once)
     response = client.search(index=es_settings.index_prefix, size=200, sort=[{"socflow.alert.first_seen": "asc"}],
                              query={"match_all": {}})

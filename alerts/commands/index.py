@@ -11,6 +11,7 @@ from prometheus_client import start_http_server
 from alerts import metrics
 from alerts.errors import IndexingError
 from alerts.indexer import Indexer, IndexStats, connect
+from alerts.nodes import NodeResolver
 from alerts.settings import Settings
 from ingest.logs import log_event
 
@@ -19,7 +20,7 @@ LOGGER = logging.getLogger(__name__)
 
 def build_indexer(settings: Settings) -> Indexer:
     return Indexer(connect(settings.elasticsearch), settings.alert_stream_dir, settings.data_dir / "indexer",
-                   settings.elasticsearch, settings.indexer)
+                   settings.elasticsearch, settings.indexer, node_of_group=NodeResolver.load(settings.collector))
 
 
 def record(stats: IndexStats, previous: IndexStats) -> None:

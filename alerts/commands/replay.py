@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from alerts.model import index_name, to_document
+from alerts.model import NodeOfGroup, index_name, to_document
+from alerts.nodes import NodeResolver
 from alerts.settings import REPO_ROOT, Settings
 from detectors.model import Detection, RuleInfo
 from detectors.pipeline import BatchProcessor
@@ -90,9 +91,11 @@ def group_alerts(detections: Sequence[Detection], settings: Settings) -> tuple[l
     return grouping.alerts(), dict(suppressor.counts)
 
 
-def alert_documents(detections: Sequence[Detection], prefix: str) -> Iterator[dict[str, Any]]:
+def alert_documents(detections: Sequence[Detection], prefix: str,
+                    node_of_group: NodeOfGroup | None = None) -> Iterator[dict[str, Any]]:
     for detection in detections:
-        yield {"_id": detection.id, "_index": index_name(prefix, detection.timestamp), **to_document(detection)}
+        yield {"_id": detection.id, "_index": index_name(prefix, detection.timestamp),
+               **to_document(detection, node_of_group)}
 
 
 def write_jsonl(records: Iterator[dict[str, Any]] | Sequence[dict[str, Any]], handle: TextIO) -> int:
@@ -107,7 +110,8 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
     result = replay(args.rules, args.events, settings)
     for failure in result.rule_failures:
         print(f"rule not loaded: {failure.path}: {failure.reason}", file=sys.stderr)
-    documents = alert_documents(result.detections, settings.elasticsearch.index_prefix)
+    documents = alert_documents(result.detections, settings.elasticsearch.index_prefix,
+                                NodeResolver.load(settings.collector))
     if str(args.output) == "-":
         written = write_jsonl(documents, sys.stdout)
     else:

@@ -15,8 +15,10 @@ from elastic_transport import ConnectionError as TransportConnectionError
 
 from alerts.errors import IndexingError
 from alerts.indexer import Indexer
+from alerts.nodes import NodeResolver
 from alerts.settings import ElasticsearchSettings, IndexerSettings
 from detectors.model import Detection, RuleInfo
+from ingest.settings import CollectorSettings
 
 
 class ScriptedIndices:
@@ -126,6 +128,21 @@ def test_newer_versions_replace_older_ones_never_the_reverse(tmp_path: Path) -> 
     late = _indexer(client, tmp_path, stream).run_once()
     assert (late.indexed, late.already_present) == (0, 1)
     assert client.docs["alert-1"]["socflow"]["alert"]["count"] == 3
+
+
+def test_detector_alerts_are_indexed_with_the_node_of_their_group(tmp_path: Path) -> None:
+    stream = tmp_path / "stream"
+    stream.mkdir()
+    event = {"@timestamp": "2026-11-20T10:00:00.000Z", "event": {"id": "e1"}}  # as detectors write them
+    groups = [{"detector": "volume_node", "socflow.node.id": "cp-001"}, {"detector": "bruteforce", "user.name": "a"}]
+    detections = [Detection.for_events(RuleInfo(id=f"r{n}", title="Rule"), [event], kind="anomaly", group=group)
+                  for n, group in enumerate(groups)]
+    (stream / "alerts-0-0.jsonl").write_text("".join(json.dumps(d.as_record()) + "\n" for d in detections))
+    client = ScriptedClient()
+    settings = IndexerSettings(bulk_size=2, max_retries=0)
+    Indexer(client, stream, tmp_path / "state", ElasticsearchSettings(), settings,  # type: ignore[arg-type]
+            node_of_group=NodeResolver.load(CollectorSettings())).run_once()
+    assert [client.docs[d.id]["socflow"]["node"]["id"] for d in detections] == ["cp-001", "unknown"]
 
 
 def test_retryable_item_errors_are_retried(tmp_path: Path) -> None:

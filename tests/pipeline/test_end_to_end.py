@@ -21,6 +21,7 @@ import pytest
 
 from alerts.commands.replay import alert_documents, replay
 from alerts.indexer import Indexer, connect
+from alerts.nodes import NodeResolver
 from alerts.scenario import SPRAYER, generate
 from alerts.settings import Settings, load_settings
 from ingest.files import collect_paths
@@ -90,8 +91,9 @@ def test_flink_pipeline_indexes_exact_alerts_once(tmp_path: Path, elasticsearch_
     assert (stats.events, stats.dead_letters) == (files.records - files.damaged, files.damaged)
 
     _run_flink_job(settings)
+    nodes = NodeResolver.load(settings.collector)  # as `socflow index` and `socflow replay` load it
     indexer = Indexer(client, settings.alert_stream_dir, settings.data_dir / "indexer", settings.elasticsearch,
-                      settings.indexer)
+                      settings.indexer, node_of_group=nodes)
     first = indexer.run_once()
     assert first.rejected == 0
     stored = _search_all(settings)
@@ -125,7 +127,7 @@ def test_flink_pipeline_indexes_exact_alerts_once(tmp_path: Path, elasticsearch_
 
     # The same core without Flink gives exactly the same documents, id for id.
     expected = {doc["_id"]: doc for doc in alert_documents(
-        replay([REPO / "rules"], inputs, settings).detections, settings.elasticsearch.index_prefix)}
+        replay([REPO / "rules"], inputs, settings).detections, settings.elasticsearch.index_prefix, nodes)}
     assert {doc["_id"]: doc for doc in stored} == expected
 
     # Run everything again from the same spool, with a fresh alert stream and indexer state:
@@ -134,7 +136,7 @@ def test_flink_pipeline_indexes_exact_alerts_once(tmp_path: Path, elasticsearch_
         shutil.rmtree(directory)
     _run_flink_job(settings)
     second = Indexer(client, settings.alert_stream_dir, settings.data_dir / "indexer", settings.elasticsearch,
-                     settings.indexer).run_once()
+                     settings.indexer, node_of_group=nodes).run_once()
     assert (second.indexed, second.already_present) == (0, first.indexed)
     client.indices.refresh(index=settings.elasticsearch.index_prefix)
     assert client.count(index=settings.elasticsearch.index_prefix)["count"] == len(stored)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from alerts.commands.replay import alert_documents, replay
+from alerts.nodes import NodeResolver
 from alerts.scenario import generate
 from alerts.settings import load_settings
 from ingest.schema import canonical_json
@@ -45,7 +46,8 @@ def test_demo_alert_documents_match_golden(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path / "data")
     result = replay([REPO / "rules"], [files.mail, files.portal, files.windows], settings)
     documents = [_placeholders(doc, tmp_path / "inputs")
-                 for doc in alert_documents(result.detections, settings.elasticsearch.index_prefix)]
+                 for doc in alert_documents(result.detections, settings.elasticsearch.index_prefix,
+                                            NodeResolver.load(settings.collector))]
     text = "".join(canonical_json(doc) + "\n" for doc in documents)
     if os.environ.get("UPDATE_GOLDEN") == "1":
         GOLDEN.write_text(text, encoding="utf-8")
