@@ -8,6 +8,7 @@ buffered on disk, and stops cleanly (committing what it read) on SIGINT or SIGTE
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import signal
 import sys
@@ -76,6 +77,14 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
+def _settle_gc() -> None:
+    """Freeze what start-up built (modules, settings, the sink) so the collector's full collections
+    skip it, and collect the young generation less often: a collector allocates a few containers
+    per line for as long as it runs (measured ~8% of the file collector's CPU before)."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 def _address(text: str, transport: str) -> Listen:
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit():
@@ -104,6 +113,7 @@ def handle_syslog(args: argparse.Namespace, settings: Any) -> int:
     if args.metrics:
         serve(config.metrics_port)
     sink = open_sink(spool, args.writer_id, config, kafka_bootstrap=args.kafka, kafka_topic=args.topic)
+    _settle_gc()
     try:
         stats = serve_syslog(listens, spool, settings=config, writer_id=args.writer_id, sink=sink, tls=context,
                              timezone=args.timezone or config.syslog_timezone, stop=_stop_on_signals(),
@@ -122,6 +132,7 @@ def handle_net(args: argparse.Namespace, settings: Any) -> int:
     if args.metrics:
         serve(config.metrics_port)
     sink = open_sink(spool, args.writer_id, config, kafka_bootstrap=args.kafka, kafka_topic=args.topic)
+    _settle_gc()
     try:
         if args.pcap:
             stats = collect_pcaps(args.pcap, spool, settings=config, writer_id=args.writer_id, bpf=args.bpf,
@@ -142,6 +153,7 @@ def handle_files(args: argparse.Namespace, settings: Any) -> int:
     if args.metrics:
         serve(collector_settings.metrics_port)
     sink = open_sink(spool, args.writer_id, collector_settings, kafka_bootstrap=args.kafka, kafka_topic=args.topic)
+    _settle_gc()
     try:
         stats = collect_paths(args.paths, spool, settings=collector_settings, writer_id=args.writer_id,
                               follow=args.follow, progress=False if args.no_progress else None, fmt=args.format,
