@@ -33,7 +33,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.pipeline import ATTACK, BENIGN, LineTemplates  # noqa: E402
+from bench.pipeline import ATTACK, BENIGN, LineTemplates, calibrate  # noqa: E402
 from ingest.files import collect_paths  # noqa: E402
 from ingest.net.capture import read_pcap  # noqa: E402
 from ingest.net.flows import FlowEngine  # noqa: E402
@@ -259,13 +259,6 @@ def bench_sensor(work: Path, flows: int, scapy_packets: int) -> list[dict[str, A
     else:
         results.append({"name": "tshark: not installed", "unit": "packets", "items": 0})
     return results
-
-
-def calibrate() -> float:
-    """Microseconds of a fixed pure-Python loop: how fast this core is right now."""
-    import timeit
-
-    return min(timeit.repeat("sum(range(1000))", number=2000, repeat=5)) / 2000 * 1e6
 
 
 def main() -> int:

@@ -226,6 +226,14 @@ def group_cpu_seconds(pgid: int) -> float:
     return total
 
 
+def calibrate() -> float:
+    """Microseconds of a fixed pure-Python loop: how fast this core is right now. This VM's speed
+    swings up to 2x from minute to minute; the figure lets runs be compared."""
+    import timeit
+
+    return min(timeit.repeat("sum(range(1000))", number=2000, repeat=5)) / 2000 * 1e6
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))] if ordered else float("nan")
@@ -302,6 +310,7 @@ def main() -> int:
         warm = set(generator.attacks)
         generator.first_write = 0.0
         written_before = generator.written
+        reference_before = calibrate()
         cpu_before = {name: group_cpu_seconds(p.pid) for name, p in zip(NAMES, processes, strict=True)}
         generator.write(args.seconds)
         offered_s = generator.last_write - generator.first_write
@@ -311,6 +320,7 @@ def main() -> int:
             time.sleep(0.25)
         cpu = {name: round(group_cpu_seconds(p.pid) - cpu_before[name], 1)
                for name, p in zip(NAMES, processes, strict=True)}
+        reference_after = calibrate()
     finally:
         watcher.stop.set()
         for process in reversed(processes):
@@ -343,6 +353,7 @@ def main() -> int:
         "attacks": len(measured), "attacks_alerted": len(latencies), "alerts_in_es": watcher.alerts,
         "warmup_s": round(warmup_s, 1), "rules": [str(REPO / "rules"), str(sigma)], "workdir": str(work),
         "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2),
+        "reference_loop_us": [round(reference_before, 1), round(reference_after, 1)],
         # CPU seconds each stage spent on the measured events (the job's figure includes its
         # Python workers): events per CPU-second is the figure that survives a shared machine.
         "cpu_s": cpu, "events_per_cpu_s": {name: round(through / seconds) if seconds else None
@@ -359,6 +370,9 @@ def main() -> int:
               f"max {figures['latency_max_s']} s")
         print(f"warm-up (start-up + first alert) {figures['warmup_s']} s; {watcher.alerts} bench alerts in "
               f"Elasticsearch; load average {figures['load_avg_1m']} on {figures['cpus']} CPUs; logs in {work}/logs")
+        print(f"reference: sum(range(1000)) took {reference_before:.1f} us before the run and "
+              f"{reference_after:.1f} us after, on a core shared with the pipeline (about 10 us on an idle modern "
+              "core)")
         print("CPU seconds per stage: " + ", ".join(f"{name} {seconds} s ({figures['events_per_cpu_s'][name]} events"
                                                     "/CPU-s)" for name, seconds in cpu.items()))
     return 0 if not missing else 1
