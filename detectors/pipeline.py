@@ -9,22 +9,18 @@ that would fail the Flink task, and never a silent drop.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import orjson
-
 from detectors.model import Detection, RuleInfo
 from ingest.logs import log_event
-from ingest.normalize import orjson_reads_exactly
+from ingest.normalize import decode_exactly
 from ingest.schema import Event
 
 LOGGER = logging.getLogger(__name__)
-_UNDECODED = object()
 
 
 class Matcher(Protocol):
@@ -63,18 +59,12 @@ class BatchProcessor:
 
     def process_line(self, line: str, source: str = "spool") -> BatchResult:
         """Decode one spool line (a JSON array of events, or one event) and process it."""
-        # orjson is several times faster than json on the hot path, but reads an integer beyond
-        # 64 bits as a float: a line that may hold one goes to the json module, which keeps it.
-        data = line.encode("utf-8", "surrogatepass")
-        decoded: Any = _UNDECODED
-        if orjson_reads_exactly(data):
-            with contextlib.suppress(orjson.JSONDecodeError):  # NaN, lone surrogates: json decides
-                decoded = orjson.loads(data)
-        if decoded is _UNDECODED:
-            try:
-                decoded = json.loads(line)
-            except ValueError as error:
-                return BatchResult(dead_letters=[dead_letter(f"spool record is not JSON: {error}", source, line)])
+        try:
+            # orjson, except for a line that may hold an integer beyond 64 bits (it would read a
+            # float) or one it refuses (NaN): those go to the json module.
+            decoded = decode_exactly(line, json.loads)
+        except ValueError as error:
+            return BatchResult(dead_letters=[dead_letter(f"spool record is not JSON: {error}", source, line)])
         batch = decoded if isinstance(decoded, list) else [decoded]
         return self.process(batch, source)
 

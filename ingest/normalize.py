@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -105,18 +106,24 @@ def orjson_reads_exactly(data: bytes) -> bool:
     return _LONG_NUMBER not in marked and not marked.startswith(_LONG_NUMBER[1:])
 
 
-def loads_object(text: str) -> dict[str, Any]:
-    """Decode one JSON object line; raise ParseError with the reason otherwise."""
+def decode_exactly(text: str, exact: Callable[[str], Any]) -> Any:
+    """``text`` decoded by orjson where it reads every value exactly, else by ``exact`` (a json
+    module decoder, which also decides, and says why, on what orjson refuses: NaN, lone
+    surrogates, too deep, not JSON)."""
     data = text.encode("utf-8", "surrogatepass")  # a lone surrogate encodes, and orjson refuses it
     if orjson_reads_exactly(data):
         try:
-            value = orjson.loads(data)
+            return orjson.loads(data)
         except orjson.JSONDecodeError:
-            pass  # NaN, lone surrogates, too deep, not JSON: the json module decides, and says why
-        else:
-            if isinstance(value, dict):
-                return value
-    return _loads_object_exactly(text)
+            pass
+    return exact(text)
+
+
+def loads_object(text: str) -> dict[str, Any]:
+    """Decode one JSON object line; raise ParseError with the reason otherwise."""
+    value = decode_exactly(text, _loads_object_exactly)
+    # Not an object: the json module path gives the reason.
+    return value if isinstance(value, dict) else _loads_object_exactly(text)
 
 
 def _loads_object_exactly(text: str) -> dict[str, Any]:

@@ -92,8 +92,7 @@ def _at(event: Mapping[str, Any], head: str, tail: str) -> Any:
     """``event[head][tail]`` fast, else the general dotted lookup (flat dotted keys)."""
     node = event.get(head)
     if node.__class__ is dict:
-        value = node.get(tail)
-        return value if value is not None else node.get(tail) if tail in node else None
+        return node.get(tail)
     if node is None:
         return event.get(f"{head}.{tail}")
     return get_field(event, f"{head}.{tail}")

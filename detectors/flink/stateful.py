@@ -292,7 +292,6 @@ def watermark_strategy(plan: StatefulPlan, eager_watermarks: str = "") -> Waterm
     periodic one, a restore from that checkpoint loses the watermark (see EagerWatermarks.java).
     """
     timing = plan.settings.event_time
-    bound = Duration.of_millis(timing.out_of_orderness_ms)
     if eager_watermarks:
         from pyflink.java_gateway import get_gateway
 
@@ -301,7 +300,7 @@ def watermark_strategy(plan: StatefulPlan, eager_watermarks: str = "") -> Waterm
         java_class = functools.reduce(getattr, eager_watermarks.split("."), get_gateway().jvm)
         base = WatermarkStrategy(java_class.strategy(timing.out_of_orderness_ms, step))
     else:
-        base = WatermarkStrategy.for_bounded_out_of_orderness(bound)
+        base = WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(timing.out_of_orderness_ms))
     # with_idleness must come before with_timestamp_assigner: PyFlink's with_idleness returns
     # a new strategy that silently forgets a Python timestamp assigner set before it.
     return base.with_idleness(Duration.of_millis(int(timing.idle_source_s * 1000))).with_timestamp_assigner(
