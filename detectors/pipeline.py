@@ -63,7 +63,7 @@ class BatchProcessor:
             # orjson, except for a line that may hold an integer beyond 64 bits (it would read a
             # float) or one it refuses (NaN): those go to the json module.
             decoded = decode_exactly(line, json.loads)
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:  # RecursionError: nested deeper than json's stack
             return BatchResult(dead_letters=[dead_letter(f"spool record is not JSON: {error}", source, line)])
         batch = decoded if isinstance(decoded, list) else [decoded]
         return self.process(batch, source)

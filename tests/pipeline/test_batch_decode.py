@@ -43,3 +43,9 @@ def test_a_line_that_is_not_json_is_a_dead_letter() -> None:
     result = BatchProcessor(Recorder()).process_line('[{"cut": ')
     assert result.events == 0
     assert [letter["reason"].startswith("spool record is not JSON") for letter in result.dead_letters] == [True]
+
+
+def test_a_line_nested_too_deep_is_a_dead_letter() -> None:
+    result = BatchProcessor(Recorder()).process_line("[" * 200_000 + "]" * 200_000)
+    assert result.events == 0
+    assert [letter["reason"].startswith("spool record is not JSON") for letter in result.dead_letters] == [True]
