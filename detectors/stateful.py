@@ -17,6 +17,7 @@ Interface with the Flink job (``detectors/flink/job.py``) — kept small on purp
 
 3. Per batch: group the pairs by key and emit one record per key —
    ``keyed_records(grouped) -> [str]``, each the JSON ``{"key": k, "items": [...], "ts": min t}``
+   (``keyed_batch`` gives each with its key and ts beside it, as the job's side output carries them)
    — so one keyed-state access serves every event of the batch with that key. ``ts`` is the
    record's earliest item time and records come sorted by it, except that the last record
    carries the batch's latest time, so the watermark reaches it (see ``keyed_records``).
@@ -123,7 +124,14 @@ class StatefulPlan:
 
 
 def keyed_records(grouped: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str]:
-    """One JSON record per key of a batch: ``{"key", "items", "ts"}``, in ``ts`` order.
+    """One JSON record per key of a batch: ``{"key", "items", "ts"}``, in ``ts`` order (see
+    :func:`keyed_batch`)."""
+    return [record for _key, record, _ts in keyed_batch(grouped)]
+
+
+def keyed_batch(grouped: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[tuple[str, str, int]]:
+    """``(key, record, ts)`` per key of a batch: the JSON record ``{"key", "items", "ts"}`` with
+    its key and ts beside it, so the Flink job routes and times it without decoding it.
 
     ``ts`` is the *earliest* item time of the record, and records are returned sorted by it:
     a batch spans some event time, and a record stamped with its latest time would move the
@@ -145,7 +153,7 @@ def keyed_records(grouped: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[st
         _earliest, key, items = records[-1]
         records[-1] = (max(int(item["t"]) for _ts, _key, kept in records for item in kept), key, items)
     return [
-        json.dumps({"key": key, "items": list(items), "ts": ts}, separators=(",", ":"), default=str)
+        (key, json.dumps({"key": key, "items": list(items), "ts": ts}, separators=(",", ":"), default=str), ts)
         for ts, key, items in records
     ]
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from alerts.settings import REPO_ROOT, Settings
 from deploy.flink import (
     EAGER_WATERMARKS,
+    KEY_LEVEL_FILTER,
     SPOOL_SPLIT_ASSIGNER,
     flink_home,
     jar_urls,
@@ -52,6 +53,7 @@ def job_spec(settings: Settings, *, bounded: bool, parallelism: int | None = Non
         jars=jars,
         spool_split_assigner=assigner,
         eager_watermarks=EAGER_WATERMARKS,
+        key_level_filter=KEY_LEVEL_FILTER,
         dedup_window_s=settings.job.dedup_window_s,
         dedup_entity_fields=settings.job.dedup_entity_fields,
         suppressions_path=str(settings.resolve(settings.job.suppressions_path)),

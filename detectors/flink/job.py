@@ -23,9 +23,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pyflink.common import Configuration, Duration, Encoder, Types, WatermarkStrategy
+from pyflink.common import Configuration, Duration, Encoder, Row, Types, WatermarkStrategy
 from pyflink.common.time import Time
 from pyflink.datastream import (
+    DataStream,
     KeyedProcessFunction,
     KeySelector,
     OutputTag,
@@ -48,8 +49,9 @@ from ingest.logs import log_event
 
 LOGGER = logging.getLogger(__name__)
 DEAD_LETTERS = OutputTag("dead-letters", Types.STRING())
-# Keyed inputs of correlations and anomaly detectors, one record per key per batch.
-KEYED = OutputTag("keyed-records", Types.STRING())
+# Keyed inputs of correlations and anomaly detectors, one record per key per batch, as
+# ``((key, record), ts)``: the JVM times and keys them without calling Python (see add_stateful_stage).
+KEYED = OutputTag("keyed-records", Types.TUPLE([Types.ROW([Types.STRING(), Types.STRING()]), Types.LONG()]))
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,9 @@ class JobSpec:
     # Java class whose static strategy() emits watermarks with their records (deploy.flink.EAGER_WATERMARKS,
     # in jars); empty: Flink's periodic generator.
     eager_watermarks: str = ""
+    # Java filter class splitting keyed records by chain level (deploy.flink.KEY_LEVEL_FILTER, in
+    # jars); empty: a Python filter, one more interpreter crossing per record and level.
+    key_level_filter: str = ""
     dedup_window_s: int = 3600
     dedup_entity_fields: tuple[str, ...] = ("source.ip", "host.name", "user.name")
     suppressions_path: str = ""
@@ -145,10 +150,10 @@ class DetectBatches(ProcessFunction):
         for letter in result.dead_letters:
             yield DEAD_LETTERS, json.dumps(letter, ensure_ascii=False)
         if result.keyed:
-            from detectors.stateful import keyed_records
+            from detectors.stateful import keyed_batch
 
-            for record in keyed_records(result.keyed):
-                yield KEYED, record
+            for key, record, ts in keyed_batch(result.keyed):
+                yield KEYED, (Row(key, record), ts)
 
 
 class GroupAlerts(KeyedProcessFunction):
@@ -268,8 +273,9 @@ def build_job(env: StreamExecutionEnvironment, spec: JobSpec) -> None:
     if plan is not None:
         from detectors.flink.stateful import add_stateful_stage
 
-        keyed = detections.get_side_output(KEYED)
-        alerts = detections.union(add_stateful_stage(keyed, plan, eager_watermarks=spec.eager_watermarks))
+        keyed = side_output(detections, KEYED)
+        alerts = detections.union(add_stateful_stage(keyed, plan, eager_watermarks=spec.eager_watermarks,
+                                                     key_level_filter=spec.key_level_filter))
     grouped = (
         alerts.key_by(AlertKey(spec.dedup_window_s, spec.dedup_entity_fields), key_type=Types.STRING())
         .process(GroupAlerts(spec.dedup_window_s, spec.dedup_entity_fields, spec.suppressions_path),
@@ -278,9 +284,18 @@ def build_job(env: StreamExecutionEnvironment, spec: JobSpec) -> None:
         .uid("group-alerts")
     )
     grouped.sink_to(_rolling_sink(spec.alert_stream_dir, "alerts")).name("alert-stream").uid("alert-stream")
-    detections.get_side_output(DEAD_LETTERS).sink_to(_rolling_sink(spec.deadletter_dir, "deadletter")).name(
+    side_output(detections, DEAD_LETTERS).sink_to(_rolling_sink(spec.deadletter_dir, "deadletter")).name(
         "dead-letters"
     ).uid("dead-letters")
+
+
+def side_output(stream: DataStream, tag: OutputTag) -> DataStream:
+    """The side output ``tag`` of ``stream``, typed by the tag.
+
+    PyFlink's ``get_side_output`` adds an identity ``map`` in Python behind it: a crossing into
+    the interpreter per record, for records the Python operator has already typed.
+    """
+    return DataStream(stream._j_data_stream.getSideOutput(tag.get_java_output_tag()))
 
 
 def _client_side_plan(spec: JobSpec) -> Any:

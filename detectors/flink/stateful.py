@@ -1,9 +1,10 @@
 """The stateful stage on Flink: keyed records in, JSON detection records out.
 
-``add_stateful_stage(keyed_records, plan)`` wires the pure core of ``detectors.stateful``
+``add_stateful_stage(keyed, plan)`` wires the pure core of ``detectors.stateful``
 into Flink and only does what Flink must do:
 
-- timestamps from each record's ``ts`` (see ``keyed_records``) and watermarks with
+- timestamps from each record's ``ts`` (see ``keyed_batch``), which travels beside the
+  record with its key, so timing and keying run in the JVM alone; watermarks with
   bounded out-of-orderness, emitted with the record that moves them when the job has
   socflow's jar (``EagerWatermarks``: a checkpoint never separates a batch from the timers
   its watermark fires); an input silent for ``idle_source_s`` stops holding the
@@ -37,14 +38,16 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-from pyflink.common import Duration, Types, WatermarkStrategy
-from pyflink.common.watermark_strategy import TimestampAssigner
-from pyflink.datastream import DataStream, KeyedProcessFunction, RuntimeContext
+from pyflink.common import Duration, Row, Types, WatermarkStrategy
+from pyflink.datastream import DataStream, KeyedProcessFunction, KeyedStream, RuntimeContext
 from pyflink.datastream.state import ListStateDescriptor, ValueStateDescriptor
+from pyflink.java_gateway import get_gateway
 
 from detectors.correlation.engine import NEVER, is_forwarded, item_order, key_level, timer_at
 from detectors.stateful import StatefulPlan
 
+# A keyed record as the JVM carries it: (key, record JSON).
+KEYED_ROW = Types.ROW([Types.STRING(), Types.STRING()])
 _DECODER = json.JSONDecoder()
 _KEY_PREFIX = '{"key":'
 _HORIZON_PREFIX = '{"h":'
@@ -56,17 +59,6 @@ def record_key(record: str) -> str:
         key, _end = _DECODER.raw_decode(record, len(_KEY_PREFIX))
         return str(key)
     return str(json.loads(record)["key"])
-
-
-def record_ts(record: str) -> int:
-    """The record's ``ts`` (``keyed_records`` writes it last, so no full decode is needed)."""
-    tail = record.rfind('"ts":')
-    if tail >= 0 and record.endswith("}"):
-        try:
-            return int(record[tail + 5 : -1])
-        except ValueError:
-            pass
-    return int(json.loads(record)["ts"])
 
 
 def stored_horizon(text: str) -> int:
@@ -82,11 +74,6 @@ def stored_horizon(text: str) -> int:
         except ValueError:
             pass
     return int(json.loads(text)["h"])
-
-
-class RecordTimestamps(TimestampAssigner):
-    def extract_timestamp(self, value: Any, record_timestamp: int) -> int:
-        return record_ts(value)
 
 
 def waiting_chunk(items: list[dict[str, Any]]) -> str:
@@ -293,51 +280,64 @@ def watermark_strategy(plan: StatefulPlan, eager_watermarks: str = "") -> Waterm
     """
     timing = plan.settings.event_time
     if eager_watermarks:
-        from pyflink.java_gateway import get_gateway
-
         # Every timer of the stage sits on a multiple of both resolutions' common divisor.
         step = math.gcd(timing.timer_resolution_ms, timing.expiry_resolution_ms) or 1
         java_class = functools.reduce(getattr, eager_watermarks.split("."), get_gateway().jvm)
         base = WatermarkStrategy(java_class.strategy(timing.out_of_orderness_ms, step))
     else:
         base = WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(timing.out_of_orderness_ms))
-    # with_idleness must come before with_timestamp_assigner: PyFlink's with_idleness returns
-    # a new strategy that silently forgets a Python timestamp assigner set before it.
-    return base.with_idleness(Duration.of_millis(int(timing.idle_source_s * 1000))).with_timestamp_assigner(
-        RecordTimestamps()
-    )
+    return base.with_idleness(Duration.of_millis(int(timing.idle_source_s * 1000)))
 
 
 def add_stateful_stage(
-    keyed_records: DataStream, plan: StatefulPlan, *, uid_prefix: str = "stateful", eager_watermarks: str = ""
+    keyed: DataStream,
+    plan: StatefulPlan,
+    *,
+    uid_prefix: str = "stateful",
+    eager_watermarks: str = "",
+    key_level_filter: str = "",
 ) -> DataStream:
-    """Keyed records (JSON ``{"key", "items", "ts"}``) in; JSON Detection records out.
+    """Keyed records in, as ``((key, record), ts)`` (``KEYED_RECORD``); JSON Detection records out.
 
     One keyed operator per correlation chain level (``plan.levels``, usually 1). Every
     operator is named and has a stable uid so savepoints and checkpoints restore.
-    ``eager_watermarks``: see :func:`watermark_strategy`.
+    ``eager_watermarks``: see :func:`watermark_strategy`; ``key_level_filter``: the Java filter
+    class (socflow's jar) splitting records by level, else a Python filter does.
+
+    A record reaches its keyed operator without calling Python: it carries its timestamp and key
+    beside it, so Flink's own Java functions time it (the ones PyFlink's
+    ``assign_timestamps_and_watermarks`` uses after its Python extractor) and key it (the ones
+    its ``key_by`` uses after its Python key map). Each of those Python steps was one crossing
+    into the interpreter per record, under the lock the whole job shares.
     """
+    jvm = get_gateway().jvm
     strategy = watermark_strategy(plan, eager_watermarks)
-    timed = (
-        keyed_records.assign_timestamps_and_watermarks(strategy)
-        .name("stateful: event time and watermarks")
-        .uid(f"{uid_prefix}-watermarks")
+    j_timed = keyed._j_data_stream.assignTimestampsAndWatermarks(
+        strategy._j_watermark_strategy.withTimestampAssigner(
+            jvm.org.apache.flink.streaming.api.functions.python.eventtime.CustomTimestampAssigner()
+        )
     )
+    DataStream(j_timed).name("stateful: event time and watermarks").uid(f"{uid_prefix}-watermarks")
+    timed = DataStream(
+        j_timed.map(
+            jvm.org.apache.flink.streaming.api.functions.python.eventtime.RemoveTimestampMapFunction(),
+            KEYED_ROW.get_java_type_info(),
+        )
+    )
+    timed.name("stateful: keyed rows").uid(f"{uid_prefix}-rows")
     outputs: list[DataStream] = []
     forwards: DataStream | None = None
     levels = plan.levels
     for level in range(levels):
         feed = timed
         if levels > 1:
-            feed = (
-                timed.filter(lambda record, lv=level: key_level(record_key(record)) == lv)
-                .name(f"stateful: level {level} records")
-                .uid(f"{uid_prefix}-level-{level}-filter")
+            feed = _level_rows(timed, level, key_level_filter).name(f"stateful: level {level} records").uid(
+                f"{uid_prefix}-level-{level}-filter"
             )
         if forwards is not None:
             feed = feed.union(forwards)
         processed = (
-            feed.key_by(record_key, key_type=Types.STRING())
+            _key_by_row_key(feed)
             .process(StatefulFunction(plan, level), output_type=Types.STRING())
             .name(f"stateful: correlations and detectors (level {level})")
             .uid(f"{uid_prefix}-keyed-{level}")
@@ -351,10 +351,31 @@ def add_stateful_stage(
             .uid(f"{uid_prefix}-level-{level}-detections")
         )
         forwards = (
-            processed.filter(_is_forward)
+            processed.flat_map(_forward_rows, output_type=KEYED_ROW)
             .name(f"stateful: level {level} chained")
             .uid(f"{uid_prefix}-level-{level}-chained")
         )
     if len(outputs) == 1:
         return outputs[0]
     return outputs[0].union(*outputs[1:])
+
+
+def _level_rows(rows: DataStream, level: int, java_filter: str) -> DataStream:
+    if java_filter:
+        java_class = functools.reduce(getattr, java_filter.split("."), get_gateway().jvm)
+        return DataStream(rows._j_data_stream.filter(java_class(level)))
+    return rows.filter(lambda row, lv=level: key_level(row[0]) == lv)
+
+
+def _key_by_row_key(rows: DataStream) -> KeyedStream:
+    """``key_by`` the row's key (its first field) in the JVM, as PyFlink's own ``key_by`` does
+    once its Python map has put the key in front: the Python function sees the record alone."""
+    jvm = get_gateway().jvm
+    j_keyed = rows._j_data_stream.keyBy(jvm.KeyByKeySelector(), Types.ROW([Types.STRING()]).get_java_type_info())
+    return KeyedStream(j_keyed, Types.STRING(), rows)
+
+
+def _forward_rows(record: str) -> Iterator[Row]:
+    """A chained correlation's forwarded detection as the next level's keyed row; nothing else."""
+    if _is_forward(record):
+        yield Row(record_key(record), record)
