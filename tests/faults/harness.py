@@ -147,8 +147,12 @@ def newest_counts(records: Iterable[dict[str, Any]]) -> dict[str, int]:
     return counts
 
 
-def es_count(client: Elasticsearch, prefix: str) -> int:
+def es_count(client: Elasticsearch, prefix: str, *, refresh: bool = False) -> int:
+    """Documents under ``prefix``; ``refresh``: first make everything written searchable (without
+    it, what the last second wrote may not count yet)."""
     try:
+        if refresh:
+            client.indices.refresh(index=prefix, ignore_unavailable=True)
         return int(client.count(index=prefix)["count"])
     except Exception:  # noqa: BLE001 - polled while the alias may not exist yet or ES restarts
         return -1

@@ -141,7 +141,7 @@ def test_indexer_killed_mid_batch(tmp_path: Path, elasticsearch_url: str) -> Non
     clear_indices(client, prefix)
     base = _detection_records(tmp_path, 1)
     # A large stream: each detection of a scenario day many times over, under ids of its own.
-    copies = 500  # 5,000 alerts: three bulks of 2,000, so the kill lands inside the first
+    copies = 1000  # 10,000 alerts: five bulks of 2,000, so the kill lands well before the last
     records = [{**record, "id": f"{record['id']}-{copy:03d}"} for copy in range(copies) for record in base]
     expected = newest_counts(records)
     data = tmp_path / "data"
@@ -150,14 +150,16 @@ def test_indexer_killed_mid_batch(tmp_path: Path, elasticsearch_url: str) -> Non
     env = _env(elasticsearch_url, prefix, bulk_size="2000")
     indexer = socflow(data, "index", env=env, log=tmp_path / "indexer-1.log")
     try:
-        # Kill as soon as some bulks are in: the next 2000-document bulk is then in flight.
-        wait_for(lambda: es_count(client, prefix) > 0 or indexer.poll() is not None, 300, "the first bulk",
-                 poll_s=0.05)
+        # Kill as soon as some bulks are in: the next 2000-document bulk is then in flight. The
+        # count refreshes: on a fast machine the indexer wrote the whole stream within the
+        # index's one-second refresh interval, and a plain count first saw it all.
+        wait_for(lambda: es_count(client, prefix, refresh=True) > 0 or indexer.poll() is not None, 300,
+                 "the first bulk", poll_s=0.05)
     finally:
         kill_group(indexer)
-    at_kill = es_count(client, prefix)
+    at_kill = es_count(client, prefix, refresh=True)
     time.sleep(2.0)
-    after_kill = es_count(client, prefix)  # what the killed bulk had already written
+    after_kill = es_count(client, prefix, refresh=True)  # what the killed bulk had already written
     acknowledged = _acknowledged(data / "indexer" / "indexer-position.json", per_file=2500)
     resumed = subprocess.run([sys.executable, "-m", "alerts.cli", "--data-dir", str(data), "index"], cwd=REPO,
                              env={**os.environ, **env}, capture_output=True, text=True, timeout=600,
