@@ -47,7 +47,7 @@ class IndexerSettings(BaseModel):
     max_retries: int = Field(8, ge=0, description="Retries of a failed bulk request before giving up for now.")
     initial_backoff_s: float = Field(0.5, gt=0, description="First retry delay; doubles each retry.")
     max_backoff_s: float = Field(30.0, gt=0, description="Upper bound of the retry delay.")
-    poll_interval_s: float = Field(0.5, gt=0, description="How often `socflow index --follow` looks for new alerts.")
+    poll_interval_s: float = Field(0.25, gt=0, description="How often `socflow index --follow` looks for new alerts.")
     metrics_port: int = Field(9465, ge=0, le=65535, description="Prometheus port of the indexer; 0 disables.")
 
 

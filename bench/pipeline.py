@@ -286,8 +286,7 @@ def main() -> int:
     source.write_text("", encoding="utf-8")
     env = {**os.environ,
            "SOCFLOW_ELASTICSEARCH__URL": url, "SOCFLOW_ELASTICSEARCH__INDEX_PREFIX": PREFIX,
-           "SOCFLOW_JOB__RULE_DIRS": json.dumps([str(REPO / "rules"), str(sigma)]),
-           "SOCFLOW_INDEXER__POLL_INTERVAL_S": "0.2"}
+           "SOCFLOW_JOB__RULE_DIRS": json.dumps([str(REPO / "rules"), str(sigma)])}
     data = work / "data"
     generator = Generator(source, args.rate, args.attack_every)
     watcher = Watcher(client)

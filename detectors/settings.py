@@ -17,8 +17,8 @@ class JobSettings(BaseModel):
     parallelism: int = Field(1, ge=1, le=256, description="Flink parallelism of every operator.")
     execution_mode: Literal["thread", "process"] = Field(
         "thread", description="PyFlink Python execution mode; thread is several times faster.")
-    checkpoint_interval_ms: int = Field(2000, ge=100, description="Checkpoint interval; alerts commit on checkpoints.")
-    monitor_interval_s: float = Field(1.0, gt=0, description="How often the job looks for new spool segments.")
+    checkpoint_interval_ms: int = Field(1000, ge=100, description="Checkpoint interval; alerts commit on checkpoints.")
+    monitor_interval_s: float = Field(0.5, gt=0, description="How often the job looks for new spool segments.")
     java_home: Path | None = Field(None, description="JDK for Flink; default: the one deploy/ finds (Java 17).")
     dedup_window_s: int = Field(
         3600, ge=1, description="Detections of one rule on one entity within this window become one alert.")

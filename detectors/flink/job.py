@@ -68,8 +68,8 @@ class JobSpec:
     bounded: bool = False
     parallelism: int = 1
     execution_mode: str = "thread"
-    checkpoint_interval_ms: int = 2000
-    monitor_interval_s: float = 1.0
+    checkpoint_interval_ms: int = 1000
+    monitor_interval_s: float = 0.5
     metrics_port: int = 0
     restore_from: str | None = None
     job_name: str = "socflow-detect"
