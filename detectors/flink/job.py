@@ -45,7 +45,6 @@ from pyflink.datastream.connectors.file_system import (
 )
 from pyflink.datastream.state import StateTtlConfig, ValueStateDescriptor
 
-from detectors.flink.metrics import tally
 from ingest.logs import log_event
 
 LOGGER = logging.getLogger(__name__)
@@ -135,9 +134,9 @@ class DetectBatches(ProcessFunction):
         # young generation was collected several times per batch (~4% of the operator's time).
         gc.set_threshold(100_000, 50, 100)
         metrics = runtime_context.get_metrics_group().add_group("socflow")
-        self.events_in = tally(metrics, "events_in")
-        self.detections_out = tally(metrics, "detections_out")
-        self.dead_letters_out = tally(metrics, "dead_letters_out")
+        self.events_in = metrics.counter("events_in")
+        self.detections_out = metrics.counter("detections_out")
+        self.dead_letters_out = metrics.counter("dead_letters_out")
         metrics.gauge("rules_loaded", lambda: report.loaded)
         metrics.gauge("rules_failed", lambda: len(report.failures))
 
@@ -180,8 +179,8 @@ class GroupAlerts(KeyedProcessFunction):
         descriptor.enable_time_to_live(ttl)
         self.state = runtime_context.get_state(descriptor)
         metrics = runtime_context.get_metrics_group().add_group("socflow")
-        self.suppressed = {s.name: tally(metrics, f"suppressed_{s.name}") for s in self.suppressor.suppressions}
-        self.updates = tally(metrics, "alert_updates")
+        self.suppressed = {s.name: metrics.counter(f"suppressed_{s.name}") for s in self.suppressor.suppressions}
+        self.updates = metrics.counter("alert_updates")
 
     def process_element(self, value: str, ctx: KeyedProcessFunction.Context) -> Any:
         from detectors.dedup import AlertState, step
