@@ -237,6 +237,12 @@ def flink_configuration(spec: JobSpec) -> Configuration:
         "state.checkpoints.dir": f"file://{spec.checkpoint_dir}",
         "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
         "execution.checkpointing.num-retained": "3",
+        # RocksDB with incremental checkpoints: a checkpoint writes what changed since the last
+        # one. The heap backend wrote all keyed state every checkpoint (every second), and the
+        # alert grouping's state grows with every alert of its window: at 20,000 events/s the
+        # bench's job spent 0.66 cores on checkpoint writes after two minutes, and rising.
+        "state.backend.type": "rocksdb",
+        "execution.checkpointing.incremental": "true",
         "parallelism.default": str(spec.parallelism),
         "pipeline.name": spec.job_name,
         # The embedded (thread-mode) interpreter starts from the base Python, not this

@@ -62,6 +62,9 @@ def test_job_killed_and_restored_loses_and_doubles_nothing(tmp_path: Path, elast
         kill_group(job)
         killed_at = latest_checkpoint(settings.checkpoint_dir)
         assert killed_at is not None
+        # Incremental RocksDB checkpoints: keyed state lives in files the checkpoints share, and
+        # a checkpoint writes only what changed (a full snapshot a second did not scale).
+        assert any((killed_at.parent / "shared").iterdir()), "keyed state is not in shared incremental files"
         files += scenario_copy(staging, inputs, 3)  # while the job is down
         time.sleep(1.0)
         # What a running job emits (it never sees the end of its input, so no final flush).
