@@ -276,7 +276,9 @@ def main() -> int:
                         help="seconds to wait after the last write for the last alerts (default 240)")
     parser.add_argument("--es-url", help="Elasticsearch URL (default: start/reuse the test instance)")
     parser.add_argument("--sigma-windows", type=Path, help="SigmaHQ Windows rules (default: corpora)")
-    parser.add_argument("--workdir", type=Path, help="keep inputs, data and logs here (default: a temp dir)")
+    parser.add_argument("--workdir", type=Path,
+                        help="keep inputs, data and logs here (default: a temp dir whose input file and data, "
+                             "about 2 GB a minute at 20,000 events/s, are deleted after the run; logs stay)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
 
@@ -336,6 +338,9 @@ def main() -> int:
         watcher.stop.set()
         for process in reversed(processes):
             stop(process)
+        if not args.workdir:
+            shutil.rmtree(data, ignore_errors=True)
+            source.unlink(missing_ok=True)
     latencies = [watcher.seen[host] - at for host, at in measured.items() if host in watcher.seen]
     missing = len(measured) - len(latencies)
     events = generator.written - written_before
