@@ -46,7 +46,7 @@ class KafkaSink:
         *,
         buffer_dir: Path,
         writer_id: str,
-        batch_size: int = 200,
+        batch_size: int = 1000,
         linger_ms: int = 50,
         delivery_timeout_s: float = 30.0,
         max_buffer_bytes: int = 1 << 30,

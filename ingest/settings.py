@@ -12,7 +12,9 @@ class CollectorSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    batch_size: int = Field(200, ge=1, le=10_000, description="Events per spool record (one JVM-Python crossing).")
+    batch_size: int = Field(
+        1000, ge=1, le=10_000,
+        description="Events per spool record: one JVM-Python crossing, and one keyed record per key, per batch.")
     commit_interval_s: float = Field(
         0.5, gt=0, description="Seconds between spool commits; bounds latency and loss window.")
     commit_events: int = Field(50_000, ge=1, description="Commit early once this many events are buffered.")

@@ -76,7 +76,7 @@ class SpoolWriter:
     One writer id belongs to one process at a time (a collector instance).
     """
 
-    def __init__(self, spool_dir: Path, writer_id: str, *, batch_size: int = 200) -> None:
+    def __init__(self, spool_dir: Path, writer_id: str, *, batch_size: int = 1000) -> None:
         if not _WRITER_ID.match(writer_id):
             raise SpoolError(f"writer id {writer_id!r} may hold only letters, digits, '_', '.', '-'")
         if batch_size < 1:

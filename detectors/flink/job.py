@@ -1,6 +1,6 @@
 """The socflow detection job on Flink: spool segments in, alert stream and dead letters out.
 
-The shell is thin on purpose. One Python operator per spool record (a batch of ~200 events)
+The shell is thin on purpose. One Python operator per spool record (a batch of ~1000 events)
 runs the pure :class:`~detectors.pipeline.BatchProcessor`; its side output carries dead
 letters. Both outputs go to ``FileSink``s that roll on every checkpoint, so the indexer sees
 each checkpoint's alerts as soon as Flink has committed them and never a file that a restore
