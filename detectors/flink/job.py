@@ -365,7 +365,11 @@ def _rolling_sink(directory: str, prefix: str) -> FileSink:
 
 def run_job(spec: JobSpec) -> None:
     """Run the job in Flink's local runtime inside this process (blocks; bounded jobs end)."""
+    level = logging.getLogger().level
     env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(spec))
+    # Starting PyFlink's environment sets the root logger to WARNING (its Beam runtime does), which
+    # silenced every INFO event of `socflow run` after this point: keep the level socflow set.
+    logging.getLogger().setLevel(level)
     if spec.jars:
         # add_jars appends to pipeline.jars; overwriting it would drop the flink-python jar a
         # `flink run` client puts there, and the cluster could not load the Python operators.
