@@ -106,18 +106,20 @@ def kafka_connector_jars(settings: StackSettings) -> list[Path]:
 
 
 # Java classes of socflow's own jar (:func:`socflow_flink_jar`): one with a static ``provider()``
-# that orders the spool source's splits oldest first, one with a static ``strategy()`` whose
-# watermarks leave with the records that move them, and a filter that splits keyed records by
-# correlation chain level in the JVM.
+# that orders the spool source's splits oldest first, one with a static ``textLines()`` format
+# that reads the spool's lines and then names each segment read to its end, one with a static
+# ``strategy()`` whose watermarks leave with the records that move them, and a filter that
+# splits keyed records by correlation chain level in the JVM.
 SPOOL_SPLIT_ASSIGNER = "org.socflow.flink.OrderedSplitAssigner"
+SPOOL_LINES_FORMAT = "org.socflow.flink.SegmentEndLines"
 EAGER_WATERMARKS = "org.socflow.flink.EagerWatermarks"
 KEY_LEVEL_FILTER = "org.socflow.flink.KeyLevelFilter"
 JAVA_SOURCES = Path(__file__).resolve().parents[1] / "detectors" / "flink" / "java"
 
 
 def socflow_flink_jar(java_home: Path, cache_dir: Path) -> Path:
-    """The jar of :data:`SPOOL_SPLIT_ASSIGNER`, :data:`EAGER_WATERMARKS` and :data:`KEY_LEVEL_FILTER`, compiled against
-    PyFlink's own Flink jars.
+    """The jar of :data:`SPOOL_SPLIT_ASSIGNER`, :data:`SPOOL_LINES_FORMAT`, :data:`EAGER_WATERMARKS` and
+    :data:`KEY_LEVEL_FILTER`, compiled against PyFlink's own Flink jars.
 
     Cached in ``cache_dir/jars`` under the hash of the sources, so an edit rebuilds it and two
     processes never build it at once. Needs the JDK's ``javac`` (the project runs on a JDK).

@@ -19,6 +19,11 @@ class JobSettings(BaseModel):
         "thread", description="PyFlink Python execution mode; thread is several times faster.")
     checkpoint_interval_ms: int = Field(1000, ge=100, description="Checkpoint interval; alerts commit on checkpoints.")
     monitor_interval_s: float = Field(0.5, gt=0, description="How often the job looks for new spool segments.")
+    spool_prune_after_s: float = Field(
+        600, ge=0,
+        description="Delete a spool segment this long after the job committed it as read to its end (a checkpoint "
+                    "later, no restore reads it again); the wait leaves room to restore an older retained "
+                    "checkpoint. 0 keeps every segment.")
     java_home: Path | None = Field(None, description="JDK for Flink; default: the one deploy/ finds (Java 17).")
     dedup_window_s: int = Field(
         3600, ge=1, description="Detections of one rule on one entity within this window become one alert.")

@@ -5,6 +5,8 @@ Layout of a spool directory::
     segments/seg-<writer>-<seq>.jsonl   sealed segments; each line is a JSON array (a batch)
     segments/_seg-<writer>-<seq>.jsonl  a segment being written (Flink's FileSource skips
                                         names starting with "_" until it is sealed)
+    consumed/consumed-*.jsonl           names of segments the job read, committed with its
+                                        checkpoints (see ingest.spool_prune)
     deadletter/dl-<writer>-<seq>.jsonl  records that could not be decoded, with the reason
     state/<writer>.json                 the collector's committed source offsets
 
@@ -197,6 +199,11 @@ def _encode_batch(events: list[Event]) -> bytes:
         return orjson.dumps(events)
     except orjson.JSONEncodeError:
         return json.dumps(events, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def is_segment_name(name: str) -> bool:
+    """Whether ``name`` is the file name of a sealed segment (``seg-<writer>-<seq>.jsonl``)."""
+    return _SEGMENT_NAME.match(name) is not None
 
 
 def sealed_segments(spool_dir: Path) -> list[Path]:

@@ -10,6 +10,7 @@ from alerts.settings import REPO_ROOT, Settings
 from deploy.flink import (
     EAGER_WATERMARKS,
     KEY_LEVEL_FILTER,
+    SPOOL_LINES_FORMAT,
     SPOOL_SPLIT_ASSIGNER,
     flink_home,
     jar_urls,
@@ -17,6 +18,7 @@ from deploy.flink import (
     socflow_flink_jar,
 )
 from deploy.java import find_java_home
+from ingest.spool_prune import CONSUMED_DIR, SpoolPruner
 
 
 def job_spec(settings: Settings, *, bounded: bool, parallelism: int | None = None,
@@ -27,12 +29,14 @@ def job_spec(settings: Settings, *, bounded: bool, parallelism: int | None = Non
 
     java_home = settings.job.java_home or find_java_home(settings.stack)
     jars = tuple(jar_urls([socflow_flink_jar(java_home, settings.stack.cache_dir)]))
-    assigner = ""
+    assigner = lines_format = ""
     if kafka:
         jars += tuple(jar_urls(kafka_connector_jars(settings.stack)))
     else:
-        # The spool source reads a backlog of segments oldest first (see OrderedSplitAssigner).
+        # The spool source reads a backlog of segments oldest first (see OrderedSplitAssigner)
+        # and names each segment it read to its end (SegmentEndLines, for ingest.spool_prune).
         assigner = SPOOL_SPLIT_ASSIGNER
+        lines_format = SPOOL_LINES_FORMAT
     return JobSpec(
         spool_dir=str(settings.spool_dir),
         alert_stream_dir=str(settings.alert_stream_dir),
@@ -52,6 +56,8 @@ def job_spec(settings: Settings, *, bounded: bool, parallelism: int | None = Non
         kafka_topic=topic,
         jars=jars,
         spool_split_assigner=assigner,
+        spool_lines_format=lines_format,
+        consumed_dir=str(settings.spool_dir / CONSUMED_DIR),
         eager_watermarks=EAGER_WATERMARKS,
         key_level_filter=KEY_LEVEL_FILTER,
         dedup_window_s=settings.job.dedup_window_s,
@@ -81,6 +87,9 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
     prepare_java(settings)
     spec = job_spec(settings, bounded=args.bounded, parallelism=args.parallelism,
                     restore_from=args.restore, metrics=args.metrics, kafka=args.kafka, topic=args.topic)
+    if not args.kafka and settings.job.spool_prune_after_s > 0:
+        grace = settings.job.spool_prune_after_s
+        SpoolPruner(settings.spool_dir, grace_s=grace, every_s=min(30.0, grace)).start()
     run_job(spec)  # type: ignore[arg-type]
     return 0
 

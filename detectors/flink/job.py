@@ -36,6 +36,7 @@ from pyflink.datastream import (
 )
 from pyflink.datastream.connectors.file_system import (
     BucketAssigner,
+    BulkFormat,
     FileSink,
     FileSource,
     FileSplitAssignerProvider,
@@ -49,6 +50,10 @@ from ingest.logs import log_event
 
 LOGGER = logging.getLogger(__name__)
 DEAD_LETTERS = OutputTag("dead-letters", Types.STRING())
+# Names of spool segments read to their end (from SegmentEndLines' "#segment-end <name>" lines),
+# committed with each checkpoint so the spool can delete what no restore will read again.
+CONSUMED = OutputTag("consumed-segments", Types.STRING())
+SEGMENT_END = "#segment-end "
 # Keyed inputs of correlations and anomaly detectors, one record per key per batch, as
 # ``((key, record), ts)``: the JVM times and keys them without calling Python (see add_stateful_stage).
 KEYED = OutputTag("keyed-records", Types.TUPLE([Types.ROW([Types.STRING(), Types.STRING()]), Types.LONG()]))
@@ -81,6 +86,11 @@ class JobSpec:
     # Java class whose static provider() orders the spool's splits (deploy.flink.SPOOL_SPLIT_ASSIGNER,
     # from a jar in ``jars``); empty: Flink's default, which reads a backlog in no set order.
     spool_split_assigner: str = ""
+    # Java class whose static textLines() reads the spool's lines and then "#segment-end <name>" per
+    # segment read (deploy.flink.SPOOL_LINES_FORMAT, in jars); empty: Flink's text lines, nothing pruned.
+    spool_lines_format: str = ""
+    # Where the names of consumed segments are committed (ingest.spool.CONSUMED_DIR under the spool).
+    consumed_dir: str = ""
     # Java class whose static strategy() emits watermarks with their records (deploy.flink.EAGER_WATERMARKS,
     # in jars); empty: Flink's periodic generator.
     eager_watermarks: str = ""
@@ -137,6 +147,7 @@ class DetectBatches(ProcessFunction):
         self.events_in = metrics.counter("events_in")
         self.detections_out = metrics.counter("detections_out")
         self.dead_letters_out = metrics.counter("dead_letters_out")
+        self.segments_consumed = metrics.counter("segments_consumed")
         # Counters set once, not gauges: a PyFlink gauge calls into Python from the metric
         # reporter's thread, and a Prometheus scrape doing so crashed the JVM (SIGSEGV in pemja,
         # seen once in a test run). Prometheus exports Flink counters as gauges all the same.
@@ -144,6 +155,10 @@ class DetectBatches(ProcessFunction):
         metrics.counter("rules_failed").inc(len(report.failures))
 
     def process_element(self, value: str, ctx: ProcessFunction.Context) -> Any:
+        if value.startswith(SEGMENT_END):  # no spool line starts with '#': each is JSON
+            self.segments_consumed.inc()
+            yield CONSUMED, value[len(SEGMENT_END):]
+            return
         result = self.processor.process_line(value, source="spool")
         self.events_in.inc(result.events)
         self.detections_out.inc(len(result.detections))
@@ -296,6 +311,10 @@ def build_job(env: StreamExecutionEnvironment, spec: JobSpec) -> None:
     side_output(detections, DEAD_LETTERS).sink_to(_rolling_sink(spec.deadletter_dir, "deadletter")).name(
         "dead-letters"
     ).uid("dead-letters")
+    if spec.source == "spool" and spec.spool_lines_format and spec.consumed_dir:
+        side_output(detections, CONSUMED).sink_to(_rolling_sink(spec.consumed_dir, "consumed")).name(
+            "consumed-segments"
+        ).uid("consumed-segments")
 
 
 def side_output(stream: DataStream, tag: OutputTag) -> DataStream:
@@ -320,18 +339,27 @@ def _client_side_plan(spec: JobSpec) -> Any:
 def _spool_source(env: StreamExecutionEnvironment, spec: JobSpec) -> Any:
     segments = Path(spec.spool_dir) / "segments"
     segments.mkdir(parents=True, exist_ok=True)
-    builder = FileSource.for_record_stream_format(StreamFormat.text_line_format(), str(segments))
+    if spec.spool_lines_format:
+        lines = BulkFormat(_java_class(spec.spool_lines_format).textLines())
+        builder = FileSource.for_bulk_file_format(lines, str(segments))
+    else:
+        builder = FileSource.for_record_stream_format(StreamFormat.text_line_format(), str(segments))
     if spec.spool_split_assigner:
         # Oldest segment first: a backlog read out of order would make earlier events late.
-        from pyflink.java_gateway import get_gateway
-
-        java_class = functools.reduce(getattr, spec.spool_split_assigner.split("."), get_gateway().jvm)
-        builder = builder.set_split_assigner(FileSplitAssignerProvider(java_class.provider()))
+        assigner = _java_class(spec.spool_split_assigner).provider()
+        builder = builder.set_split_assigner(FileSplitAssignerProvider(assigner))
     if not spec.bounded:
         builder = builder.monitor_continuously(Duration.of_millis(int(spec.monitor_interval_s * 1000)))
     return env.from_source(builder.build(), WatermarkStrategy.no_watermarks(), "spool-segments").uid(
         "spool-segments"
     )
+
+
+def _java_class(name: str) -> Any:
+    """A class of the jars on the job's classpath, by its dotted name."""
+    from pyflink.java_gateway import get_gateway
+
+    return functools.reduce(getattr, name.split("."), get_gateway().jvm)
 
 
 def _kafka_source(env: StreamExecutionEnvironment, spec: JobSpec) -> Any:

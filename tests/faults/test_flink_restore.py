@@ -39,6 +39,8 @@ LOGGER = logging.getLogger(__name__)
 PREFIX = "socflow-fault-restore-alerts"
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# Consumed segments are deleted a second after their checkpoint: the restore must not need them.
+PRUNING_JOB_ENV = {**JOB_ENV, "SOCFLOW_JOB__SPOOL_PRUNE_AFTER_S": "1"}
 
 
 def test_job_killed_and_restored_loses_and_doubles_nothing(tmp_path: Path, elasticsearch_url: str) -> None:
@@ -49,7 +51,7 @@ def test_job_killed_and_restored_loses_and_doubles_nothing(tmp_path: Path, elast
     collector = socflow(data, "collect", "files", "--follow", "--no-progress", "--writer-id", "feed", str(inputs),
                         log=tmp_path / "collector.log")
     wait_for(lambda: any(settings.spool_dir.rglob("seg-*")), 120, "the collector's first spool segment")
-    job = socflow(data, "run", env=JOB_ENV, log=tmp_path / "job-1.log")
+    job = socflow(data, "run", env=PRUNING_JOB_ENV, log=tmp_path / "job-1.log")
     try:
         # Wait for the first day's alerts to be committed and a checkpoint to be retained.
         wait_for(lambda: len(stream_ids(settings.alert_stream_dir)) > 0 and
@@ -69,7 +71,7 @@ def test_job_killed_and_restored_loses_and_doubles_nothing(tmp_path: Path, elast
         time.sleep(1.0)
         # What a running job emits (it never sees the end of its input, so no final flush).
         expected = newest_counts(d.as_record() for d in expected_detections(files, tmp_path / "replay", flush=False))
-        job = socflow(data, "run", "--restore", str(killed_at), env=JOB_ENV, log=tmp_path / "job-2.log")
+        job = socflow(data, "run", "--restore", str(killed_at), env=PRUNING_JOB_ENV, log=tmp_path / "job-2.log")
         wait_for(lambda: newest_counts(stream_records(settings.alert_stream_dir)) == expected, 400,
                  "every alert at its final count after the restore")
         time.sleep(3.0)  # anything a broken restore would emit twice arrives within a checkpoint or two
@@ -86,3 +88,6 @@ def test_job_killed_and_restored_loses_and_doubles_nothing(tmp_path: Path, elast
               stream_repeats=sum(n - 1 for n in Counter(stream_ids(settings.alert_stream_dir)).values()))
     # Same alerts, each once, each with the count of the undisturbed run (nothing folded twice).
     assert stored == expected
+    # ...though the spool deleted segments the job had read, before and after the restore.
+    logs = (tmp_path / "job-1.log").read_text(encoding="utf-8") + (tmp_path / "job-2.log").read_text(encoding="utf-8")
+    assert "spool_pruned" in logs

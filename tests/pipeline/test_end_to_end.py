@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,8 @@ from alerts.nodes import NodeResolver
 from alerts.scenario import SPRAYER, generate
 from alerts.settings import Settings, load_settings
 from ingest.files import collect_paths
+from ingest.spool import sealed_segments
+from ingest.spool_prune import CONSUMED_DIR, prune_consumed
 
 REPO = Path(__file__).resolve().parents[2]
 START = datetime(2026, 11, 20, 7, 30, tzinfo=UTC)
@@ -73,6 +76,12 @@ def _run_flink_job(settings: Settings) -> None:
     assert result.returncode == 0, result.stderr[-4000:]
 
 
+def _consumed_names(settings: Settings) -> list[str]:
+    """Segment names the job committed as read to their end (visible FileSink parts only)."""
+    return [line for path in sorted((settings.spool_dir / CONSUMED_DIR).glob("consumed-*"))
+            for line in path.read_text(encoding="utf-8").split()]
+
+
 def _search_all(settings: Settings) -> list[dict]:
     client = connect(settings.elasticsearch)
     response = client.search(index=settings.elasticsearch.index_prefix, size=1000, query={"match_all": {}})
@@ -91,6 +100,9 @@ def test_flink_pipeline_indexes_exact_alerts_once(tmp_path: Path, elasticsearch_
     assert (stats.events, stats.dead_letters) == (files.records - files.damaged, files.damaged)
 
     _run_flink_job(settings)
+    # The job named every segment it read, once, committed with its checkpoints (ingest.spool_prune).
+    segments = sorted(path.name for path in sealed_segments(settings.spool_dir))
+    assert sorted(_consumed_names(settings)) == segments
     nodes = NodeResolver.load(settings.collector)  # as `socflow index` and `socflow replay` load it
     indexer = Indexer(client, settings.alert_stream_dir, settings.data_dir / "indexer", settings.elasticsearch,
                       settings.indexer, node_of_group=nodes)
@@ -140,6 +152,12 @@ def test_flink_pipeline_indexes_exact_alerts_once(tmp_path: Path, elasticsearch_
     assert (second.indexed, second.already_present) == (0, first.indexed)
     client.indices.refresh(index=settings.elasticsearch.index_prefix)
     assert client.count(index=settings.elasticsearch.index_prefix)["count"] == len(stored)
+
+    # Read twice now, every segment is named twice; past the grace the spool deletes each once.
+    assert sorted(_consumed_names(settings)) == sorted(segments * 2)
+    assert prune_consumed(settings.spool_dir, now=time.time(), grace_s=600).segments == 0
+    assert prune_consumed(settings.spool_dir, now=time.time() + 601, grace_s=600).segments == len(segments)
+    assert sealed_segments(settings.spool_dir) == []
 
 
 def test_malformed_records_reach_dead_letters_with_reasons(tmp_path: Path, elasticsearch_url: str) -> None:
