@@ -61,8 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
-    # PyFlink's process mode pulls in Apache Beam, which logs its optional features at INFO.
-    for noisy in ("apache_beam", "py4j"):
+    # PyFlink's process mode pulls in Apache Beam, which logs its optional features at INFO; the
+    # Elasticsearch client logs every request at INFO.
+    for noisy in ("apache_beam", "py4j", "elastic_transport"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     overrides = {"data_dir": args.data_dir} if args.data_dir else {}
     try:
