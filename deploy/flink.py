@@ -112,6 +112,8 @@ def kafka_connector_jars(settings: StackSettings) -> list[Path]:
 # splits keyed records by correlation chain level in the JVM.
 SPOOL_SPLIT_ASSIGNER = "org.socflow.flink.OrderedSplitAssigner"
 SPOOL_LINES_FORMAT = "org.socflow.flink.SegmentEndLines"
+# Wraps the spool's file source so that its checkpoints leave out segments the spool has deleted.
+FORGETFUL_FILE_SOURCE = "org.socflow.flink.ForgetfulFileSource"
 EAGER_WATERMARKS = "org.socflow.flink.EagerWatermarks"
 KEY_LEVEL_FILTER = "org.socflow.flink.KeyLevelFilter"
 JAVA_SOURCES = Path(__file__).resolve().parents[1] / "detectors" / "flink" / "java"

@@ -9,6 +9,7 @@ from pathlib import Path
 from alerts.settings import REPO_ROOT, Settings
 from deploy.flink import (
     EAGER_WATERMARKS,
+    FORGETFUL_FILE_SOURCE,
     KEY_LEVEL_FILTER,
     SPOOL_LINES_FORMAT,
     SPOOL_SPLIT_ASSIGNER,
@@ -29,7 +30,7 @@ def job_spec(settings: Settings, *, bounded: bool, parallelism: int | None = Non
 
     java_home = settings.job.java_home or find_java_home(settings.stack)
     jars = tuple(jar_urls([socflow_flink_jar(java_home, settings.stack.cache_dir)]))
-    assigner = lines_format = ""
+    assigner = lines_format = forgetful = ""
     if kafka:
         jars += tuple(jar_urls(kafka_connector_jars(settings.stack)))
     else:
@@ -37,6 +38,7 @@ def job_spec(settings: Settings, *, bounded: bool, parallelism: int | None = Non
         # and names each segment it read to its end (SegmentEndLines, for ingest.spool_prune).
         assigner = SPOOL_SPLIT_ASSIGNER
         lines_format = SPOOL_LINES_FORMAT
+        forgetful = FORGETFUL_FILE_SOURCE  # its checkpoints leave out the segments pruned since
     return JobSpec(
         spool_dir=str(settings.spool_dir),
         alert_stream_dir=str(settings.alert_stream_dir),
@@ -58,6 +60,7 @@ def job_spec(settings: Settings, *, bounded: bool, parallelism: int | None = Non
         spool_split_assigner=assigner,
         spool_lines_format=lines_format,
         consumed_dir=str(settings.spool_dir / CONSUMED_DIR),
+        forgetful_file_source=forgetful,
         eager_watermarks=EAGER_WATERMARKS,
         key_level_filter=KEY_LEVEL_FILTER,
         dedup_window_s=settings.job.dedup_window_s,

@@ -34,6 +34,7 @@ from pyflink.datastream import (
     RuntimeContext,
     StreamExecutionEnvironment,
 )
+from pyflink.datastream.connectors import Source
 from pyflink.datastream.connectors.file_system import (
     BucketAssigner,
     BulkFormat,
@@ -89,8 +90,11 @@ class JobSpec:
     # Java class whose static textLines() reads the spool's lines and then "#segment-end <name>" per
     # segment read (deploy.flink.SPOOL_LINES_FORMAT, in jars); empty: Flink's text lines, nothing pruned.
     spool_lines_format: str = ""
-    # Where the names of consumed segments are committed (ingest.spool.CONSUMED_DIR under the spool).
+    # Where the names of consumed segments are committed (ingest.spool_prune.CONSUMED_DIR under the spool).
     consumed_dir: str = ""
+    # Java class whose static of(fileSource) keeps deleted segments out of the source's checkpoints
+    # (deploy.flink.FORGETFUL_FILE_SOURCE, in jars); empty: Flink's file source as it is.
+    forgetful_file_source: str = ""
     # Java class whose static strategy() emits watermarks with their records (deploy.flink.EAGER_WATERMARKS,
     # in jars); empty: Flink's periodic generator.
     eager_watermarks: str = ""
@@ -350,9 +354,11 @@ def _spool_source(env: StreamExecutionEnvironment, spec: JobSpec) -> Any:
         builder = builder.set_split_assigner(FileSplitAssignerProvider(assigner))
     if not spec.bounded:
         builder = builder.monitor_continuously(Duration.of_millis(int(spec.monitor_interval_s * 1000)))
-    return env.from_source(builder.build(), WatermarkStrategy.no_watermarks(), "spool-segments").uid(
-        "spool-segments"
-    )
+    source = builder.build()
+    if spec.forgetful_file_source:
+        # Flink's file source writes every path it ever read into each checkpoint; pruned ones can go.
+        source = Source(_java_class(spec.forgetful_file_source).of(source.get_java_function()))
+    return env.from_source(source, WatermarkStrategy.no_watermarks(), "spool-segments").uid("spool-segments")
 
 
 def _java_class(name: str) -> Any:
