@@ -1,10 +1,11 @@
 """The socflow detection job on Flink: spool segments in, alert stream and dead letters out.
 
 The shell is thin on purpose. One Python operator per spool record (a batch of ~1000 events)
-runs the pure :class:`~detectors.pipeline.BatchProcessor`; its side output carries dead
-letters. Both outputs go to ``FileSink``s that roll on every checkpoint, so the indexer sees
-each checkpoint's alerts as soon as Flink has committed them and never a file that a restore
-could take back.
+runs the pure :class:`~detectors.pipeline.BatchProcessor`; its side outputs carry dead
+letters and, from the spool, the names of segments read to their end (``ingest.spool_prune``
+deletes those). Each output goes to a ``FileSink`` that rolls on every checkpoint, so the
+indexer sees each checkpoint's alerts as soon as Flink has committed them and never a file that
+a restore could take back.
 
 Run it with :func:`run_job` (local runtime inside this process) or submit this module to a
 cluster (``python -m detectors.flink.job SPEC.json``).
