@@ -13,7 +13,6 @@ cluster (``python -m detectors.flink.job SPEC.json``).
 
 from __future__ import annotations
 
-import functools
 import gc
 import json
 import logging
@@ -48,6 +47,7 @@ from pyflink.datastream.connectors.file_system import (
 )
 from pyflink.datastream.state import StateTtlConfig, ValueStateDescriptor
 
+from detectors.flink.jvm import java_class
 from ingest.logs import log_event
 
 LOGGER = logging.getLogger(__name__)
@@ -345,28 +345,21 @@ def _spool_source(env: StreamExecutionEnvironment, spec: JobSpec) -> Any:
     segments = Path(spec.spool_dir) / "segments"
     segments.mkdir(parents=True, exist_ok=True)
     if spec.spool_lines_format:
-        lines = BulkFormat(_java_class(spec.spool_lines_format).textLines())
+        lines = BulkFormat(java_class(spec.spool_lines_format).textLines())
         builder = FileSource.for_bulk_file_format(lines, str(segments))
     else:
         builder = FileSource.for_record_stream_format(StreamFormat.text_line_format(), str(segments))
     if spec.spool_split_assigner:
         # Oldest segment first: a backlog read out of order would make earlier events late.
-        assigner = _java_class(spec.spool_split_assigner).provider()
+        assigner = java_class(spec.spool_split_assigner).provider()
         builder = builder.set_split_assigner(FileSplitAssignerProvider(assigner))
     if not spec.bounded:
         builder = builder.monitor_continuously(Duration.of_millis(int(spec.monitor_interval_s * 1000)))
     source = builder.build()
     if spec.forgetful_file_source:
         # Flink's file source writes every path it ever read into each checkpoint; pruned ones can go.
-        source = Source(_java_class(spec.forgetful_file_source).of(source.get_java_function()))
+        source = Source(java_class(spec.forgetful_file_source).of(source.get_java_function()))
     return env.from_source(source, WatermarkStrategy.no_watermarks(), "spool-segments").uid("spool-segments")
-
-
-def _java_class(name: str) -> Any:
-    """A class of the jars on the job's classpath, by its dotted name."""
-    from pyflink.java_gateway import get_gateway
-
-    return functools.reduce(getattr, name.split("."), get_gateway().jvm)
 
 
 def _kafka_source(env: StreamExecutionEnvironment, spec: JobSpec) -> Any:

@@ -32,7 +32,6 @@ compare the two through the whole job (``tests/correlation/test_flink_job.py``).
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 from collections.abc import Iterator
@@ -44,6 +43,7 @@ from pyflink.datastream.state import ListStateDescriptor, ValueStateDescriptor
 from pyflink.java_gateway import get_gateway
 
 from detectors.correlation.engine import NEVER, is_forwarded, item_order, key_level, timer_at
+from detectors.flink.jvm import java_class
 from detectors.stateful import StatefulPlan
 
 # A keyed record as the JVM carries it: (key, record JSON).
@@ -282,8 +282,7 @@ def watermark_strategy(plan: StatefulPlan, eager_watermarks: str = "") -> Waterm
     if eager_watermarks:
         # Every timer of the stage sits on a multiple of both resolutions' common divisor.
         step = math.gcd(timing.timer_resolution_ms, timing.expiry_resolution_ms) or 1
-        java_class = functools.reduce(getattr, eager_watermarks.split("."), get_gateway().jvm)
-        base = WatermarkStrategy(java_class.strategy(timing.out_of_orderness_ms, step))
+        base = WatermarkStrategy(java_class(eager_watermarks).strategy(timing.out_of_orderness_ms, step))
     else:
         base = WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(timing.out_of_orderness_ms))
     return base.with_idleness(Duration.of_millis(int(timing.idle_source_s * 1000)))
@@ -362,8 +361,7 @@ def add_stateful_stage(
 
 def _level_rows(rows: DataStream, level: int, java_filter: str) -> DataStream:
     if java_filter:
-        java_class = functools.reduce(getattr, java_filter.split("."), get_gateway().jvm)
-        return DataStream(rows._j_data_stream.filter(java_class(level)))
+        return DataStream(rows._j_data_stream.filter(java_class(java_filter)(level)))
     return rows.filter(lambda row, lv=level: key_level(row[0]) == lv)
 
 
