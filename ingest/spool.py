@@ -211,7 +211,7 @@ def sealed_segments(spool_dir: Path) -> list[Path]:
     directory = spool_dir / "segments"
     if not directory.is_dir():
         return []
-    return sorted(path for path in directory.iterdir() if _SEGMENT_NAME.match(path.name))
+    return sorted(path for path in directory.iterdir() if is_segment_name(path.name))
 
 
 def read_batches(spool_dir: Path) -> Iterator[list[Event]]:

@@ -11,8 +11,8 @@ leaves time for a restore from an older retained checkpoint (the job keeps three
 by default); the list is deleted with its segments. Without this the spool grew by about 2 GB a
 minute at 20,000 events/s, for good.
 
-Flink's continuous file source still remembers the path of every segment it has read (in its
-checkpointed state, about a hundred bytes a path); deleting the files does not shrink that.
+Flink's continuous file source remembers the path of every segment it has read; the job wraps it
+(``ForgetfulFileSource`` in socflow's jar) so that its checkpoints leave out the deleted ones.
 """
 
 from __future__ import annotations
