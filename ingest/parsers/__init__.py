@@ -8,13 +8,12 @@ with the reason for a bad line, never anything else: the caller turns that into 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from ingest.errors import ParseError
-from ingest.parsers import jsonlog, linux, web
+from ingest.parsers import catalogue, jsonlog, linux, web
+from ingest.parsers.catalogue import LineParser
 from ingest.schema import Event
-
-LineParser = Callable[..., tuple[str, Event]]
 
 PARSERS: dict[str, LineParser] = {
     "json": jsonlog.parse_json_line,
@@ -22,6 +21,7 @@ PARSERS: dict[str, LineParser] = {
     "auditd": linux.parse_audit_line,
     "access": web.parse_access_line,
     "syslog": linux.parse_syslog_file_line,
+    **catalogue.line_parsers(),  # the formats of ingest.parsers.catalogue.MODULES
 }
 
 FORMATS = ("auto", *PARSERS)
@@ -33,6 +33,9 @@ def sniff(lines: Sequence[str], path: str = "") -> str:  # noqa: PLR0911 - first
         stripped = line.strip()
         if not stripped:
             continue
+        catalogued = catalogue.sniff_line(stripped)  # vendor formats are more specific than syslog
+        if catalogued is not None:
+            return catalogued
         if stripped.startswith("{"):
             return "json"
         if linux.looks_like_audit(stripped):

@@ -20,7 +20,7 @@ from typing import Any
 
 from ingest.errors import ParseError
 from ingest.normalize import coerce_timestamp
-from ingest.parsers import syslog
+from ingest.parsers import catalogue, syslog
 from ingest.schema import Event
 
 _AUTH_PROGRAMS = {"su", "login", "passwd", "useradd", "userdel", "usermod", "groupadd", "groupdel", "chpasswd",
@@ -61,10 +61,17 @@ def _logsource(service: str) -> dict[str, str]:
     return {"product": "linux", "service": service}
 
 
-def enrich_program(  # noqa: PLR0912, PLR0915 - one branch per program
+def enrich_program(  # noqa: PLR0911, PLR0912, PLR0915 - one branch per program
     event: Event, message: syslog.SyslogMessage, *, auth_log: bool = False
 ) -> Event:
-    """Add program-specific fields and the Sigma logsource to a syslog event (in place)."""
+    """Add program-specific fields and the Sigma logsource to a syslog event (in place).
+
+    The catalogued formats (``ingest.parsers.catalogue``: firewalls, CEF, Snare...) see the
+    message first; the Linux programs below are the fallback.
+    """
+    for hook in catalogue.syslog_hooks():
+        if hook(event, message):
+            return event
     program = (message.appname or "").lower()
     text = message.message
     meta = event["event"]
