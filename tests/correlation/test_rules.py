@@ -3,19 +3,19 @@
 Each ``<name>.yml`` has ``<name>.tests.yml`` beside it: positives must give the expected
 number of hits of that rule, negatives none. Plain rules are checked with the Sigma engine's
 ``match``; correlation rules with the pure :class:`CorrelationEngine` (event time from the
-events, windows closed by ``flush`` at the end), fed by the same Sigma engine.
+events, windows closed by ``flush`` at the end), fed by the same Sigma engine; both through
+``detectors.ruletools.testing``, the code of ``socflow rules test``.
 """
 
 from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
-from detectors.correlation import CorrelationEngine
+from detectors.ruletools.testing import RuleTestRun, run_rule_tests
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "rules"
@@ -23,27 +23,19 @@ CASES = sorted((RULES / "correlation").glob("*.tests.yml"))
 
 
 @cache
-def sigma_engine() -> Any:
-    from detectors.sigma.engine import SigmaEngine
-
-    engine, report = SigmaEngine.load([RULES], config_dir=ROOT / "config")
-    # Only this folder's rules are ours to check (test files are not rules: skip their entries).
-    failures = [f for f in report.failures
-                if "/rules/correlation/" in str(f.path) and not str(f.path).endswith(".tests.yml")]
+def project_run() -> RuleTestRun:
+    """``socflow rules test rules/`` (detectors.ruletools.testing), run once for the cases below."""
+    run = run_rule_tests([RULES], config_dir=ROOT / "config")
+    # Only this folder's rules are ours to check.
+    failures = [f for f in run.load_failures if "/rules/correlation/" in str(f.path)]
     assert not failures, failures
-    return engine
+    return run
 
 
-def hits(rule_id: str, is_correlation: bool, events: list[dict[str, Any]]) -> int:
-    engine = sigma_engine()
-    if not is_correlation:
-        return sum(1 for event in events for rule in engine.match(event) if rule.id == rule_id)
-    correlations = CorrelationEngine.from_rules(engine.correlations, engine.rules, include_silenced=True)
-    found = []
-    for event in events:
-        found.extend(correlations.process(event, engine.match(event)))
-    found.extend(correlations.flush())
-    return sum(1 for detection in found if detection.rule.id == rule_id)
+def hits(case: Path) -> tuple[int, int]:
+    """Hits of the case's rule on its positive and on its negative events."""
+    result = next(r for r in project_run().results if r.tests == str(case))
+    return result.positive_hits, result.negative_hits
 
 
 def test_every_rule_has_tests() -> None:
@@ -66,13 +58,11 @@ def test_every_correlation_type_is_exercised() -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=[path.name for path in CASES])
 def test_rule_against_its_events(case: Path) -> None:
-    rule = yaml.safe_load(case.with_name(case.name.replace(".tests.yml", ".yml")).read_text(encoding="utf-8"))
     spec = yaml.safe_load(case.read_text(encoding="utf-8"))
-    is_correlation = "correlation" in rule
-    found = hits(str(rule["id"]), is_correlation, spec["positive"])
+    found, negative = hits(case)
     expect = spec["expect"]
     if "exactly" in expect:
         assert found == expect["exactly"]
     else:
         assert found >= expect["at_least"]
-    assert hits(str(rule["id"]), is_correlation, spec.get("negative") or []) == 0
+    assert negative == 0

@@ -3,31 +3,28 @@
 Beside each rule ``<name>.yml`` stands ``<name>.tests.yml`` with ``positive`` and ``negative``
 events (in the socflow event shape; Windows events need only ``winlog``) and an expectation
 ``expect: {at_least: N}`` or ``{exactly: N}`` on the number of alerts of that rule over the
-positive events. Negative events must give none. Plus rule-set-wide checks: every rule loads,
+positive events. Negative events must give none. The cases run through
+``detectors.ruletools.testing``, the code of ``socflow rules test``. Plus rule-set-wide checks: every rule loads,
 has a test file, a unique id, a level and ATT&CK tags.
 """
 
 from __future__ import annotations
 
 import re
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from detectors.pipeline import BatchProcessor
+from detectors.ruletools.testing import RuleTestRun, rule_beside, run_rule_tests
 from detectors.sigma import SigmaEngine
-from ingest.assets import AssetInventory
-from ingest.logsource import LogsourceTable
-from ingest.schema import stable_id
 
 REPO = Path(__file__).resolve().parents[2]
 RULES = REPO / "rules"
 TEST_FILES = sorted(RULES.rglob("*.tests.yml"))
 RULE_FILES = sorted(path for path in RULES.rglob("*.yml") if not path.name.endswith(".tests.yml"))
-LOGSOURCES = LogsourceTable.load(REPO / "config" / "logsources.yaml")
-INVENTORY = AssetInventory.load(REPO / "config" / "assets.yaml")
 
 
 def _load_yaml(path: Path) -> dict[str, Any]:
@@ -36,45 +33,25 @@ def _load_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _prepare(raw: dict[str, Any], name: str, index: int) -> dict[str, Any]:
-    """Fill what a collector would: timestamp, id, logsource for Windows, the node."""
-    event = dict(raw)
-    event.setdefault("@timestamp", f"2026-11-20T10:{index // 60:02d}:{index % 60:02d}.000Z")
-    event.setdefault("event", {})
-    event["event"] = {**event["event"], "id": event["event"].get("id") or stable_id("rule-test", name, index)}
-    LOGSOURCES.tag(event)
-    return INVENTORY.enrich(event)
-
-
-def _is_correlation(rule_path: Path) -> bool:
-    return any("correlation" in doc for doc in yaml.safe_load_all(rule_path.read_text(encoding="utf-8")) if doc)
+@cache
+def _project_run() -> RuleTestRun:
+    """``socflow rules test rules/``: the same code, run once for every case below."""
+    return run_rule_tests([RULES], config_dir=REPO / "config")
 
 
 @pytest.mark.parametrize("test_file", TEST_FILES, ids=lambda p: str(p.relative_to(RULES)))
 def test_rule_fires_on_its_positive_events_only(test_file: Path) -> None:
-    rule_path = test_file.with_name(test_file.name.replace(".tests.yml", ".yml"))
+    rule_path = rule_beside(test_file)
     assert rule_path.exists(), f"{test_file} has no rule beside it"
-    if _is_correlation(rule_path):
-        pytest.skip("correlation rules run through the correlation engine in tests/correlation")
-    spec = _load_yaml(test_file)
-    engine, report = SigmaEngine.load([rule_path])
-    assert not report.failures, report.failures
-    rule_id = _load_yaml(rule_path)["id"]
-    processor = BatchProcessor(engine)
-
-    def alerts(events: list[dict[str, Any]], tag: str) -> int:
-        prepared = [_prepare(event, f"{test_file.name}:{tag}", index) for index, event in enumerate(events)]
-        result = processor.process(prepared, source=str(test_file))
-        assert not result.dead_letters, result.dead_letters
-        return sum(1 for detection in result.detections if detection.rule.id == rule_id)
-
-    positives = alerts(spec.get("positive") or [], "positive")
-    expect = spec.get("expect") or {"at_least": 1}
-    if "exactly" in expect:
-        assert positives == expect["exactly"]
+    result = next(r for r in _project_run().results if r.tests == str(test_file))
+    assert result.rule_id == str(_load_yaml(rule_path)["id"])
+    assert result.passed, f"{result.error}; first failing event: {result.first_failing}"
+    kind, count = result.expect.split()
+    if kind == "exactly":
+        assert result.positive_hits == int(count)
     else:
-        assert positives >= expect["at_least"]
-    assert alerts(spec.get("negative") or [], "negative") == 0
+        assert result.positive_hits >= int(count)
+    assert result.negative_hits == 0
 
 
 def test_every_project_rule_loads_and_is_tested() -> None:
