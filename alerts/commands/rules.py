@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from alerts.settings import REPO_ROOT, Settings
@@ -137,7 +138,7 @@ def printable(text: object) -> str:
                    for char in str(text))
 
 
-def print_table(headers: tuple[str, ...], rows: list[tuple[object, ...]], *, title: str) -> None:
+def print_table(headers: tuple[str, ...], rows: Sequence[tuple[object, ...]], *, title: str) -> None:
     """A rich table on a terminal, tab-separated lines otherwise (for grep, CI logs)."""
     if not sys.stdout.isatty():
         for row in rows:
