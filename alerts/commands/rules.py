@@ -10,6 +10,8 @@ first failing event; exit 1 on any failure.
 ``socflow rules lint [DIR...]`` lists every problem of a rule set with file and line
 (``detectors.ruletools.lint``); exit 1 on errors (warnings do not fail).
 ``socflow rules attack-update FILE`` refreshes the shipped ATT&CK Enterprise list.
+``socflow rules coverage --navigator FILE [DIR...]`` writes an ATT&CK Navigator layer of the
+enabled rules; ``--by-source`` weighs it by what the event store has seen.
 
 Reports go to a rich table on a terminal and to plain tab-separated lines otherwise (or JSON
 with ``--format json``). Every string shown came from a rule or an event file: it is printed
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -95,6 +98,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     attack.add_argument("--output", type=Path, default=None,
                         help="file to write (default: config/attack/enterprise-attack.json)")
     attack.set_defaults(handler=attack_update_handler)
+
+    coverage = commands.add_parser(
+        "coverage", help="write an ATT&CK Navigator layer of the enabled rules",
+        description="Score every ATT&CK technique the enabled rules name by their count and level (Navigator "
+        "layer format 4.5, domain enterprise-attack, with legend and metadata). --by-source: a technique "
+        "counts as covered only where the event store has seen events of one of its rules' logsources in the "
+        "last N days; the silent logsources are listed.")
+    coverage.add_argument("paths", type=Path, nargs="*", metavar="DIR",
+                          help="rule directories or files (default: rules/)")
+    coverage.add_argument("--navigator", type=Path, required=True, metavar="FILE", help="layer file to write (JSON)")
+    coverage.add_argument("--name", default="socflow rule coverage", help="layer name")
+    coverage.add_argument("--by-source", action="store_true",
+                          help="weigh coverage by the logsources seen in the event store")
+    coverage.add_argument("--days", type=int, default=30, help="with --by-source: look back N days (default: 30)")
+    coverage.add_argument("--events-index", default="socflow-events",
+                          help="events alias in Elasticsearch (default: socflow-events)")
+    coverage.add_argument("--config-dir", type=Path, default=REPO_ROOT / "config",
+                          help="folder holding logsources.yaml and sigma/ mappings (default: config/)")
+    coverage.set_defaults(handler=coverage_handler)
 
 
 def validate_handler(args: argparse.Namespace, settings: Settings) -> int:
@@ -259,3 +281,55 @@ def attack_update_handler(args: argparse.Namespace, settings: Settings) -> int:
     print(f"wrote {target}: ATT&CK {data.version}, {live} techniques ({len(data.techniques) - live} deprecated), "
           f"{len(data.tactics)} tactics")
     return 0
+
+
+def coverage_handler(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    from detectors.ruletools.attack import AttackData
+    from detectors.ruletools.coverage import coverage_of, describe_source, navigator_layer
+
+    paths = list(args.paths) or [REPO_ROOT / "rules"]
+    if missing := _missing(paths):
+        print(f"socflow rules coverage: no such file or directory: {', '.join(map(str, missing))}", file=sys.stderr)
+        return 2
+    if args.days < 1:
+        print("socflow rules coverage: --days must be at least 1", file=sys.stderr)
+        return 2
+    now = datetime.now(UTC)
+    attack = AttackData.load()
+    coverage, report = coverage_of(paths, attack, config_dir=args.config_dir)
+    code = 0
+    description = f"Techniques named by the enabled rules of {', '.join(str(p) for p in paths)}"
+    if args.by_source:
+        from alerts.indexer import connect
+        from alerts.rules.visibility import EventStoreUnavailableError, seen_logsources
+
+        # One attempt, and the transport's own retry tracebacks kept off the terminal: the
+        # message below says what went wrong.
+        logging.getLogger("elastic_transport").setLevel(logging.CRITICAL)
+        try:
+            client = connect(settings.elasticsearch).options(max_retries=0)
+            seen = seen_logsources(client, args.events_index, days=args.days, now=now)
+        except EventStoreUnavailableError as error:
+            print(f"socflow rules coverage: without visibility: {error}", file=sys.stderr)
+            description += f"; visibility unavailable ({error})"
+            code = 1
+        else:
+            coverage.seen_sources = set(seen)
+            description += f"; covered only where the event store saw the logsource in the last {args.days} days"
+    layer = navigator_layer(coverage, attack, name=args.name, description=description,
+                            generated=now.isoformat(timespec="seconds"),
+                            days=args.days if coverage.seen_sources is not None else None)
+    args.navigator.parent.mkdir(parents=True, exist_ok=True)
+    args.navigator.write_text(json.dumps(layer, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    scored = sum(1 for entry in layer["techniques"] if "score" in entry)
+    print(f"wrote {args.navigator}: {len(coverage.by_technique())} techniques from {len(coverage.rules)} enabled "
+          f"rules ({scored} scored; ATT&CK {attack.version})")
+    if report.failures:
+        print(f"{len(report.failures)} rule files did not load and cover nothing (socflow rules validate lists them)")
+    if coverage.seen_sources is not None:
+        silent = coverage.silent_sources()
+        print(f"{len(silent)} silent logsources in the last {args.days} days"
+              + (": " + ", ".join(printable(describe_source(s)) for s in silent) if silent else ""))
+    return code
