@@ -7,12 +7,13 @@ environment variables ``SOCFLOW_<SECTION>__<FIELD>`` (e.g. ``SOCFLOW_ELASTICSEAR
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 from deploy.settings import StackSettings
+from detectors.ruletools.store import Selection
 from detectors.settings import JobSettings
 from ingest.settings import CollectorSettings
 
@@ -51,6 +52,25 @@ class IndexerSettings(BaseModel):
     metrics_port: int = Field(9465, ge=0, le=65535, description="Prometheus port of the indexer; 0 disables.")
 
 
+RuleLevel = Literal["informational", "low", "medium", "high", "critical"]
+RuleStatus = Literal["stable", "test", "experimental", "deprecated", "unsupported"]
+
+
+class RulesSettings(BaseModel):
+    """Which rules of an imported release (``socflow rules import``) are enabled."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    statuses: tuple[RuleStatus, ...] = Field(
+        ("stable", "test"), description="Rule statuses taken from a release (experimental: noisy, opt in).")
+    min_level: RuleLevel = Field("low", description="Lowest rule level taken (after local level overrides).")
+    logsources: tuple[dict[str, str], ...] = Field(
+        (), description="Logsources taken, each a subset of {product, category, service}; empty: all.")
+
+    def selection(self) -> Selection:
+        return Selection(frozenset(self.statuses), self.min_level, tuple(self.logsources))
+
+
 class Settings(BaseSettings):
     """All of socflow's settings."""
 
@@ -65,6 +85,7 @@ class Settings(BaseSettings):
     elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)  # type: ignore[arg-type]
     indexer: IndexerSettings = Field(default_factory=IndexerSettings)  # type: ignore[arg-type]
     stack: StackSettings = Field(default_factory=StackSettings)  # type: ignore[arg-type]
+    rules: RulesSettings = Field(default_factory=RulesSettings)  # type: ignore[arg-type]
 
     @property
     def spool_dir(self) -> Path:
@@ -77,6 +98,11 @@ class Settings(BaseSettings):
     @property
     def checkpoint_dir(self) -> Path:
         return self.data_dir / "checkpoints"
+
+    @property
+    def rule_store_dir(self) -> Path:
+        """Imported rule releases, local tuning and the active rule set (``socflow rules import``)."""
+        return self.data_dir / "rules"
 
     @property
     def deadletter_dir(self) -> Path:

@@ -12,6 +12,10 @@ first failing event; exit 1 on any failure.
 ``socflow rules attack-update FILE`` refreshes the shipped ATT&CK Enterprise list.
 ``socflow rules coverage --navigator FILE [DIR...]`` writes an ATT&CK Navigator layer of the
 enabled rules; ``--by-source`` weighs it by what the event store has seen.
+``socflow rules import RELEASE`` takes a SigmaHQ release (zip or folder) into the versioned
+rule store under ``<data-dir>/rules`` and prints what changed; ``socflow rules tune ...`` adds
+local filters, level overrides and disabled rules, re-applied to every release;
+``socflow rules releases`` lists the store.
 
 Reports go to a rich table on a terminal and to plain tab-separated lines otherwise (or JSON
 with ``--format json``). Every string shown came from a rule or an event file: it is printed
@@ -117,6 +121,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     coverage.add_argument("--config-dir", type=Path, default=REPO_ROOT / "config",
                           help="folder holding logsources.yaml and sigma/ mappings (default: config/)")
     coverage.set_defaults(handler=coverage_handler)
+    _register_store_commands(commands)
+
+
+def _register_store_commands(commands: argparse._SubParsersAction) -> None:
+    importer = commands.add_parser(
+        "import", help="import a SigmaHQ release (zip or folder) into the rule store",
+        description="Copy the release's Sigma rules into <data-dir>/rules/releases/<name> (earlier releases are "
+        "kept), record its digest (SHA-256 over the sorted file digests) and time, make it current, and rebuild "
+        "<data-dir>/rules/active: the rules the settings select (rules.statuses, rules.min_level, "
+        "rules.logsources) with the local tuning applied. Prints what changed since the current release "
+        "(added, modified, deprecated, removed, by level) and any tuning the new release orphans.")
+    importer.add_argument("source", type=Path, metavar="RELEASE", help="release zip or folder")
+    importer.add_argument("--name", help="release name (default: the zip or folder name)")
+    importer.add_argument("--format", choices=("table", "json"), default="table", help="report format")
+    importer.set_defaults(handler=import_handler)
+
+    releases = commands.add_parser("releases", help="list the imported releases and the active rule set",
+                                   description="List the releases in the rule store, the current one, and how "
+                                   "the active rule set was built (selection, tuning, orphans).")
+    releases.set_defaults(handler=releases_handler)
+
+    tune = commands.add_parser(
+        "tune", help="local tuning kept apart from imported releases",
+        description="Local tuning of the rule store, re-applied to every imported release; each change rebuilds "
+        "<data-dir>/rules/active.")
+    tunes = tune.add_subparsers(dest="tune_command", metavar="CHANGE", required=True)
+    add_filter = tunes.add_parser("filter", help="add a Sigma filter rule (filter: section naming its rules)")
+    add_filter.add_argument("file", type=Path, metavar="FILE")
+    add_filter.set_defaults(handler=tune_handler)
+    level = tunes.add_parser("level", help="override a rule's level")
+    level.add_argument("rule_id", metavar="RULE_ID")
+    level.add_argument("level", choices=("informational", "low", "medium", "high", "critical"))
+    level.add_argument("--reason", required=True, help="why (kept with the override)")
+    level.set_defaults(handler=tune_handler)
+    disable = tunes.add_parser("disable", help="disable a rule")
+    disable.add_argument("rule_id", metavar="RULE_ID")
+    disable.add_argument("--reason", required=True, help="why (kept with the rule's entry)")
+    disable.set_defaults(handler=tune_handler)
+    enable = tunes.add_parser("enable", help="enable a disabled rule again")
+    enable.add_argument("rule_id", metavar="RULE_ID")
+    enable.set_defaults(handler=tune_handler)
 
 
 def validate_handler(args: argparse.Namespace, settings: Settings) -> int:
@@ -333,3 +378,84 @@ def coverage_handler(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{len(silent)} silent logsources in the last {args.days} days"
               + (": " + ", ".join(printable(describe_source(s)) for s in silent) if silent else ""))
     return code
+
+
+def import_handler(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    from detectors.ruletools.store import RuleStore, iter_level_counts
+
+    store = RuleStore(settings.rule_store_dir)
+    result = store.import_release(args.source, now=datetime.now(UTC), selection=settings.rules.selection(),
+                                  name=args.name)
+    if args.format == "json":
+        print(json.dumps({"release": result.name, "digest": result.digest, "rules": result.rules,
+                          "previous": result.previous, "unchanged": result.unchanged, "changes": result.counts(),
+                          "skipped": result.skipped, "orphans": result.orphans, "active": result.active},
+                         indent=2, ensure_ascii=False))
+        return 0
+    if result.unchanged:
+        print(f"release {printable(result.name)} (digest {result.digest[:16]}...) is already current: nothing imported")
+    else:
+        since = f" since {printable(result.previous)}" if result.previous else ""
+        print(f"imported {printable(result.name)}: {result.rules} rules, digest {result.digest}")
+        rows = [(kind, level, count) for kind, level, count in iter_level_counts(result.changes)]
+        if rows:
+            print_table(("change", "level", "rules"), rows, title=f"changes{since}")
+        else:
+            print(f"no rule changed{since}")
+    if result.skipped:
+        print(f"{len(result.skipped)} files left out (not Sigma rules, duplicates, too large): "
+              "see RELEASE.json of the release")
+    for orphan in result.orphans:
+        print(f"ORPHANED {printable(orphan)}")
+    print(f"active rule set: {result.active} rules in {settings.rule_store_dir / 'active'}")
+    return 0
+
+
+def releases_handler(args: argparse.Namespace, settings: Settings) -> int:
+    from detectors.ruletools.store import RuleStore
+
+    store = RuleStore(settings.rule_store_dir)
+    names = store.release_names()
+    if not names:
+        print(f"no release imported into {settings.rule_store_dir} (socflow rules import RELEASE)")
+        return 0
+    current = store.current
+    rows = []
+    for name in names:
+        manifest = store.manifest(name) or {}
+        rows.append(("*" if name == current else "", name, len(manifest.get("rules", {})),
+                     manifest.get("imported_at", ""), str(manifest.get("digest", ""))[:16]))
+    print_table(("current", "release", "rules", "imported", "digest"), rows, title="rule releases")
+    active = store.active / "ACTIVE.json"
+    if active.is_file():
+        summary = json.loads(active.read_text(encoding="utf-8"))
+        print(f"active: {summary['rules']} rules of {printable(summary['release'])}, {len(summary['filters'])} local "
+              f"filters, {summary['level_overrides']} level overrides, {summary['disabled']} disabled")
+        for orphan in summary["orphans"]:
+            print(f"ORPHANED {printable(orphan)}")
+    return 0
+
+
+def tune_handler(args: argparse.Namespace, settings: Settings) -> int:
+    from detectors.ruletools.store import RuleStore
+
+    store = RuleStore(settings.rule_store_dir)
+    selection = settings.rules.selection()
+    if args.tune_command == "filter":
+        summary = store.add_filter(args.file, selection)
+        print(f"filter {printable(args.file.name)} added")
+    elif args.tune_command == "level":
+        summary = store.set_level(args.rule_id, args.level, args.reason, selection)
+        print(f"rule {printable(args.rule_id)}: level {args.level}")
+    elif args.tune_command == "disable":
+        summary = store.disable(args.rule_id, args.reason, selection)
+        print(f"rule {printable(args.rule_id)} disabled")
+    else:
+        summary = store.enable(args.rule_id, selection)
+        print(f"rule {printable(args.rule_id)} enabled")
+    for orphan in summary["orphans"]:
+        print(f"ORPHANED {printable(orphan)}")
+    print(f"active rule set: {summary['rules']} rules, {len(summary['filters'])} local filters")
+    return 0
