@@ -68,10 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "a <name>.tests.yml beside it check its positive events (expect: exactly/at_least N hits) and "
         "negative events (no hit); correlation rules included. Prints one line per rule with the first "
         "failing event. Exit 1 when any test fails or any rule does not load.")
-    test.add_argument("paths", type=Path, nargs="*", metavar="DIR", help="rule directories or files (default: rules/)")
-    test.add_argument("--config-dir", type=Path, default=REPO_ROOT / "config",
-                      help="folder holding logsources.yaml, assets.yaml and sigma/ mappings (default: config/)")
-    test.add_argument("--format", choices=("table", "json"), default="table", help="report format (default: table)")
+    _rule_set_arguments(test, formats=True)
     test.set_defaults(handler=test_handler)
 
     lint = commands.add_parser(
@@ -80,16 +77,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "large, unknown or deprecated ATT&CK tags, duplicate ids, unknown rule references, project rules "
         "without tests, regexes RE2 cannot run or that backtrack catastrophically, fields unknown for the "
         "logsource, logsources no collector produces. Exit 1 when there is an error (warnings do not fail).")
-    lint.add_argument("paths", type=Path, nargs="*", metavar="DIR", help="rule directories or files (default: rules/)")
-    lint.add_argument("--config-dir", type=Path, default=REPO_ROOT / "config",
-                      help="folder holding logsources.yaml and sigma/ mappings (default: config/)")
+    _rule_set_arguments(lint, formats=True)
     lint.add_argument("--logsource-json", type=Path, default=None,
                       help="SigmaHQ's tests/logsource.json (fields per logsource; default: the corpus copy under "
                       "$SOCFLOW_CORPORA or ../shared/corpora, when present)")
     lint.add_argument("--attack", type=Path, default=None,
                       help="ATT&CK data file (default: config/attack/enterprise-attack.json)")
     lint.add_argument("--max-bytes", type=int, default=10 * 1024 * 1024, help="largest rule file read (default: 10 MB)")
-    lint.add_argument("--format", choices=("table", "json"), default="table", help="report format (default: table)")
     lint.set_defaults(handler=lint_handler)
 
     attack = commands.add_parser(
@@ -109,8 +103,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "layer format 4.5, domain enterprise-attack, with legend and metadata). --by-source: a technique "
         "counts as covered only where the event store has seen events of one of its rules' logsources in the "
         "last N days; the silent logsources are listed.")
-    coverage.add_argument("paths", type=Path, nargs="*", metavar="DIR",
-                          help="rule directories or files (default: rules/)")
+    _rule_set_arguments(coverage, formats=False)
     coverage.add_argument("--navigator", type=Path, required=True, metavar="FILE", help="layer file to write (JSON)")
     coverage.add_argument("--name", default="socflow rule coverage", help="layer name")
     coverage.add_argument("--by-source", action="store_true",
@@ -118,10 +111,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     coverage.add_argument("--days", type=int, default=30, help="with --by-source: look back N days (default: 30)")
     coverage.add_argument("--events-index", default="socflow-events",
                           help="events alias in Elasticsearch (default: socflow-events)")
-    coverage.add_argument("--config-dir", type=Path, default=REPO_ROOT / "config",
-                          help="folder holding logsources.yaml and sigma/ mappings (default: config/)")
     coverage.set_defaults(handler=coverage_handler)
     _register_store_commands(commands)
+
+
+def _rule_set_arguments(parser: argparse.ArgumentParser, *, formats: bool) -> None:
+    """DIR... (default: the project's rules/) and --config-dir, and --format where there is a report."""
+    parser.add_argument("paths", type=Path, nargs="*", metavar="DIR",
+                        help="rule directories or files (default: rules/)")
+    parser.add_argument("--config-dir", type=Path, default=REPO_ROOT / "config",
+                        help="folder holding logsources.yaml, assets.yaml and sigma/ mappings (default: config/)")
+    if formats:
+        parser.add_argument("--format", choices=("table", "json"), default="table",
+                            help="report format (default: table)")
 
 
 def _register_store_commands(commands: argparse._SubParsersAction) -> None:
