@@ -554,7 +554,7 @@ class Linter:
             severity = "error" if issue.severity == SigmaValidationIssueSeverity.HIGH else "warning"
             details = {f.name: getattr(issue, f.name) for f in fields(issue)
                        if f.name not in ("rules", "severity", "description")}
-            extra = ", ".join(f"{key}={value}" for key, value in details.items())
+            extra = ", ".join(f"{key}={_detail(value)}" for key, value in details.items())
             check = type(issue).__name__.removesuffix("Issue")
             for rule in issue.rules:
                 doc = documents.get(id(rule))
@@ -580,6 +580,13 @@ class Linter:
                     self._problem(report, doc.path, line, "error", "unknown-reference",
                                   f"{section} references rule {name!r}, which is not in the rule set",
                                   str(doc.data.get("id")) if doc.data.get("id") is not None else None)
+
+
+def _detail(value: Any) -> str:
+    """A pySigma issue's detail for people: a logsource as product/category/service."""
+    if all(hasattr(value, part) for part in ("product", "category", "service")):
+        return _describe(value.product, value.category, value.service)
+    return str(value)
 
 
 def _issue_line(doc: _Document, details: Mapping[str, Any]) -> int:
