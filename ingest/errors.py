@@ -16,6 +16,11 @@ class ParseError(IngestError):
     """A record could not be decoded or normalized; it belongs in the dead-letter output."""
 
 
+class NotARecord(IngestError):  # noqa: N818 - not an error: a line that is no record
+    """A line that carries no record but the format's own bookkeeping (a W3C ``#Fields:`` header):
+    counted as skipped, neither an event nor a dead letter."""
+
+
 class SpoolError(IngestError):
     """The spool on disk is unusable (not a torn tail, which is repaired silently)."""
 
