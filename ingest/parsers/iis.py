@@ -35,6 +35,7 @@ from ingest.schema import Event, format_timestamp, get_field, set_field
 DEFAULT_FIELDS = ("date", "time", "s-ip", "cs-method", "cs-uri-stem", "cs-uri-query", "s-port", "cs-username",
                   "c-ip", "cs(User-Agent)", "cs(Referer)", "sc-status", "sc-substatus", "sc-win32-status",
                   "time-taken")
+DIRECTIVES = ("#Software:", "#Version:", "#Date:", "#Fields:", "#Remark:", "#Start-Date:", "#End-Date:")
 _COLUMNS: dict[str, tuple[str, ...]] = {}  # file path -> the columns its latest #Fields header named
 _HEAD_BYTES = 65_536
 _STAMPS: dict[str, str] = {}
@@ -146,6 +147,8 @@ def parse_line(line: str, *, source: str, hint: str = "") -> tuple[str, Event]:
             if not columns:
                 raise ParseError("empty #Fields directive", source=source)
             _remember(hint, columns)
+        elif not line.startswith(DIRECTIVES):
+            raise ParseError("not a W3C directive", source=source)
         raise NotARecord("W3C directive", source=source)
     columns = _columns_for(hint)
     parts = line.split(" ")
