@@ -56,7 +56,10 @@ _TIME_FORMATS = ("%b %d %Y %H:%M:%S.%f", "%b %d %Y %H:%M:%S", "%b %d %H:%M:%S.%f
 
 def _split_header(text: str, count: int) -> list[str]:
     """The first ``count`` ``|``-separated fields (``\\|`` and ``\\\\`` unescaped) and the rest."""
-    parts: list[str] = []
+    parts = text.split("|", count)
+    if not any("\\" in part for part in parts[:count]):
+        return parts  # no escapes in the header: the common case
+    parts = []
     start = 0
     for match in _HEADER_SPLIT.finditer(text):
         if len(parts) == count:
@@ -114,10 +117,7 @@ def _severity(text: str) -> int | None:
 
 def _ecs(event: Event, values: dict[str, str], *, fmt: str, vendor: str, product: str, name: str | None,  # noqa: PLR0912, PLR0915
          code: str, severity: str | None) -> None:
-    def get(key: str) -> str | None:
-        value = values.get(key)
-        return None if value in ("", "-") else value
-
+    get = {key: value for key, value in values.items() if value and value != "-"}.get  # "-": none
     meta = event["event"]
     meta.update({"kind": "event", "module": fmt, "dataset": f"{fmt}.{_slug(vendor)}.{_slug(product)}", "code": code})
     category = CATEGORIES.get((vendor.lower(), product.lower()))

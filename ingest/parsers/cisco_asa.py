@@ -56,6 +56,7 @@ _COMMAND_FROM = re.compile(r"^User '(?P<user>[^']*)', running '(?P<app>[^']*)' f
                            r"'(?P<command>.*)'$")
 _MONTHS = {name: index for index, name in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1)}
+_PREFIXES: dict[str, tuple[str | None, str | None]] = {}
 FIREWALL_IDS = frozenset({"106001", "106006", "106007", "106014", "106015", "106023", "106100", "302013", "302014",
                           "302015", "302016", "302020", "302021", "710003"})
 
@@ -145,7 +146,16 @@ def _read(event: Event, code: str, text: str) -> None:  # noqa: PLR0912, PLR0915
 
 
 def _asa_time(prefix: str) -> tuple[str | None, str | None]:
-    """The ASA's own stamp and device id between the syslog header and ``%ASA-``."""
+    """The ASA's own stamp and device id between the syslog header and ``%ASA-`` (one second's lines share it)."""
+    found = _PREFIXES.get(prefix)
+    if found is None:
+        if len(_PREFIXES) > 4096:
+            _PREFIXES.clear()
+        found = _PREFIXES[prefix] = _asa_time_uncached(prefix)
+    return found
+
+
+def _asa_time_uncached(prefix: str) -> tuple[str | None, str | None]:
     match = _ASA_TIME.match(prefix)
     if not match:
         return None, (prefix.strip(" :") or None) if " " not in prefix.strip(" :") else None

@@ -31,7 +31,9 @@ from ingest.parsers.catalogue import SourceFormat
 from ingest.parsers.syslog import SyslogMessage
 from ingest.schema import Event, format_timestamp
 
-_PAIR = re.compile(r'([A-Za-z_][\w-]*)=(?:"((?:[^"\\]|\\.)*)"|"(.*)$|([^\s"]*))')
+# A value: "quoted" (\" escapes a quote), a quote left open to the end of the line, or bare.
+_PAIR = re.compile(r'([A-Za-z_][\w-]*)=("(?:[^"\\]|\\.)*"|".*$|[^\s"]*)')
+_CLOSED = re.compile(r'"(?:[^"\\]|\\.)*"')
 _TZ = re.compile(r"^([+-])(\d\d):?(\d\d)$")
 _SNIFF = re.compile(r'(?:^|\s)(?:date=\d{4}-\d\d-\d\d time=\d\d:\d\d:\d\d|logid="?\d{10}"?) ')
 _UNESCAPE = re.compile(r"\\(.)")
@@ -40,17 +42,15 @@ _STAMPS: dict[tuple[str, str, str], str] = {}
 
 def pairs(text: str) -> tuple[dict[str, str], bool]:
     """The key=value pairs of a message, and whether a quoted value was left open."""
-    found: dict[str, str] = {}
+    found = dict(_PAIR.findall(text))
     open_quote = False
-    for match in _PAIR.finditer(text):
-        quoted, rest, plain = match[2], match[3], match[4]
-        if quoted is not None:
-            value = _UNESCAPE.sub(r"\1", quoted) if "\\" in quoted else quoted
-        elif rest is not None:
-            value, open_quote = rest, True
-        else:
-            value = plain
-        found[match[1]] = value
+    for key, raw in found.items():
+        if raw[:1] == '"':
+            if len(raw) > 1 and raw[-1] == '"' and (raw[-2] != "\\" or _CLOSED.fullmatch(raw)):
+                value = raw[1:-1]
+            else:  # only the last value can be open: it ran to the end of the line
+                value, open_quote = raw[1:], True
+            found[key] = _UNESCAPE.sub(r"\1", value) if "\\" in value else value
     return found, open_quote
 
 
@@ -115,14 +115,17 @@ def _ecs(event: Event, fields: dict[str, str]) -> None:  # noqa: PLR0912, PLR091
             meta["type"] = ["change"]
         logsource = {"product": "fortigate", "service": kind or "event"}
     event["socflow"] = {"logsource": logsource}
-    source = netcommon.endpoint(fields.get("srcip"), fields.get("srcport"), mac=fields.get("srcmac"),
-                                bytes=netcommon.number(fields.get("sentbyte")),
-                                packets=netcommon.number(fields.get("sentpkt")))
+    source = netcommon.endpoint(fields.get("srcip"), fields.get("srcport"))
+    destination = netcommon.endpoint(fields.get("dstip"), fields.get("dstport"))
+    for target, prefix in ((source, "sent"), (destination, "rcvd")):
+        for key, name in (("bytes", "byte"), ("packets", "pkt")):
+            value = netcommon.number(fields.get(prefix + name))
+            if value is not None:
+                target[key] = value
+    if fields.get("srcmac"):
+        source["mac"] = fields["srcmac"]
     if "transip" in fields:
         source["nat"] = netcommon.endpoint(fields["transip"], fields.get("transport"))
-    destination = netcommon.endpoint(fields.get("dstip"), fields.get("dstport"),
-                                     bytes=netcommon.number(fields.get("rcvdbyte")),
-                                     packets=netcommon.number(fields.get("rcvdpkt")))
     if fields.get("hostname"):
         destination["domain"] = fields["hostname"]
     if source:

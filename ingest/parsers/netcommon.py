@@ -49,10 +49,13 @@ def endpoint(ip: str | None, port_text: str | None = None, **extra: Any) -> dict
     found: dict[str, Any] = {}
     if ip and ip != "-":
         found["ip" if _looks_like_ip(ip) else "address"] = ip
-    value = port(port_text)
-    if value is not None:
-        found["port"] = value
-    found.update({key: item for key, item in extra.items() if item not in (None, "", "-")})
+    if port_text:
+        value = port(port_text)
+        if value is not None:
+            found["port"] = value
+    for key, item in extra.items():
+        if item is not None and item not in ("", "-"):
+            found[key] = item
     return found
 
 
