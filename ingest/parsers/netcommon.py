@@ -88,7 +88,9 @@ def verdict(action: str | None) -> tuple[str | None, str | None]:
 
 def observer(vendor: str, product: str, kind: str = "firewall", **extra: Any) -> dict[str, Any]:
     found: dict[str, Any] = {"vendor": vendor, "product": product, "type": kind}
-    found.update({key: value for key, value in extra.items() if value not in (None, "", "-")})
+    for key, value in extra.items():
+        if value is not None and value not in ("", "-"):
+            found[key] = value
     return found
 
 
