@@ -16,9 +16,10 @@ class ParseError(IngestError):
     """A record could not be decoded or normalized; it belongs in the dead-letter output."""
 
 
-class NotARecord(IngestError):  # noqa: N818 - not an error: a line that is no record
+class NotARecord(ParseError):  # noqa: N818 - not an error: a line that is no record
     """A line that carries no record but the format's own bookkeeping (a W3C ``#Fields:`` header):
-    counted as skipped, neither an event nor a dead letter."""
+    the collectors count it as skipped, neither an event nor a dead letter. A ParseError, so that
+    a caller that knows only those still never lets it escape."""
 
 
 class SpoolError(IngestError):
