@@ -285,8 +285,7 @@ def looks_like(line: str) -> bool:
     return ("CEF:" in head and head.count("|") >= 3) or ("LEEF:" in head and "|" in head)
 
 
-def parse_line(line: str, *, source: str, hint: str = "", received: datetime | None = None) -> tuple[str, Event]:
-    return netcommon.syslog_borne_line(line, syslog_hook, name="CEF or LEEF", source=source, received=received)
+parse_line = netcommon.line_parser(syslog_hook, "CEF or LEEF")
 
 
 FORMATS = (SourceFormat(

@@ -204,8 +204,7 @@ def syslog_hook(event: Event, message: SyslogMessage) -> bool:
     return True
 
 
-def parse_line(line: str, *, source: str, hint: str = "", received: datetime | None = None) -> tuple[str, Event]:
-    return netcommon.syslog_borne_line(line, syslog_hook, name="Cisco ASA", source=source, received=received)
+parse_line = netcommon.line_parser(syslog_hook, "Cisco ASA")
 
 
 FORMATS = (SourceFormat(

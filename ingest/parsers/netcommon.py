@@ -121,6 +121,11 @@ def syslog_borne_line(line: str, hook: SyslogHook, *, name: str, source: str, re
     return str(event["event"]["dataset"]), event
 
 
-def fail(reason: str) -> ParseError:
-    """A hook's ParseError (its source is named by the caller, which knows the position)."""
-    return ParseError(reason)
+def line_parser(hook: SyslogHook, name: str) -> Callable[..., tuple[str, Event]]:
+    """The catalogue's file-line parser of a syslog-borne format, from its syslog hook."""
+
+    def parse_line(line: str, *, source: str, hint: str = "", received: datetime | None = None) -> tuple[str, Event]:
+        return syslog_borne_line(line, hook, name=name, source=source, received=received)
+
+    parse_line.__doc__ = f"A file line of {name} records, with or without a syslog header."
+    return parse_line

@@ -16,7 +16,6 @@ category: firewall}``.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any
 
 from ingest.parsers import netcommon
@@ -82,9 +81,7 @@ def syslog_hook(event: Event, message: SyslogMessage) -> bool:
     return True
 
 
-def parse_line(line: str, *, source: str, hint: str = "", received: datetime | None = None) -> tuple[str, Event]:
-    return netcommon.syslog_borne_line(line, syslog_hook, name="netfilter (iptables/nftables)", source=source,
-                                       received=received)
+parse_line = netcommon.line_parser(syslog_hook, "netfilter (iptables/nftables)")
 
 
 FORMATS = (SourceFormat(

@@ -17,8 +17,6 @@ Sigma logsource ``{product: pfsense, category: firewall}``.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from ingest.errors import ParseError
 from ingest.parsers import netcommon
 from ingest.parsers.catalogue import SourceFormat
@@ -73,8 +71,7 @@ def syslog_hook(event: Event, message: SyslogMessage) -> bool:
     return True
 
 
-def parse_line(line: str, *, source: str, hint: str = "", received: datetime | None = None) -> tuple[str, Event]:
-    return netcommon.syslog_borne_line(line, syslog_hook, name="filterlog", source=source, received=received)
+parse_line = netcommon.line_parser(syslog_hook, "filterlog")
 
 
 FORMATS = (SourceFormat(
