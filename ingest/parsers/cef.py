@@ -282,7 +282,8 @@ def _leef(event: Event, text: str) -> None:
 
 def looks_like(line: str) -> bool:
     head = line[:200]
-    return ("CEF:" in head and head.count("|") >= 3) or ("LEEF:" in head and "|" in head)
+    return netcommon.looks_like_text(line) and (("CEF:" in head and head.count("|") >= 3)
+                                                or ("LEEF:" in head and "|" in head))
 
 
 parse_line = netcommon.line_parser(syslog_hook, "CEF or LEEF")

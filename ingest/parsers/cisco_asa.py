@@ -62,7 +62,7 @@ FIREWALL_IDS = frozenset({"106001", "106006", "106007", "106014", "106015", "106
 
 
 def looks_like(line: str) -> bool:
-    return "%ASA-" in line[:160] or "%FTD-" in line[:160]
+    return ("%ASA-" in line[:160] or "%FTD-" in line[:160]) and netcommon.looks_like_text(line)
 
 
 def _endpoints(event: Event, match: re.Match[str], *, swap: bool = False) -> None:

@@ -37,6 +37,7 @@ _CLOSED = re.compile(r'"(?:[^"\\]|\\.)*"')
 _TZ = re.compile(r"^([+-])(\d\d):?(\d\d)$")
 _SNIFF = re.compile(r'(?:^|\s)(?:date=\d{4}-\d\d-\d\d time=\d\d:\d\d:\d\d|logid="?\d{10}"?) ')
 _UNESCAPE = re.compile(r"\\(.)")
+_UI = re.compile(r"^\w+\(([0-9A-Fa-f.:]+)\)$")
 _STAMPS: dict[tuple[str, str, str], str] = {}
 
 
@@ -55,7 +56,7 @@ def pairs(text: str) -> tuple[dict[str, str], bool]:
 
 
 def looks_like(line: str) -> bool:
-    return "devid=" in line and bool(_SNIFF.search(line))
+    return "devid=" in line and netcommon.looks_like_text(line) and bool(_SNIFF.search(line))
 
 
 def _timestamp(fields: dict[str, str]) -> str | None:
@@ -115,7 +116,11 @@ def _ecs(event: Event, fields: dict[str, str]) -> None:  # noqa: PLR0912, PLR091
             meta["type"] = ["change"]
         logsource = {"product": "fortigate", "service": kind or "event"}
     event["socflow"] = {"logsource": logsource}
-    source = netcommon.endpoint(fields.get("srcip"), fields.get("srcport"))
+    source_ip = fields.get("srcip")
+    if not source_ip and "ui" in fields:  # admin events may name the client only as ui="https(203.0.113.45)"
+        client = _UI.match(fields["ui"])
+        source_ip = client[1] if client else None
+    source = netcommon.endpoint(source_ip, fields.get("srcport"))
     destination = netcommon.endpoint(fields.get("dstip"), fields.get("dstport"))
     for target, prefix in ((source, "sent"), (destination, "rcvd")):
         for key, name in (("bytes", "byte"), ("packets", "pkt")):

@@ -101,31 +101,44 @@ def looks_like_syslog(line: str) -> bool:
 SyslogHook = Callable[[Event, syslog.SyslogMessage], bool]
 
 
-def syslog_borne_line(line: str, hook: SyslogHook, *, name: str, source: str, received: datetime | None = None
-                      ) -> tuple[str, Event]:
+def syslog_borne_line(line: str, hook: SyslogHook, *, name: str, source: str, hint: str = "",
+                      received: datetime | None = None) -> tuple[str, Event]:
     """A file line holding a syslog-borne record, with or without a syslog header in front.
 
-    Raises ParseError when ``hook`` does not recognise the record as its format.
+    A syslog line that is not of this format is read as the syslog collector reads it (every
+    catalogued format, then the Linux programs): files relayed by rsyslog mix devices, and
+    sniffing saw only the first line. A bare line that ``hook`` does not recognise is a
+    ParseError.
     """
+    from ingest.parsers import linux  # linux consults the catalogue, which imports this module
+
     received = received or datetime.now(UTC)
     try:
         if looks_like_syslog(line):
             message = syslog.parse_file_line(line, received=received)
+            event = syslog.to_event(message, line)
+            if not hook(event, message):
+                linux.enrich_program(event, message, auth_log=hint.rsplit("/", 1)[-1].startswith(("auth", "secure")))
         else:  # the bare payload, as some appliances write their own files
             message = syslog.SyslogMessage(timestamp=format_timestamp(received), message=line)
-        event = syslog.to_event(message, line)
-        if not hook(event, message):
-            raise ParseError(f"not a {name} record", source=source)
+            event = syslog.to_event(message, line)
+            if not hook(event, message):
+                raise ParseError(f"not a {name} record", source=source)
     except ParseError as error:
         raise ParseError(error.reason, source=source) from None
     return str(event["event"]["dataset"]), event
+
+
+def looks_like_text(line: str) -> bool:
+    """Not a JSON line (whose message may quote a firewall record: the JSON parser reads those)."""
+    return not line.startswith(("{", "["))
 
 
 def line_parser(hook: SyslogHook, name: str) -> Callable[..., tuple[str, Event]]:
     """The catalogue's file-line parser of a syslog-borne format, from its syslog hook."""
 
     def parse_line(line: str, *, source: str, hint: str = "", received: datetime | None = None) -> tuple[str, Event]:
-        return syslog_borne_line(line, hook, name=name, source=source, received=received)
+        return syslog_borne_line(line, hook, name=name, source=source, hint=hint, received=received)
 
     parse_line.__doc__ = f"A file line of {name} records, with or without a syslog header."
     return parse_line

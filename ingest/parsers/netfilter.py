@@ -31,7 +31,8 @@ _FLAGS = frozenset({"CWR", "ECE", "URG", "ACK", "PSH", "RST", "SYN", "FIN", "DF"
 
 
 def looks_like(line: str) -> bool:
-    return " SRC=" in line and " DST=" in line and "IN=" in line and " PROTO=" in line
+    return (" SRC=" in line and " DST=" in line and "IN=" in line and " PROTO=" in line
+            and netcommon.looks_like_text(line))
 
 
 def syslog_hook(event: Event, message: SyslogMessage) -> bool:

@@ -23,8 +23,8 @@ REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "tests" / "data" / "ingest" / "net"
 SETTINGS = CollectorSettings(commit_interval_s=0.1)
 # file -> (format sniffed, events, dead letters, skipped directives)
-EXPECTED = {"fortigate.log": ("fortigate", 7, 1, 0), "asa.log": ("asa", 14, 1, 0), "cef.log": ("cef", 7, 1, 0),
-            "filterlog.log": ("filterlog", 4, 1, 0), "netfilter.log": ("netfilter", 3, 1, 0),
+EXPECTED = {"fortigate.log": ("fortigate", 8, 1, 0), "asa.log": ("asa", 14, 1, 0), "cef.log": ("cef", 7, 1, 0),
+            "filterlog.log": ("filterlog", 4, 1, 0), "netfilter.log": ("netfilter", 4, 1, 0),
             "squid.log": ("squid", 4, 1, 0), "iis.log": ("iis", 7, 2, 8)}
 
 

@@ -87,7 +87,9 @@ def test_fortigate_fields() -> None:
     open_quote = lines[7]
     assert open_quote["tags"] == ["socflow_unterminated_quote"]
     assert open_quote["message"] == "Administrator admin logged in successfully from ssh(10.10.5.5)"
-    assert lines[8]["dead_letter"] == "not a FortiGate record"
+    # Another program's syslog line in the file reads as the syslog collector reads it; a bare line is no record.
+    assert lines[8]["socflow"]["logsource"] == {"product": "linux", "service": "syslog"}
+    assert lines[9]["dead_letter"] == "not a FortiGate record"
 
 
 def test_asa_fields() -> None:
@@ -136,6 +138,8 @@ def test_filterlog_netfilter_squid_iis_fields() -> None:
     assert nf[1]["destination"] == {"ip": "10.50.0.5", "port": 445} and nf[1]["netfilter"]["flags"] == ["DF", "SYN"]
     assert nf[2]["observer"]["egress"] == {"interface": {"name": "eth0"}} and "direction" not in nf[2]["network"]
     assert nf[3]["network"]["transport"] == "icmpv6" and nf[3]["network"]["type"] == "ipv6"
+    assert nf[4]["socflow"]["logsource"] == {"product": "linux", "service": "syslog"}  # an AppArmor line
+    assert nf[5]["dead_letter"] == "not a netfilter (iptables/nftables) record"
     squid = by_line("squid")
     assert squid[1]["url"]["extension"] == "exe" and squid[1]["destination"] == {"ip": "198.51.100.7"}
     assert squid[2]["url"] == {"original": "www.google.com:443", "domain": "www.google.com", "port": 443}
@@ -181,3 +185,18 @@ def test_syslog_messages_read_like_file_lines(fmt: str) -> None:
             assert event["socflow"]["logsource"] == {"product": "linux", "service": "syslog"}
             continue
         assert json.loads(canonical_json(event)) == item["event"]
+
+
+def test_a_relay_file_mixing_devices_reads_each_line_by_its_format() -> None:
+    """rsyslog writes several devices into one file; sniffing saw only the first line."""
+    asa = (DATA / "asa.log").read_text(encoding="utf-8").splitlines()[0]
+    sshd = "<38>Dec  7 09:30:00 dc-jump01 sshd[2211]: Failed password for root from 203.0.113.45 port 50122 ssh2"
+    assert PARSERS["fortigate"](asa, source="mixed", hint="/var/log/relay.log", received=RECEIVED)[0] == "cisco.asa"
+    _, event = PARSERS["fortigate"](sshd, source="mixed", hint="/var/log/relay.log", received=RECEIVED)
+    assert event["socflow"]["logsource"] == {"product": "linux", "service": "sshd"}
+
+
+def test_json_lines_quoting_firewall_records_stay_json() -> None:
+    quoted = json.dumps({"@timestamp": "2026-12-07T02:00:00Z", "message": "%ASA-4-106023: Deny tcp src outside:"
+                         "203.0.113.45/1 dst inside:10.0.0.1/22 CEF:0|a|b|c| IN=eth0 SRC=1.2.3.4 DST=5.6.7.8 PROTO=TCP"})
+    assert sniff([quoted]) == "json"
