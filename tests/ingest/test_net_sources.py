@@ -197,6 +197,7 @@ def test_a_relay_file_mixing_devices_reads_each_line_by_its_format() -> None:
 
 
 def test_json_lines_quoting_firewall_records_stay_json() -> None:
-    quoted = json.dumps({"@timestamp": "2026-12-07T02:00:00Z", "message": "%ASA-4-106023: Deny tcp src outside:"
-                         "203.0.113.45/1 dst inside:10.0.0.1/22 CEF:0|a|b|c| IN=eth0 SRC=1.2.3.4 DST=5.6.7.8 PROTO=TCP"})
+    message = ("%ASA-4-106023: Deny tcp src outside:203.0.113.45/1 dst inside:10.0.0.1/22 CEF:0|a|b|c| "
+               "IN=eth0 SRC=1.2.3.4 DST=5.6.7.8 PROTO=TCP")
+    quoted = json.dumps({"@timestamp": "2026-12-07T02:00:00Z", "message": message})
     assert sniff([quoted]) == "json"
