@@ -183,3 +183,15 @@ def test_fortigate_open_quote_keeps_the_fields_before_it(pairs: list[tuple[str, 
         if key not in ("date", "time", "devid", "logid", "type", "zz_open"):
             assert fields[key] == value
     assert fortigate.looks_like(line)
+
+
+@FUZZ
+@given(pairs=st.lists(st.tuples(st.from_regex(r"[a-z][a-z0-9_]{0,10}", fullmatch=True),
+                                st.text(alphabet=st.characters(blacklist_characters='"\\\n\r'), max_size=20),
+                                st.booleans()), min_size=1, max_size=10))
+def test_fortigate_fast_path_reads_what_the_full_pattern_reads(pairs: list[tuple[str, str, bool]]) -> None:
+    text = " ".join(f'{key}="{value}"' if quoted or not value or any(c.isspace() for c in value) else f"{key}={value}"
+                    for key, value, quoted in pairs)
+    found, open_quote = fortigate.pairs(text)
+    slow = {key: value[1:-1] if value[:1] == '"' else value for key, value in fortigate._PAIR.findall(text)}
+    assert (found, open_quote) == (slow, False)
