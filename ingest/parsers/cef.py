@@ -289,11 +289,21 @@ def looks_like(line: str) -> bool:
 parse_line = netcommon.line_parser(syslog_hook, "CEF or LEEF")
 
 
-FORMATS = (SourceFormat(
-    name="cef",
-    title="CEF and LEEF 1.0/2.0 records (ArcSight, QRadar) over syslog",
-    logsource={"product": "cef"},
-    sample="<134>Dec  7 09:20:11 waf01 CEF:0|Imperva Inc.|SecureSphere|15.1|sqli-01|SQL Injection|8|"
-           "src=203.0.113.45 spt=51800 dst=10.30.0.10 dpt=443 act=blocked "
-           "request=https://dichvucong.hoagiang.gov.vn/tra-cuu?id\\=1 requestMethod=GET",
-    parse=parse_line, looks_like=looks_like, syslog=syslog_hook, aliases=("leef",)),)
+FORMATS = (
+    SourceFormat(
+        name="cef",
+        title="CEF records (ArcSight Common Event Format) over syslog; LEEF lines too",
+        logsource={"product": "cef"},
+        sample="<134>Dec  7 09:20:11 waf01 CEF:0|Imperva Inc.|SecureSphere|15.1|sqli-01|SQL Injection|8|"
+               "src=203.0.113.45 spt=51800 dst=10.30.0.10 dpt=443 act=blocked "
+               "request=https://dichvucong.hoagiang.gov.vn/tra-cuu?id\\=1 requestMethod=GET",
+        parse=parse_line, looks_like=looks_like, syslog=syslog_hook),
+    # The same parser and hook (sniffing and syslog go through "cef"): listed for its own logsource.
+    SourceFormat(
+        name="leef",
+        title="LEEF 1.0 / 2.0 records (IBM QRadar Log Event Extended Format) over syslog",
+        logsource={"product": "leef"},
+        sample="<13>Dec  7 09:20:16 sw-core01 LEEF:2.0|Lancope|StealthWatch|1.0|41|^|src=10.20.1.20^"
+               "dst=198.51.100.9^dstPort=53^proto=17^cat=Suspect Data Hoarding^sev=7",
+        parse=parse_line),
+)
