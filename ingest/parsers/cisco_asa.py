@@ -20,7 +20,7 @@ the rest ``{product: cisco, service: asa}``.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from ingest.errors import ParseError
@@ -56,7 +56,7 @@ _COMMAND_FROM = re.compile(r"^User '(?P<user>[^']*)', running '(?P<app>[^']*)' f
                            r"'(?P<command>.*)'$")
 _MONTHS = {name: index for index, name in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1)}
-_PREFIXES: dict[str, tuple[str | None, str | None]] = {}
+_PREFIXES: dict[tuple[str, tzinfo], tuple[str | None, str | None]] = {}
 FIREWALL_IDS = frozenset({"106001", "106006", "106007", "106014", "106015", "106023", "106100", "302013", "302014",
                           "302015", "302016", "302020", "302021", "710003"})
 
@@ -145,17 +145,19 @@ def _read(event: Event, code: str, text: str) -> None:  # noqa: PLR0912, PLR0915
     event["socflow"] = {"logsource": logsource}
 
 
-def _asa_time(prefix: str) -> tuple[str | None, str | None]:
-    """The ASA's own stamp and device id between the syslog header and ``%ASA-`` (one second's lines share it)."""
-    found = _PREFIXES.get(prefix)
+def _asa_time(prefix: str, zone: tzinfo) -> tuple[str | None, str | None]:
+    """The ASA's own stamp (in the sender zone: it names none) and device id between the syslog
+    header and ``%ASA-``; one second's lines share them."""
+    key = (prefix, zone)
+    found = _PREFIXES.get(key)
     if found is None:
         if len(_PREFIXES) > 4096:
             _PREFIXES.clear()
-        found = _PREFIXES[prefix] = _asa_time_uncached(prefix)
+        found = _PREFIXES[key] = _asa_time_uncached(prefix, zone)
     return found
 
 
-def _asa_time_uncached(prefix: str) -> tuple[str | None, str | None]:
+def _asa_time_uncached(prefix: str, zone: tzinfo) -> tuple[str | None, str | None]:
     match = _ASA_TIME.match(prefix)
     if not match:
         return None, (prefix.strip(" :") or None) if " " not in prefix.strip(" :") else None
@@ -163,7 +165,7 @@ def _asa_time_uncached(prefix: str) -> tuple[str | None, str | None]:
     if match[1] in _MONTHS:
         try:
             moment = datetime.strptime(f"{match[3]}-{_MONTHS[match[1]]}-{match[2]} {match[4]}",
-                                       "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)  # the ASA logs UTC by default
+                                       "%Y-%m-%d %H:%M:%S").replace(tzinfo=zone)
             stamp = format_timestamp(moment)
         except ValueError:
             stamp = None
@@ -186,7 +188,7 @@ def syslog_hook(event: Event, message: SyslogMessage) -> bool:
     head = _HEAD.match(text, position)
     if head is None:
         raise ParseError(f"bad Cisco message id {text[position: position + 20]!r}")
-    stamp, device = _asa_time(text[:position]) if position else (None, None)
+    stamp, device = _asa_time(text[:position], message.zone) if position else (None, None)
     severity, code, body = int(head[2]), head[3], text[head.end():]
     meta = event["event"]
     meta.update({"kind": "event", "module": "cisco", "dataset": "cisco.asa", "code": code,

@@ -23,7 +23,7 @@ service: event}``.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 from ingest.parsers import netcommon
@@ -39,7 +39,7 @@ _TZ = re.compile(r"^([+-])(\d\d):?(\d\d)$")
 _SNIFF = re.compile(r'(?:^|\s)(?:date=\d{4}-\d\d-\d\d time=\d\d:\d\d:\d\d|logid="?\d{10}"?) ')
 _UNESCAPE = re.compile(r"\\(.)")
 _UI = re.compile(r"^\w+\(([0-9A-Fa-f.:]+)\)$")
-_STAMPS: dict[tuple[str, str, str], str] = {}
+_STAMPS: dict[tuple[str, str, str, tzinfo], str] = {}
 
 
 def pairs(text: str) -> tuple[dict[str, str], bool]:
@@ -63,18 +63,20 @@ def looks_like(line: str) -> bool:
     return "devid=" in line and netcommon.looks_like_text(line) and bool(_SNIFF.search(line))
 
 
-def _timestamp(fields: dict[str, str]) -> str | None:
+def _timestamp(fields: dict[str, str], sender_zone: tzinfo) -> str | None:
+    """``date`` + ``time`` in the zone of ``tz``; without ``tz`` (FortiOS before 6.2) ``eventtime``,
+    else the configured sender zone."""
     date, clock, zone = fields.get("date", ""), fields.get("time", ""), fields.get("tz", "")
     if date and clock:
-        key = (date, clock, zone)
+        key = (date, clock, zone, sender_zone)
         stamp = _STAMPS.get(key)
         if stamp is None:
             offset = _TZ.match(zone)
-            tzinfo = timezone(timedelta(hours=int(offset[2]), minutes=int(offset[3])) * (-1 if offset[1] == "-" else 1)
-                              ) if offset else UTC
+            local = timezone(timedelta(hours=int(offset[2]), minutes=int(offset[3])) * (-1 if offset[1] == "-" else 1)
+                             ) if offset else sender_zone
             try:
                 stamp = format_timestamp(datetime.strptime(f"{date} {clock}", "%Y-%m-%d %H:%M:%S").replace(
-                    tzinfo=tzinfo))
+                    tzinfo=local))
             except ValueError:
                 return None
             if len(_STAMPS) > 4096:
@@ -183,7 +185,7 @@ def syslog_hook(event: Event, message: SyslogMessage) -> bool:
     if "logid" not in fields and "type" not in fields:
         return False
     _ecs(event, fields)
-    stamp = _timestamp(fields)
+    stamp = _timestamp(fields, message.zone)
     if stamp:
         event["@timestamp"] = stamp
     if open_quote:

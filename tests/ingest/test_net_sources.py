@@ -201,3 +201,20 @@ def test_json_lines_quoting_firewall_records_stay_json() -> None:
                "IN=eth0 SRC=1.2.3.4 DST=5.6.7.8 PROTO=TCP")
     quoted = json.dumps({"@timestamp": "2026-12-07T02:00:00Z", "message": message})
     assert sniff([quoted]) == "json"
+
+
+def test_zone_less_device_stamps_use_the_configured_sender_zone() -> None:
+    """The ASA's own stamp and a FortiGate record without tz= name no zone: like BSD stamps, they are
+    read in the syslog collector's configured zone (collector.syslog_timezone)."""
+    from zoneinfo import ZoneInfo
+
+    hanoi = ZoneInfo("Asia/Ho_Chi_Minh")
+    stamps = {}
+    for text in ((DATA / "asa.log").read_text(encoding="utf-8").splitlines()[0],
+                 '<189>date=2026-12-07 time=09:20:00 devname="fw-cp001" devid="FG1" logid="0000000013" type="traffic"',
+                 '<189>date=2026-12-07 time=09:20:00 devname="fw-cp001" devid="FG1" logid="0000000013" tz="+0000"'):
+        message = syslog_parser.parse_message(text, received=RECEIVED, zone=hanoi)
+        event = syslog_parser.to_event(message, text)
+        enrich_program(event, message)
+        stamps[event["event"]["dataset"] + text[-8:]] = event["@timestamp"]
+    assert list(stamps.values()) == ["2026-12-07T02:21:03.000Z", "2026-12-07T02:20:00.000Z", "2026-12-07T09:20:00.000Z"]
