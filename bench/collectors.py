@@ -33,6 +33,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.net_sources import MAKERS as NET_MAKERS  # noqa: E402
 from bench.pipeline import ATTACK, BENIGN, LineTemplates, calibrate  # noqa: E402
 from ingest.files import collect_paths  # noqa: E402
 from ingest.net.capture import read_pcap  # noqa: E402
@@ -113,7 +114,7 @@ def make_sysmon_jsonl(path: Path, count: int, attack_every: int = 1000) -> Path:
 def bench_files(work: Path, lines: int) -> list[dict[str, Any]]:
     results = []
     for name, maker in (("files: JSON lines", make_jsonl), ("files: nginx access", make_access_log),
-                        ("files: Sysmon JSON lines (bench/pipeline.py)", make_sysmon_jsonl)):
+                        ("files: Sysmon JSON lines (bench/pipeline.py)", make_sysmon_jsonl), *NET_MAKERS):
         source = maker(work / f"{maker.__name__}.log", lines)
         spool = work / f"spool-{maker.__name__}"
         shutil.rmtree(spool, ignore_errors=True)

@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ingest.errors import IngestError, ParseError
+from ingest.errors import IngestError, NotARecord, ParseError
 from ingest.logs import log_event
 from ingest.metrics import CollectorMetrics
 from ingest.normalize import Normalizer
@@ -58,12 +58,14 @@ MAX_INODE_ENTRIES = 10_000
 
 @dataclass
 class CollectStats:
-    """What one run did: events committed, dead letters, input bytes consumed, files read."""
+    """What one run did: events committed, dead letters, input bytes consumed, files read, and
+    lines skipped as format bookkeeping (W3C headers: every line is one of the three)."""
 
     events: int = 0
     dead_letters: int = 0
     bytes: int = 0
     files: int = 0
+    skipped: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -101,6 +103,9 @@ class Emitter:
             if extra is not None:
                 extra(event)
             self.normalizer.finish(event, source_id=source_id, position=position, input_name=self.input_name)
+        except NotARecord:
+            self.stats.skipped += 1
+            return
         except ParseError as error:
             self.dead(error.reason, source, raw, fmt)
             return

@@ -441,7 +441,8 @@ class SyslogProcessor:
                 event["host"] = {"ip": record.peer.rsplit(":", 1)[0].strip("[]")}
             event["log"]["source"] = {"address": record.peer}
             event["event"]["ingested"] = epoch_timestamp(record.received)
-            event["network"] = {"transport": "udp" if record.transport == "udp" else "tcp"}
+            if "network" not in event:  # a firewall record's network is the traffic it logged, not syslog's
+                event["network"] = {"transport": "udp" if record.transport == "udp" else "tcp"}
             return str(event["event"]["dataset"]), event
 
         self.emitter.input_name = record.transport

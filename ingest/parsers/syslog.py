@@ -50,6 +50,7 @@ class SyslogMessage:
     msgid: str | None = None
     structured_data: dict[str, dict[str, str]] = field(default_factory=dict)
     version: int | None = None  # 1 for RFC 5424, None for BSD
+    zone: tzinfo = UTC  # the configured sender zone, for zone-less stamps inside the message (Cisco ASA...)
 
     @property
     def facility(self) -> int | None:
@@ -188,7 +189,7 @@ def _parse_bsd(priority: int | None, rest: str, received: datetime, zone: tzinfo
             rest = rest[match.end():]
         elif priority is not None:
             # RFC 3164 section 4.3.2: a relay fills in what the sender left out.
-            return SyslogMessage(timestamp=format_timestamp(received), message=rest, priority=priority)
+            return SyslogMessage(timestamp=format_timestamp(received), message=rest, priority=priority, zone=zone)
         else:
             raise ParseError("no syslog timestamp")
     hostname: str | None = None
@@ -204,7 +205,7 @@ def _parse_bsd(priority: int | None, rest: str, received: datetime, zone: tzinfo
         appname, procid = tag[1], tag[2] or None
         rest = rest[tag.end():]
     return SyslogMessage(timestamp=stamp, message=rest, priority=priority, hostname=hostname,
-                         appname=appname, procid=procid)
+                         appname=appname, procid=procid, zone=zone)
 
 
 def parse_message(text: str, *, received: datetime, zone: tzinfo = UTC) -> SyslogMessage:
