@@ -16,6 +16,11 @@ class ParseError(IngestError):
     """A record could not be decoded or normalized; it belongs in the dead-letter output."""
 
 
+class SkippedLineError(ParseError):
+    """A line that is not an event by its format's definition (a log file's header or preamble):
+    the collector counts it as skipped instead of dead-lettering it."""
+
+
 class SpoolError(IngestError):
     """The spool on disk is unusable (not a torn tail, which is repaired silently)."""
 

@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ingest.errors import IngestError, ParseError
+from ingest.errors import IngestError, ParseError, SkippedLineError
 from ingest.logs import log_event
 from ingest.metrics import CollectorMetrics
 from ingest.normalize import Normalizer
@@ -58,10 +58,11 @@ MAX_INODE_ENTRIES = 10_000
 
 @dataclass
 class CollectStats:
-    """What one run did: events committed, dead letters, input bytes consumed, files read."""
+    """What one run did: events committed, dead letters, header lines skipped, input bytes consumed, files read."""
 
     events: int = 0
     dead_letters: int = 0
+    skipped: int = 0
     bytes: int = 0
     files: int = 0
 
@@ -101,6 +102,9 @@ class Emitter:
             if extra is not None:
                 extra(event)
             self.normalizer.finish(event, source_id=source_id, position=position, input_name=self.input_name)
+        except SkippedLineError:
+            self.stats.skipped += 1  # a header line (W3C #Fields:, a debug log's preamble): counted, not an event
+            return
         except ParseError as error:
             self.dead(error.reason, source, raw, fmt)
             return
@@ -383,7 +387,7 @@ def _kind_of(path: Path, fmt: str) -> str:  # noqa: PLR0911 - first match wins
             json.loads(first)
         except ValueError:
             return "winjson"
-        return "json"
+        return "auto"  # JSON lines: sniffing tells a catalogued JSON format (journald) from plain JSON
     return "auto"
 
 

@@ -34,7 +34,10 @@ SyslogHook = Callable[[Event, "SyslogMessage"], bool]
 
 # Parser modules that register formats here, in the order sniffing and syslog hooks try them
 # (the most specific first). The built-in formats of ``ingest.parsers`` come before all of them.
-MODULES: tuple[str, ...] = ()
+MODULES: tuple[str, ...] = (
+    "ingest.parsers.journald", "ingest.parsers.exchange", "ingest.parsers.zimbra", "ingest.parsers.windns",
+    "ingest.parsers.bind", "ingest.parsers.dnsmasq", "ingest.parsers.postfix", "ingest.parsers.dovecot",
+)
 
 
 @dataclass(frozen=True)
