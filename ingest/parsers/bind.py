@@ -12,7 +12,8 @@ not), ``S`` signed, ``E(n)`` EDNS version n, ``T`` TCP, ``D`` DNSSEC OK, ``C`` c
 disabled, ``V`` valid server cookie, ``K`` cookie; the last parenthesis is the address the query
 was received on. The time of a file channel is the server's local time without a zone: read as
 UTC. Event: ``dns.*`` (see :mod:`ingest.parsers.dns`), ``source.ip/port`` the client,
-``destination.ip`` the server, ``bind.view``.
+``destination.ip`` and ``host.ip`` the server (so the inventory finds the DNS server's node, not
+the client's), ``bind.view``.
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ def query_event(text: str, *, timestamp: str, original: str) -> Event | None:
     event["source"] = dns.endpoint(match["ip"], match["port"])
     if match["server"]:
         event["destination"] = dns.endpoint(match["server"])
+        if dns.is_ip(match["server"]):
+            # The address the query came in on is the server's own: the node that logged it.
+            event["host"] = {"ip": [match["server"]]}
     flags = match["flags"]
     header = [flag for letter, flag in (("+", "RD"), ("D", "DO"), ("C", "CD")) if letter in flags]
     if header:
@@ -94,7 +98,10 @@ def syslog_hook(event: Event, message: SyslogMessage) -> bool:
     parsed = query_event(message.message, timestamp=event["@timestamp"], original=event["event"]["original"])
     if parsed is None:
         return False  # named's other messages: a Linux syslog event
+    host = {**parsed.pop("host", {}), **event.get("host", {})}
     event.update(parsed)  # keeps the syslog fields (log.syslog, host, process, message)
+    if host:
+        event["host"] = host
     return True
 
 

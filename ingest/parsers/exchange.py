@@ -16,7 +16,8 @@ Exchange 2013-2019 write. Every value is kept under ``exchange.message_tracking`
 name (the rules' field names: ``event-id``, ``source``, ``recipient-address``...); ECS:
 ``email.from.address``, ``email.to.address`` (``;``-separated recipients), ``email.subject``,
 ``email.message_id``, ``email.local_id`` (internal-message-id), ``email.direction``,
-``source.ip`` the client, ``host.name`` the Exchange server, ``event.action`` the event id.
+``host.name`` the Exchange server that logged it (the server of a receive, the client of an SMTP
+send), ``source`` / ``destination`` the two ends, ``event.action`` the event id.
 Sigma logsource ``{product: exchange, service: message-tracking}``.
 """
 
@@ -54,7 +55,7 @@ def _header(line: str, hint: str, source: str) -> None:
     raise SkippedLineError("message tracking log header", source=source)
 
 
-def parse_line(line: str, *, source: str, hint: str = "") -> tuple[str, Event]:  # noqa: PLR0912 - a field map
+def parse_line(line: str, *, source: str, hint: str = "") -> tuple[str, Event]:
     if line.startswith("#"):
         _header(line, hint, source)
     names = _FIELDS_BY_FILE.get(hint, DEFAULT_FIELDS)
@@ -92,15 +93,22 @@ def parse_line(line: str, *, source: str, hint: str = "") -> tuple[str, Event]: 
     if record.get("directionality") in _DIRECTIONS:
         email["direction"] = _DIRECTIONS[record["directionality"]]
     event["email"] = email
-    if record.get("client-ip"):
-        event["source"] = mail.endpoint(record["client-ip"])
-        if record.get("client-hostname"):
-            event["source"]["domain"] = record["client-hostname"]
-    if record.get("server-hostname"):
-        event["host"] = {"name": record["server-hostname"]}
-    if record.get("server-ip"):
-        event["destination"] = mail.endpoint(record["server-ip"])
+    _hosts(event, record)
     return "exchange.message_tracking", event
+
+
+def _hosts(event: Event, record: dict[str, str]) -> None:
+    """The logging Exchange server is the "server" of what it receives and the "client" of what it sends on."""
+    sending = record.get("event-id") == "SEND" and record.get("source") == "SMTP"
+    local, remote = ("client", "server") if sending else ("server", "client")
+    if record.get(f"{local}-hostname"):
+        event["host"] = {"name": record[f"{local}-hostname"]}
+    if record.get(f"{remote}-ip"):
+        side = event["destination" if sending else "source"] = mail.endpoint(record[f"{remote}-ip"])
+        if record.get(f"{remote}-hostname"):
+            side["domain"] = record[f"{remote}-hostname"]
+    if record.get(f"{local}-ip"):
+        event["source" if sending else "destination"] = mail.endpoint(record[f"{local}-ip"])
 
 
 _RECORD = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z,")
