@@ -10,16 +10,16 @@ BIND before 9.11 writes no ``@0x...`` client object, and without ``print-categor
 ``named[PID]:`` (the syslog hook). The flags after the type: ``+`` recursion desired (``-``
 not), ``S`` signed, ``E(n)`` EDNS version n, ``T`` TCP, ``D`` DNSSEC OK, ``C`` checking
 disabled, ``V`` valid server cookie, ``K`` cookie; the last parenthesis is the address the query
-was received on. The time of a file channel is the server's local time without a zone: read as
-UTC. Event: ``dns.*`` (see :mod:`ingest.parsers.dns`), ``source.ip/port`` the client,
-``destination.ip`` and ``host.ip`` the server (so the inventory finds the DNS server's node, not
-the client's), ``bind.view``.
+was received on. The time of a file channel is the server's local time without a zone: read in
+the file source's ``timezone`` (``collector.files``), UTC by default. Event: ``dns.*`` (see
+:mod:`ingest.parsers.dns`), ``source.ip/port`` the client, ``destination.ip`` and ``host.ip``
+the server (so the inventory finds the DNS server's node, not the client's), ``bind.view``.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 from ingest.errors import ParseError
 from ingest.parsers import dns, linux
@@ -33,20 +33,21 @@ _QUERY = re.compile(
     r"(?: \((?P<server>[^)]*)\))?\s*$")
 _FILE_HEAD = re.compile(r"(?P<time>\d{2}-[A-Z][a-z]{2}-\d{4} \d{2}:\d{2}:\d{2}(?:\.\d{1,6})?) "
                         r"(?:(?P<category>[\w-]+): (?P<severity>[\w ]+?): )?")
-_TIMES: dict[str, str] = {}
+_TIMES: dict[tuple[str, str], str] = {}
 
 
-def _time(text: str) -> str:
-    stamp = _TIMES.get(text)
+def _time(text: str, zone: tzinfo) -> str:
+    key = (text, str(zone))
+    stamp = _TIMES.get(key)
     if stamp is None:
         try:
             moment = datetime.strptime(text, "%d-%b-%Y %H:%M:%S.%f" if "." in text else "%d-%b-%Y %H:%M:%S").replace(
-                tzinfo=UTC)
+                tzinfo=zone)
         except ValueError as error:
             raise ParseError(f"bad BIND time {text!r}") from error
         if len(_TIMES) > 4096:
             _TIMES.clear()
-        stamp = _TIMES[text] = format_timestamp(moment)
+        stamp = _TIMES[key] = format_timestamp(moment)
     return stamp
 
 
@@ -76,13 +77,14 @@ def query_event(text: str, *, timestamp: str, original: str) -> Event | None:
     return event
 
 
-def parse_line(line: str, *, source: str, hint: str = "", received: datetime | None = None) -> tuple[str, Event]:
-    """A line of a BIND file channel, or a syslog line carrying ``named`` messages."""
+def parse_line(line: str, *, source: str, hint: str = "", received: datetime | None = None,
+               zone: tzinfo = UTC) -> tuple[str, Event]:
+    """A line of a BIND file channel (its time in ``zone``), or a syslog line carrying ``named`` messages."""
     head = _FILE_HEAD.match(line)
     if head is None:
-        return linux.parse_syslog_file_line(line, source=source, hint=hint, received=received)
+        return linux.parse_syslog_file_line(line, source=source, hint=hint, received=received, zone=zone)
     try:
-        timestamp = _time(head["time"])
+        timestamp = _time(head["time"], zone)
     except ParseError as error:
         raise ParseError(error.reason, source=source) from None
     event = query_event(line[head.end():], timestamp=timestamp, original=line)

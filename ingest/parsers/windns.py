@@ -10,9 +10,9 @@
 (each record is one line, wrapped here)
 
 Fields: date and time (the server's locale and zone; the default US form ``M/D/YYYY h:mm:ss
-AM`` and the 24-hour form are read, as UTC), thread, context, protocol, direction (``Rcv`` /
-``Snd``), remote address, transaction id, ``R`` for a response, opcode, ``[flags-hex
-flag-letters RCODE]``, question type and name in wire notation (``(7)example(3)com(0)``).
+AM`` and the 24-hour form are read, in the file source's ``timezone``, UTC by default), thread,
+context, protocol, direction (``Rcv`` / ``Snd``), remote address, transaction id, ``R`` for a
+response, opcode, ``[flags-hex flag-letters RCODE]``, question type and name in wire notation (``(7)example(3)com(0)``).
 ``Rcv`` puts the remote address in ``source``, ``Snd`` in ``destination``. The file's preamble
 ("DNS Server log file creation at ...", the field key) is a header: counted, not an event.
 The analytic log (``Microsoft-Windows-DNSServer/Analytical``) is an event log channel: it
@@ -22,7 +22,7 @@ arrives as EVTX or a Windows JSON shape, not here.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 from ingest.errors import ParseError, SkippedLineError
 from ingest.parsers import dns
@@ -47,22 +47,23 @@ def wire_name(text: str) -> str:
     return ".".join(labels) or "."
 
 
-def _time(date: str, time: str, ampm: str | None) -> str:
-    key = f"{date} {time} {ampm}"
+def _time(date: str, time: str, ampm: str | None, zone: tzinfo) -> str:
+    key = f"{date} {time} {ampm} {zone}"
     stamp = _TIMES.get(key)
     if stamp is None:
         try:
             moment = datetime.strptime(f"{date} {time} {ampm}" if ampm else f"{date} {time}",
-                                       "%m/%d/%Y %I:%M:%S %p" if ampm else "%m/%d/%Y %H:%M:%S").replace(tzinfo=UTC)
+                                       "%m/%d/%Y %I:%M:%S %p" if ampm else "%m/%d/%Y %H:%M:%S").replace(tzinfo=zone)
         except ValueError as error:
-            raise ParseError(f"bad Windows DNS log time {key!r}") from error
+            shown = f"{date} {time} {ampm}" if ampm else f"{date} {time}"
+            raise ParseError(f"bad Windows DNS log time {shown!r}") from error
         if len(_TIMES) > 4096:
             _TIMES.clear()
         stamp = _TIMES[key] = format_timestamp(moment)
     return stamp
 
 
-def parse_line(line: str, *, source: str, hint: str = "") -> tuple[str, Event]:
+def parse_line(line: str, *, source: str, hint: str = "", zone: tzinfo = UTC) -> tuple[str, Event]:
     match = _PACKET.match(line)
     if match is None:
         stripped = line.strip()
@@ -70,7 +71,7 @@ def parse_line(line: str, *, source: str, hint: str = "") -> tuple[str, Event]:
             raise SkippedLineError("Windows DNS debug log preamble", source=source)
         raise ParseError("not a Windows DNS debug log PACKET line", source=source)
     try:
-        timestamp = _time(match["date"], match["time"], match["ampm"])
+        timestamp = _time(match["date"], match["time"], match["ampm"], zone)
     except ParseError as error:
         raise ParseError(error.reason, source=source) from None
     response = match["response"] == "R"

@@ -11,7 +11,8 @@
 
 (each one line, wrapped here)
 
-A log4j line: time (the server's zone, none written: read as UTC), level, thread, the request
+A log4j line: time (the server's zone, none written: read in the file source's ``timezone``, UTC
+by default), level, thread, the request
 context ``[key=value;...]`` (``name`` the account acting, ``oip`` the client address behind the
 proxy, ``ip``, ``ua``), the category, then ``cmd=...; key=value; ...``. ``cmd=Auth`` /
 ``AdminAuth`` records are mail logons (:mod:`ingest.parsers.mail`; ``error=`` makes a failure);
@@ -23,7 +24,7 @@ and ``event.action`` the command.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from ingest.errors import ParseError
@@ -46,12 +47,12 @@ def _pairs(text: str, separator: str) -> dict[str, str]:
     return pairs
 
 
-def parse_line(line: str, *, source: str, hint: str = "") -> tuple[str, Event]:
+def parse_line(line: str, *, source: str, hint: str = "", zone: tzinfo = UTC) -> tuple[str, Event]:
     match = _LINE.match(line)
     if match is None:
         raise ParseError("not a Zimbra audit log line (time LEVEL [thread] [context] category - ...)", source=source)
     try:
-        moment = datetime.strptime(match["time"], "%Y-%m-%d %H:%M:%S,%f").replace(tzinfo=UTC)
+        moment = datetime.strptime(match["time"], "%Y-%m-%d %H:%M:%S,%f").replace(tzinfo=zone)
     except ValueError as error:
         raise ParseError(f"bad Zimbra time {match['time']!r}", source=source) from error
     context = _pairs(match["context"], ";")
