@@ -24,8 +24,9 @@ from datetime import UTC, datetime, tzinfo
 from ingest.errors import ParseError
 from ingest.parsers import dns, linux
 from ingest.parsers.catalogue import SourceFormat
+from ingest.parsers.stamps import local_stamp
 from ingest.parsers.syslog import SyslogMessage
-from ingest.schema import Event, format_timestamp
+from ingest.schema import Event
 
 _QUERY = re.compile(
     r"client (?:@0x[0-9a-fA-F]+ )?(?P<ip>[0-9a-fA-F.:]+)#(?P<port>\d+)(?: \((?P<label>[^)]*)\))?: "
@@ -33,22 +34,11 @@ _QUERY = re.compile(
     r"(?: \((?P<server>[^)]*)\))?\s*$")
 _FILE_HEAD = re.compile(r"(?P<time>\d{2}-[A-Z][a-z]{2}-\d{4} \d{2}:\d{2}:\d{2}(?:\.\d{1,6})?) "
                         r"(?:(?P<category>[\w-]+): (?P<severity>[\w ]+?): )?")
-_TIMES: dict[tuple[str, str], str] = {}
 
 
 def _time(text: str, zone: tzinfo) -> str:
-    key = (text, str(zone))
-    stamp = _TIMES.get(key)
-    if stamp is None:
-        try:
-            moment = datetime.strptime(text, "%d-%b-%Y %H:%M:%S.%f" if "." in text else "%d-%b-%Y %H:%M:%S").replace(
-                tzinfo=zone)
-        except ValueError as error:
-            raise ParseError(f"bad BIND time {text!r}") from error
-        if len(_TIMES) > 4096:
-            _TIMES.clear()
-        stamp = _TIMES[key] = format_timestamp(moment)
-    return stamp
+    seconds, _, fraction = text.partition(".")
+    return local_stamp(seconds, fraction, "%d-%b-%Y %H:%M:%S", zone, what="BIND")
 
 
 def query_event(text: str, *, timestamp: str, original: str) -> Event | None:

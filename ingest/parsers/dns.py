@@ -10,6 +10,7 @@ and the Sigma logsource ``{category: dns}``, whose field names (``query``, ``ans
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 from typing import Any
 
 from ingest.schema import Event
@@ -17,6 +18,7 @@ from ingest.schema import Event
 LOGSOURCE = {"category": "dns"}
 
 
+@lru_cache(maxsize=8192)  # logs repeat their addresses; ipaddress costs more than the rest of a line
 def is_ip(text: str) -> bool:
     try:
         ipaddress.ip_address(text)

@@ -22,12 +22,13 @@ arrives as EVTX or a Windows JSON shape, not here.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, tzinfo
 
 from ingest.errors import ParseError, SkippedLineError
 from ingest.parsers import dns
 from ingest.parsers.catalogue import SourceFormat
-from ingest.schema import Event, format_timestamp
+from ingest.parsers.stamps import local_stamp
+from ingest.schema import Event
 
 _PACKET = re.compile(
     r"^(?P<date>\d{1,2}/\d{1,2}/\d{4}) (?P<time>\d{1,2}:\d{2}:\d{2})(?: (?P<ampm>[AP]M))? +(?P<thread>[0-9A-Fa-f]+) "
@@ -36,7 +37,6 @@ _PACKET = re.compile(
     r"(?P<letters>[A-Z ]*?) *(?P<rcode>[A-Z]+)\] +(?P<qtype>\S+) +(?P<qname>\S+)\s*$")
 _LABEL = re.compile(r"\((\d{1,3})\)")
 _HEADER = ("DNS Server log", "Log file wrap", "Message logging key", "Field #", "-------", "Note:")
-_TIMES: dict[str, str] = {}
 _OPCODES = {"Q": "QUERY", "N": "NOTIFY", "U": "UPDATE", "?": "UNKNOWN"}
 _FLAGS = (("A", "AA"), ("T", "TC"), ("D", "RD"), ("R", "RA"))
 
@@ -48,19 +48,9 @@ def wire_name(text: str) -> str:
 
 
 def _time(date: str, time: str, ampm: str | None, zone: tzinfo) -> str:
-    key = f"{date} {time} {ampm} {zone}"
-    stamp = _TIMES.get(key)
-    if stamp is None:
-        try:
-            moment = datetime.strptime(f"{date} {time} {ampm}" if ampm else f"{date} {time}",
-                                       "%m/%d/%Y %I:%M:%S %p" if ampm else "%m/%d/%Y %H:%M:%S").replace(tzinfo=zone)
-        except ValueError as error:
-            shown = f"{date} {time} {ampm}" if ampm else f"{date} {time}"
-            raise ParseError(f"bad Windows DNS log time {shown!r}") from error
-        if len(_TIMES) > 4096:
-            _TIMES.clear()
-        stamp = _TIMES[key] = format_timestamp(moment)
-    return stamp
+    if ampm:
+        return local_stamp(f"{date} {time} {ampm}", "", "%m/%d/%Y %I:%M:%S %p", zone, what="Windows DNS log")
+    return local_stamp(f"{date} {time}", "", "%m/%d/%Y %H:%M:%S", zone, what="Windows DNS log")
 
 
 def parse_line(line: str, *, source: str, hint: str = "", zone: tzinfo = UTC) -> tuple[str, Event]:

@@ -24,13 +24,14 @@ and ``event.action`` the command.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, tzinfo
 from typing import Any
 
 from ingest.errors import ParseError
 from ingest.parsers import mail
 from ingest.parsers.catalogue import SourceFormat
-from ingest.schema import Event, format_timestamp
+from ingest.parsers.stamps import local_stamp
+from ingest.schema import Event
 
 LOGSOURCE = {"product": "zimbra", "service": "audit"}
 _LINE = re.compile(r"^(?P<time>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) (?P<level>[A-Z]+) +\[(?P<thread>[^\]]*)\] "
@@ -51,15 +52,16 @@ def parse_line(line: str, *, source: str, hint: str = "", zone: tzinfo = UTC) ->
     match = _LINE.match(line)
     if match is None:
         raise ParseError("not a Zimbra audit log line (time LEVEL [thread] [context] category - ...)", source=source)
+    seconds, _, fraction = match["time"].partition(",")
     try:
-        moment = datetime.strptime(match["time"], "%Y-%m-%d %H:%M:%S,%f").replace(tzinfo=zone)
-    except ValueError as error:
-        raise ParseError(f"bad Zimbra time {match['time']!r}", source=source) from error
+        timestamp = local_stamp(seconds, fraction, "%Y-%m-%d %H:%M:%S", zone, what="Zimbra")
+    except ParseError as error:
+        raise ParseError(error.reason, source=source) from None
     context = _pairs(match["context"], ";")
     pairs = _pairs(match["body"], ";")
     command = pairs.get("cmd", "")
     event: Event = {
-        "@timestamp": format_timestamp(moment),
+        "@timestamp": timestamp,
         "event": {"kind": "event", "module": "zimbra", "dataset": "zimbra.audit", "original": line},
         "log": {"level": match["level"].lower(), "logger": match["category"]},
         "zimbra": {"audit": pairs, "context": context, "thread": match["thread"]},
