@@ -108,6 +108,7 @@ class Emitter:
             self.normalizer.finish(event, source_id=source_id, position=position, input_name=self.input_name)
         except SkippedLineError:
             self.stats.skipped += 1  # a header line (W3C #Fields:, a debug log's preamble): counted, not an event
+            self.metrics.skipped.inc()
             return
         except ParseError as error:
             self.dead(error.reason, source, raw, fmt)

@@ -82,7 +82,8 @@ def message_event(event: Event, text: str) -> None:  # noqa: PLR0912 - one branc
         mail.transport(event, action=rejected["verb"], email=email)
         meta["outcome"], meta["reason"] = "failure", rejected["reason"]
         event["source"] = _client(rejected)
-        postfix.update({"stage": rejected["stage"], **{k: v for k, v in pairs.items() if k in ("proto", "helo")}})
+        postfix["stage"] = rejected["stage"]
+        postfix.update({key: value.strip("<>") for key, value in pairs.items() if key in ("proto", "helo")})
     elif connected := _CONNECT.match(body):
         mail.transport(event, action=connected["what"].replace(" ", "_"))
         event["source"] = _client(connected)

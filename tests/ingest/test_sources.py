@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from ingest.errors import ParseError, SkippedLineError
 from ingest.files import collect_paths
@@ -91,7 +92,10 @@ def test_parsers_give_the_golden_events(name: str) -> None:
 def test_file_collector_writes_the_same_events(tmp_path: Path, name: str) -> None:
     source = tmp_path / name
     shutil.copy(DATA / name, source)
+    labels = {"collector": "files", "outcome": "skipped"}
+    skipped_before = REGISTRY.get_sample_value("socflow_collector_events_total", labels) or 0
     stats = collect_paths([source], tmp_path / "spool", settings=SETTINGS, progress=False)
+    assert (REGISTRY.get_sample_value("socflow_collector_events_total", labels) or 0) - skipped_before == stats.skipped
     events = [event for batch in read_batches(tmp_path / "spool") for event in batch]
     letters = list(dead_letters(tmp_path / "spool"))
     _, expected_events, expected_dead, expected_skipped = SAMPLES[name]
