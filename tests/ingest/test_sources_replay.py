@@ -121,3 +121,17 @@ def test_syslog_collector_parses_mail_messages(tmp_path: Path) -> None:
                 and event["socflow"]["logsource"]["service"] == "mail-auth"]
     assert {event["event"]["module"] for event in failures} == {"postfix", "dovecot"}
     assert all(event["source"]["ip"] == "198.51.100.23" for event in failures)
+
+
+def test_windows_dns_analytic_events_meet_the_dns_rules(tmp_path: Path) -> None:
+    # The analytic log is an event log channel (EVTX / Windows JSON); its query events are tagged
+    # category dns (config/logsources.yaml) and the dns rules read QNAME (config/sigma/dns.yml).
+    shutil.copy(DATA / "dns-analytic.jsonl", tmp_path / "dns-analytic.jsonl")
+    output = tmp_path / "alerts.jsonl"
+    assert main(["--data-dir", str(tmp_path / "data"), "replay", "--rules", str(REPO / "rules" / "dns"),
+                 "--output", str(output), str(tmp_path / "dns-analytic.jsonl")]) == 0
+    alerts = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+    assert len(alerts) == 1
+    assert alerts[0]["socflow"]["logsource"] == {"product": "windows", "service": "dns-server-analytic",
+                                                 "category": "dns"}
+    assert [event["winlog"]["event_id"] for event in alerts[0]["events"]] == [256, 257]  # not www.example.com
