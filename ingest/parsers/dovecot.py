@@ -29,8 +29,9 @@ from ingest.parsers.syslog import SyslogMessage
 from ingest.schema import Event
 
 _LEVEL = re.compile(r"(?:Info|Warning|Error|Fatal|Panic|Debug): ")
-_PROCESS = re.compile(r"(?P<process>[\w-]+-login|auth|auth-worker\(\d+\)|imap|pop3|lmtp|submission)"
-                      r"(?:\(\d+\))?: ")
+# A mail process names its user: "imap(an.nguyen@hoagiang.gov.vn)<4242><aBcD1234>: Logged out ...".
+_PROCESS = re.compile(r"(?P<process>[\w-]+-login|auth|auth-worker\(\d+\)|imap|pop3|lmtp|submission|managesieve)"
+                      r"(?:\((?P<user>[^()\s]*)\))?(?:<[^<>\s]*>)*: ")
 # "Aborted login (auth failed, 1 attempts in 2 secs): user=..." (2.2, 2.3), "Login aborted: Connection
 # closed (auth failed, 1 attempts in 2 secs) (auth_failed): user=..." (2.3.14 on): the words between
 # the verb and the pairs are the reason.
@@ -101,7 +102,10 @@ def syslog_hook(event: Event, message: SyslogMessage) -> bool:
         process = _PROCESS.match(text)
         if process is None:
             return message_event(event, "dovecot", text)
-        return message_event(event, process["process"], text[process.end():])
+        message_event(event, process["process"], text[process.end():])
+        if process["user"] and not process["user"].isdigit() and "user" not in event:
+            event["user"] = {"name": process["user"]}
+        return True
     # Dovecot's own log file: "imap-login: Info: Login: ..." (the process as the program, then a level).
     level = _LEVEL.match(text)
     if level and _PROCESS.fullmatch(program + ": "):
