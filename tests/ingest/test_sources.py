@@ -205,3 +205,15 @@ def test_catalogue_entries_are_complete_and_their_samples_parse() -> None:
         json.dumps(event)
         if source.looks_like is not None:
             assert sniff([source.sample]) == source.name
+
+
+def test_journald_entries_among_other_json_lines_are_still_journald(tmp_path: Path) -> None:
+    # A file sniffed as plain JSON lines (its first line is ECS): each line is recognised on its own.
+    mixed = tmp_path / "mixed.jsonl"
+    journal = (DATA / "journald.json").read_text(encoding="utf-8").splitlines()[0]
+    mixed.write_text((DATA / "ecs.jsonl").read_text(encoding="utf-8").splitlines()[0] + "\n" + journal + "\n")
+    collect_paths([mixed], tmp_path / "spool", settings=SETTINGS, progress=False)
+    ecs, entry = [event for batch in read_batches(tmp_path / "spool") for event in batch]
+    assert ecs["socflow"]["logsource"] == {"product": "portal"}
+    assert entry["socflow"]["logsource"] == {"product": "linux", "service": "sshd"}
+    assert entry["event"]["action"] == "ssh_login" and entry["user"]["name"] == "admin"
