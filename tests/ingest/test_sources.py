@@ -217,3 +217,10 @@ def test_journald_entries_among_other_json_lines_are_still_journald(tmp_path: Pa
     assert ecs["socflow"]["logsource"] == {"product": "portal"}
     assert entry["socflow"]["logsource"] == {"product": "linux", "service": "sshd"}
     assert entry["event"]["action"] == "ssh_login" and entry["user"]["name"] == "admin"
+
+
+def test_readme_lists_every_format_with_a_line() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Log formats"):]
+    missing = [source.name for source in catalogue.registered() if f"| `{source.name}` |" not in section]
+    assert not missing, f"README's Log formats table lacks a row for {missing}"
