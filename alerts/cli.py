@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "alerts.commands.demo",
     "alerts.commands.stack",
     "alerts.commands.collect",
+    "alerts.commands.sources",
     "alerts.commands.run",
     "alerts.commands.index",
     "alerts.commands.replay",

@@ -13,6 +13,7 @@ retry overwrites, never duplicates.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -32,12 +33,16 @@ def index_name(prefix: str, timestamp: str) -> str:
     return f"{prefix}-{moment:%Y.%m}"
 
 
+_ATTACK_ID = re.compile(r"^attack\.[tgs]\d", re.IGNORECASE)
+
+
 def _threat(tags: tuple[str, ...]) -> dict[str, Any]:
-    techniques = [tag[7:].upper() for tag in tags if tag.lower().startswith("attack.t")]
+    techniques = [tag[7:].upper() for tag in tags if _ATTACK_ID.match(tag) and tag[7:8].lower() == "t"]
+    # Tactics are names (``attack.stealth``); techniques, groups and software are ids (t1027, g0016, s0002).
     tactics = [
         tag[7:].replace("_", " ").replace("-", " ").title()
         for tag in tags
-        if tag.lower().startswith("attack.") and tag[7:8].lower() not in ("t", "g", "s")
+        if tag.lower().startswith("attack.") and not _ATTACK_ID.match(tag)
     ]
     threat: dict[str, Any] = {"framework": "MITRE ATT&CK"}
     if techniques:

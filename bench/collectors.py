@@ -1,7 +1,7 @@
 """Collector throughput on one core: file and syslog collectors (events/s), the network sensor
 (packets/s from a pcap), beside plain scapy dissection and tshark reading the same pcap.
 
-    .venv/bin/python bench/collectors.py [--quick] [--only files|syslog|sensor] [--workdir DIR] [--json]
+    .venv/bin/python bench/collectors.py [--quick] [--only files|sources|syslog|sensor] [--workdir DIR] [--json]
 
 The benchmark process is pinned to one CPU (``sched_setaffinity``); the syslog sender runs
 as a separate process on another CPU when there is one. Each figure is given twice: per
@@ -109,7 +109,50 @@ def make_sysmon_jsonl(path: Path, count: int, attack_every: int = 1000) -> Path:
     return path
 
 
+def make_catalogued(path: Path, count: int, source: Any) -> Path:
+    """``count`` lines of a catalogued format: its sample line, the numbers of its last address varied
+    (``10.10.1.25`` -> ``10.10.1.N``) so that per-value caches see what a busy log gives them."""
+    sample: str = source.sample
+    with path.open("w", encoding="utf-8") as handle:
+        for number in range(count):
+            handle.write(sample.replace(".25", f".{number % 250}", 1) + "\n")
+    return path
+
+
 # -- benches -----------------------------------------------------------------------------------------
+
+def bench_sources(work: Path, lines: int) -> list[dict[str, Any]]:
+    """Every catalogued format (ingest.parsers.catalogue) read by ``collect_paths --format NAME``, beside
+    JSON lines measured in the same run (the ratio column: 1.0 is the JSON lines rate)."""
+    from ingest.parsers import catalogue
+
+    reference = make_jsonl(work / "reference.jsonl", lines)
+    shutil.rmtree(work / "spool-reference", ignore_errors=True)
+    items, wall, cpu = measure(lambda: collect_paths([reference], work / "spool-reference", settings=SETTINGS,
+                                                     progress=False, fmt="json").events)
+    results = [row("sources: JSON lines (reference)", "events", items, wall, cpu)]
+    base = results[0]["per_s_cpu"] or 1
+    results[0]["ratio"] = 1.0
+    # The text format that predates the catalogue, for scale: regexes and dicts built in Python.
+    access = make_access_log(work / "reference-access.log", lines)
+    shutil.rmtree(work / "spool-reference-access", ignore_errors=True)
+    items, wall, cpu = measure(lambda: collect_paths([access], work / "spool-reference-access", settings=SETTINGS,
+                                                     progress=False, fmt="access").events)
+    results.append(row("sources: nginx access (built-in text format)", "events", items, wall, cpu))
+    results[-1]["ratio"] = round((results[-1]["per_s_cpu"] or 0) / base, 2)
+    for source in catalogue.registered():
+        if source.parse is None:
+            continue
+        path = make_catalogued(work / f"{source.name}.log", lines, source)
+        spool = work / f"spool-{source.name}"
+        shutil.rmtree(spool, ignore_errors=True)
+        items, wall, cpu = measure(lambda p=path, s=spool, f=source.name: collect_paths(
+            [p], s, settings=SETTINGS, progress=False, fmt=f).events)
+        result = row(f"sources: {source.name} ({source.title[:40]})", "events", items, wall, cpu)
+        result["ratio"] = round((result["per_s_cpu"] or 0) / base, 2)
+        results.append(result)
+    return results
+
 
 def bench_files(work: Path, lines: int) -> list[dict[str, Any]]:
     results = []
@@ -268,7 +311,7 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, help="where inputs and spools go (default: a temp dir)")
     parser.add_argument("--json", action="store_true", help="print results as JSON")
     parser.add_argument("--cpu", type=int, default=0, help="CPU to pin the benchmark to")
-    parser.add_argument("--only", choices=("files", "syslog", "sensor"), action="append",
+    parser.add_argument("--only", choices=("files", "sources", "syslog", "sensor"), action="append",
                         help="run only these benches (repeatable; default all)")
     args = parser.parse_args()
     cpus = sorted(os.sched_getaffinity(0))
@@ -278,8 +321,10 @@ def main() -> int:
                                              else (200_000, 200_000, 20_000, 50_000))
     work = args.workdir or Path(tempfile.mkdtemp(prefix="socflow-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    only = set(args.only or ("files", "syslog", "sensor"))
+    only = set(args.only or ("files", "sources", "syslog", "sensor"))
     results = bench_files(work, lines) if "files" in only else []
+    if "sources" in only:
+        results.extend(bench_sources(work, lines // 4))
     if "syslog" in only:
         results.append(bench_syslog(work, messages, sender_cpu))
     if "sensor" in only:
@@ -294,8 +339,9 @@ def main() -> int:
               "scale the figures by that ratio)")
         print(f"{'what':<66} {'items':>9} {'per s (wall)':>13} {'per s (cpu)':>12} {'us (cpu)':>9}")
         for item in results:
+            ratio = f"  {item['ratio']:.2f} x JSON lines" if "ratio" in item else ""
             print(f"{item['name']:<66} {item.get('items', 0):>9} {item.get('per_s_wall') or '-':>13} "
-                  f"{item.get('per_s_cpu') or '-':>12} {item.get('us_cpu') or '-':>9}  per {item['unit'][:-1]}")
+                  f"{item.get('per_s_cpu') or '-':>12} {item.get('us_cpu') or '-':>9}  per {item['unit'][:-1]}{ratio}")
     if args.workdir is None:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -16,10 +16,9 @@ class ParseError(IngestError):
     """A record could not be decoded or normalized; it belongs in the dead-letter output."""
 
 
-class NotARecord(ParseError):  # noqa: N818 - not an error: a line that is no record
-    """A line that carries no record but the format's own bookkeeping (a W3C ``#Fields:`` header):
-    the collectors count it as skipped, neither an event nor a dead letter. A ParseError, so that
-    a caller that knows only those still never lets it escape."""
+class SkippedLineError(ParseError):
+    """A line that is not an event by its format's definition (a log file's header or preamble):
+    the collector counts it as skipped instead of dead-lettering it."""
 
 
 class SpoolError(IngestError):

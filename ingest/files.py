@@ -22,6 +22,9 @@ position, so a re-read (after a crash before commit) produces the same ids.
 
 from __future__ import annotations
 
+import fnmatch
+import glob
+import inspect
 import json
 import logging
 import os
@@ -32,15 +35,16 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from ingest.errors import IngestError, NotARecord, ParseError
+from ingest.errors import IngestError, ParseError, SkippedLineError
 from ingest.logs import log_event
 from ingest.metrics import CollectorMetrics
 from ingest.normalize import Normalizer
-from ingest.parsers import FORMATS, parse_line, sniff
+from ingest.parsers import FORMATS, PARSERS, parse_line, sniff
 from ingest.parsers.jsonlog import parse_json_object
 from ingest.schema import Event, stable_id
-from ingest.settings import CollectorSettings
+from ingest.settings import CollectorSettings, FileSourceSettings
 from ingest.sink import Sink, close_sink, lock_writer, unlock_writer
 from ingest.spool import DeadLetter, SpoolWriter
 from ingest.windows import iter_evtx, iter_json_events, normalize_record
@@ -58,14 +62,13 @@ MAX_INODE_ENTRIES = 10_000
 
 @dataclass
 class CollectStats:
-    """What one run did: events committed, dead letters, input bytes consumed, files read, and
-    lines skipped as format bookkeeping (W3C headers: every line is one of the three)."""
+    """What one run did: events committed, dead letters, header lines skipped, input bytes consumed, files read."""
 
     events: int = 0
     dead_letters: int = 0
+    skipped: int = 0
     bytes: int = 0
     files: int = 0
-    skipped: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -103,8 +106,9 @@ class Emitter:
             if extra is not None:
                 extra(event)
             self.normalizer.finish(event, source_id=source_id, position=position, input_name=self.input_name)
-        except NotARecord:
-            self.stats.skipped += 1
+        except SkippedLineError:
+            self.stats.skipped += 1  # a header line (W3C #Fields:, a debug log's preamble): counted, not an event
+            self.metrics.skipped.inc()
             return
         except ParseError as error:
             self.dead(error.reason, source, raw, fmt)
@@ -128,8 +132,10 @@ class TextSource:
     kind = "text"
 
     def __init__(self, path: str, handle: Any, stat: os.stat_result, entry: Mapping[str, Any] | None,
-                 *, fmt: str, emitter: Emitter) -> None:
+                 *, fmt: str, emitter: Emitter, profile: FileSourceSettings | None = None) -> None:
         self.path = path
+        self.profile = profile
+        self._options: dict[str, Any] | None = None  # the parser's keyword options, once the format is known
         self.handle = handle
         self.dev, self.ino = stat.st_dev, stat.st_ino
         self.key = f"text:{self.dev}:{self.ino}"
@@ -227,9 +233,11 @@ class TextSource:
     def _line(self, raw: bytes, position: int) -> None:
         text = raw.decode("utf-8", "replace").rstrip("\r")
         source = f"{self.path}:{position}"
+        if self._options is None:
+            self._options = parser_options(self.fmt, self.profile)
         # A module function and its arguments rather than closures made per line.
-        self.emitter.guarded(_parse_file_line, self.fmt, text, source, self.path, position, fmt=self.fmt,
-                             source=source, raw=text, source_id=self.fid, position=position)
+        self.emitter.guarded(_parse_file_line, self.fmt, text, source, self.path, position, self._options,
+                             fmt=self.fmt, source=source, raw=text, source_id=self.fid, position=position)
 
     def _sample(self) -> list[str]:
         self.handle.seek(0)
@@ -239,8 +247,35 @@ class TextSource:
         self.handle.close()
 
 
-def _parse_file_line(fmt: str, text: str, source: str, path: str, position: int) -> tuple[str, Event]:
-    parsed, event = parse_line(fmt, text, source=source, hint=path)
+def parser_options(fmt: str, profile: FileSourceSettings | None) -> dict[str, Any]:
+    """The keyword options a file source's settings give its parser: ``zone`` to the parsers of zone-less
+    time stamps, ``options`` to those that take format options, and ``host`` (applied after parsing)."""
+    options: dict[str, Any] = {}
+    if profile is None:
+        return options
+    accepted = inspect.signature(PARSERS[fmt]).parameters if fmt in PARSERS else {}
+    if "zone" in accepted:
+        options["zone"] = ZoneInfo(profile.timezone)
+    if "options" in accepted and profile.options:
+        options["options"] = dict(profile.options)
+    if profile.host:
+        options["host"] = profile.host
+    return options
+
+
+def _parse_file_line(  # noqa: PLR0917 - positional: Emitter.guarded passes them on, no closure per line
+        fmt: str, text: str, source: str, path: str, position: int, options: Mapping[str, Any]) -> tuple[str, Event]:
+    if options:
+        host = options.get("host")
+        parsed, event = parse_line(fmt, text, source=source, hint=path,
+                                   **{key: value for key, value in options.items() if key != "host"})
+        if host:
+            named = event.get("host")
+            if not isinstance(named, dict):
+                event["host"] = named = {}
+            named.setdefault("name", host)  # the line's own host name, where it has one, wins
+    else:
+        parsed, event = parse_line(fmt, text, source=source, hint=path)
     log = event.get("log")
     if not isinstance(log, dict):
         log = {}
@@ -378,17 +413,21 @@ def _kind_of(path: Path, fmt: str) -> str:  # noqa: PLR0911 - first match wins
     stripped = head.lstrip()
     if stripped.startswith(b"[") and stripped[1:].lstrip()[:1] in (b"{", b"]"):
         return "winjson"  # one JSON array of records (not "[12.345] kernel: ..." lines)
-    first = stripped.split(b"\n", 1)[0].strip()
+    first, newline, _ = stripped.partition(b"\n")
+    first = first.strip()
     if first == b"{":
         return "winjson"  # pretty-printed: values span lines
     if first.startswith(b"{") and name.endswith(".json"):
         # A .json export whose first line is not one object (concatenated or pretty-printed
-        # values) is read whole; elsewhere a bad first line is just a bad line.
+        # values) is read whole; elsewhere a bad first line is just a bad line, and so is a first
+        # line longer than the bytes read (it cannot be judged whole: lines are the safer reading).
+        if not newline and len(head) == CHUNK:
+            return "auto"
         try:
             json.loads(first)
         except ValueError:
             return "winjson"
-        return "json"
+        return "auto"  # JSON lines: sniffing tells a catalogued JSON format (journald) from plain JSON
     return "auto"
 
 
@@ -397,6 +436,9 @@ def expand(paths: Iterable[Path | str]) -> list[Path]:
     found: list[Path] = []
     for item in paths:
         path = Path(item)
+        if not path.exists() and glob.has_magic(str(item)):
+            found.extend(expand(sorted(glob.glob(str(item), recursive=True))))
+            continue
         if path.is_dir():
             for child in sorted(path.rglob("*")):
                 if child.is_file() and not _skipped(child):
@@ -416,10 +458,13 @@ class FileCollector:
 
     def __init__(self, paths: Sequence[Path | str], sink: Sink, normalizer: Normalizer, settings: CollectorSettings,
                  *, collector: str = "files", follow: bool = False, fmt: str = "auto",
-                 stop: threading.Event | None = None, progress: bool | None = None) -> None:
-        if fmt not in (*FORMATS, "evtx", "winjson"):
-            raise IngestError(f"unknown format {fmt!r}; choose from {', '.join((*FORMATS, 'evtx', 'winjson'))}")
-        self.paths = [Path(p) for p in paths]
+                 stop: threading.Event | None = None, progress: bool | None = None,
+                 sources: Sequence[FileSourceSettings] = ()) -> None:
+        for name in (fmt, *(source.format for source in sources)):
+            if name not in (*FORMATS, "evtx", "winjson"):
+                raise IngestError(f"unknown format {name!r}; choose from {', '.join((*FORMATS, 'evtx', 'winjson'))}")
+        self.paths = [Path(p) for p in paths] + [Path(p) for source in sources for p in source.paths]
+        self.profiles = tuple(sources)
         self.sink = sink
         self.settings = settings
         self.follow = follow
@@ -447,7 +492,9 @@ class FileCollector:
                 stat = os.stat(name)
             except OSError:
                 continue
-            kind = _kind_of(Path(name), self.fmt) if name not in self.by_path else None
+            profile = self._profile(name)
+            forced = self.fmt if self.fmt != "auto" or profile is None else profile.format
+            kind = _kind_of(Path(name), forced) if name not in self.by_path else None
             if kind is None:
                 continue
             if kind in ("evtx", "winjson"):
@@ -468,10 +515,19 @@ class FileCollector:
                 continue
             stat = os.fstat(handle.fileno())
             source = TextSource(name, handle, stat, self.offsets.get(source_key(stat)), fmt=kind,
-                                emitter=self.emitter)
+                                emitter=self.emitter, profile=profile)
             self.sources[source.key] = source
             self.by_path[name] = source.key
             self.stats.files += 1
+
+    def _profile(self, name: str) -> FileSourceSettings | None:
+        """The configured file source whose paths (files, directories, globs) take in ``name``, if any."""
+        for profile in self.profiles:
+            for pattern in profile.paths:
+                full = os.path.abspath(pattern)
+                if name == full or name.startswith(full.rstrip("/") + "/") or fnmatch.fnmatchcase(name, full):
+                    return profile
+        return None
 
     def _resume_rotated_tail(self, name: str, stat: os.stat_result) -> None:
         """A file that had ``name`` before a restart and was rotated meanwhile: read its tail first."""
@@ -495,7 +551,7 @@ class FileCollector:
                     with open(full, "rb") as handle:
                         fmt = self.fmt if self.fmt != "auto" else str(entry.get("fmt", "auto"))
                         source = TextSource(full, handle, os.fstat(handle.fileno()), entry, fmt=fmt,
-                                            emitter=self.emitter)
+                                            emitter=self.emitter, profile=self._profile(name))
                         log_event(_log, "file_rotated_tail", path=full, offset=source.offset)
                         while not source.finished and not self.stop.is_set():
                             source.poll(True, self.settings.commit_events)
@@ -634,6 +690,7 @@ def collect_paths(
     sink: Sink | None = None,
     normalizer: Normalizer | None = None,
     stop: threading.Event | None = None,
+    sources: Sequence[FileSourceSettings] = (),
 ) -> CollectStats:
     """Collect ``paths`` (files or directories) into the spool at ``spool_dir``; return the stats.
 
@@ -641,6 +698,8 @@ def collect_paths(
     until ``stop`` is set. ``progress``: a rich progress bar on stderr (None: when it is a
     TTY). ``fmt`` forces a parser (``auto`` sniffs each file). ``sink`` replaces the spool
     writer (e.g. a Kafka sink); ``normalizer`` replaces the one built from ``settings``.
+    ``sources``: configured file sources (``collector.files``): their paths are read too, and each
+    file under one gets its format, time zone, host and options.
     """
     own_sink = sink is None
     locked = own_sink and lock_writer(Path(spool_dir), writer_id)
@@ -649,7 +708,7 @@ def collect_paths(
             sink = SpoolWriter(Path(spool_dir), writer_id, batch_size=settings.batch_size)
         normalizer = normalizer or Normalizer.from_settings(settings, writer_id)
         collector = FileCollector(paths, sink, normalizer, settings, collector=writer_id, follow=follow, fmt=fmt,
-                                  stop=stop, progress=progress)
+                                  stop=stop, progress=progress, sources=sources)
         return collector.run()
     finally:
         if own_sink and sink is not None:

@@ -9,7 +9,8 @@ of the collector instance (``files``, ``syslog``, ``net`` by default).
 ``sent`` (committed to the transport), ``dead_letter``, ``dropped`` (input lost before the
 collector could keep it: syslog UDP datagrams the kernel dropped on a full socket buffer,
 frames the sensor's live capture lost in the kernel, syslog messages a failing disk kept out
-of the journal; the file collector and TCP syslog block their input instead).
+of the journal; the file collector and TCP syslog block their input instead), ``skipped``
+(header lines of a file format, such as W3C ``#Fields:``: read and counted, not events).
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class CollectorMetrics:
         self.sent = EVENTS.labels(collector, "sent")
         self.dead = EVENTS.labels(collector, "dead_letter")
         self.dropped = EVENTS.labels(collector, "dropped")
+        self.skipped = EVENTS.labels(collector, "skipped")  # header lines: not events, not dead letters
         self.bytes = BYTES.labels(collector)
         self.dead_letters = DEAD_LETTERS.labels(collector)
         self.lag = LAG.labels(collector)

@@ -3,8 +3,35 @@
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class FileSourceSettings(BaseModel):
+    """One kind of log file the files collector reads when run without paths (``collector.files``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(description="What these files are, for people and logs (e.g. 'bind queries on dc-dns01').")
+    paths: list[str] = Field(min_length=1, description="Files, directories or glob patterns (/var/log/named/*.log).")
+    format: str = Field("auto", description="Parser name (socflow sources lists them); auto sniffs each file.")
+    timezone: str = Field(
+        "UTC", description="Zone of the time stamps that carry none (BSD syslog, BIND, Windows DNS, Zimbra).")
+    host: str | None = Field(
+        None, description="host.name for events whose lines do not name their host (a BIND or Windows DNS "
+                          "log file), so the asset inventory finds the node that wrote them.")
+    options: dict[str, str] = Field(
+        default_factory=dict, description="Format-specific options, passed to parsers that take them.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"unknown time zone {value!r}") from error
+        return value
 
 
 class CollectorSettings(BaseModel):
@@ -40,6 +67,10 @@ class CollectorSettings(BaseModel):
         300.0, gt=0, description="A long-lived flow is exported (and continued) after this long.")
     sensor_max_flows: int = Field(
         200_000, ge=100, description="Flow table bound; when full the oldest flows are exported early.")
+    files: list[FileSourceSettings] = Field(
+        default_factory=list,
+        description="Log files by source: what `socflow collect files` reads when given no paths, each glob "
+                    "with its format, time zone, host and options.")
     kafka_linger_ms: int = Field(50, ge=0, description="Kafka producer linger (batching delay).")
     kafka_delivery_timeout_s: float = Field(
         30.0, gt=0, description="How long a Kafka commit waits for delivery reports before buffering to disk.")

@@ -28,11 +28,17 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("collect", help="run a collector (files, syslog, net) into the spool or Kafka")
     commands = parser.add_subparsers(dest="collector", metavar="COLLECTOR", required=True)
 
-    files = commands.add_parser("files", help="read JSON lines, text logs, EVTX and JSON exports, or tail them")
-    files.add_argument("paths", nargs="+", type=Path, help="files or directories")
+    files = commands.add_parser(
+        "files", help="read JSON lines, text logs, EVTX and JSON exports, or tail them",
+        description="Read log files into the spool. With paths, each file is sniffed (or read as --format); "
+        "without, the file sources of collector.files in the settings are read, each glob with its format, "
+        "time zone, host and options. `socflow sources` lists the formats.")
+    files.add_argument("paths", nargs="*", type=Path,
+                       help="files, directories or globs (default: the sources of collector.files)")
     files.add_argument("--follow", action="store_true", help="keep tailing (rotation and truncation handled)")
-    files.add_argument("--format", default="auto", choices=(*FORMATS, "evtx", "winjson"),
-                       help="force a parser instead of sniffing each file")
+    files.add_argument("--format", default="auto", choices=(*FORMATS, "evtx", "winjson"), metavar="FORMAT",
+                       help="force a parser instead of sniffing each file: " + ", ".join((*FORMATS[1:], "evtx",
+                                                                                          "winjson")))
     _common(files, "files")
     files.set_defaults(handler=handle_files)
 
@@ -149,6 +155,9 @@ def handle_net(args: argparse.Namespace, settings: Any) -> int:
 
 def handle_files(args: argparse.Namespace, settings: Any) -> int:
     collector_settings = settings.collector
+    sources = () if args.paths else tuple(collector_settings.files)
+    if not args.paths and not sources:
+        raise IngestError("no paths given and no file sources configured (collector.files in the settings)")
     spool = args.spool or settings.spool_dir
     if args.metrics:
         serve(collector_settings.metrics_port)
@@ -157,7 +166,7 @@ def handle_files(args: argparse.Namespace, settings: Any) -> int:
     try:
         stats = collect_paths(args.paths, spool, settings=collector_settings, writer_id=args.writer_id,
                               follow=args.follow, progress=False if args.no_progress else None, fmt=args.format,
-                              sink=sink, stop=_stop_on_signals())
+                              sink=sink, stop=_stop_on_signals(), sources=sources)
     finally:
         close_sink(sink)
     print(json.dumps({"collector": "files", **stats.as_dict()}), file=sys.stdout)

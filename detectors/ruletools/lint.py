@@ -176,7 +176,8 @@ class KnownSources:
         categories.update(entry.category for entries in table.extra.values() for entry in entries)
         raw = yaml.safe_load((config_dir / "logsources.yaml").read_text(encoding="utf-8")) or {}
         collected = [{str(k): str(v) for k, v in item.items()} for item in raw.get("collected") or ()]
-        collected.extend(dict(source.logsource) for source in catalogue.registered())
+        collected.extend(dict(logsource) for source in catalogue.registered()
+                         for logsource in (source.logsource, *source.produces))
         return cls(frozenset(table.services.values()), frozenset(categories), tuple(collected))
 
     def produces(self, product: str | None, category: str | None, service: str | None) -> bool:

@@ -9,6 +9,7 @@ with the reason for a bad line, never anything else: the caller turns that into 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from ingest.errors import ParseError
 from ingest.parsers import catalogue, jsonlog, linux, web
@@ -57,8 +58,9 @@ def sniff(lines: Sequence[str], path: str = "") -> str:  # noqa: PLR0911 - first
     return "json"
 
 
-def parse_line(fmt: str, line: str, *, source: str, hint: str = "") -> tuple[str, Event]:
+def parse_line(fmt: str, line: str, *, source: str, hint: str = "", **options: Any) -> tuple[str, Event]:
+    """Parse ``line`` as ``fmt``; ``options`` (``zone``...) go to parsers that take them."""
     parser = PARSERS.get(fmt)
     if parser is None:
         raise ParseError(f"unknown format {fmt!r}", source=source)
-    return parser(line, source=source, hint=hint)
+    return parser(line, source=source, hint=hint, **options)

@@ -38,6 +38,9 @@ MODULES: tuple[str, ...] = (
     # network sources (firewalls, proxy, web server, CEF/LEEF appliances)
     "ingest.parsers.fortigate", "ingest.parsers.cisco_asa", "ingest.parsers.cef", "ingest.parsers.pf_filterlog",
     "ingest.parsers.netfilter", "ingest.parsers.squid", "ingest.parsers.iis",
+    # DNS, mail and journald
+    "ingest.parsers.journald", "ingest.parsers.exchange", "ingest.parsers.zimbra", "ingest.parsers.windns",
+    "ingest.parsers.bind", "ingest.parsers.dnsmasq", "ingest.parsers.postfix", "ingest.parsers.dovecot",
 )
 
 
@@ -53,6 +56,9 @@ class SourceFormat:
     looks_like: Callable[[str], bool] | None = None  # sniffing a file from its first lines
     syslog: SyslogHook | None = None  # the same records arriving as syslog messages
     aliases: tuple[str, ...] = field(default=())  # other --format names for the same parser
+    # Further logsources some of its records get (a FortiGate event log, an ASA AAA command):
+    # `socflow rules lint` counts a rule on any of them as one that can fire.
+    produces: tuple[Mapping[str, str], ...] = field(default=())
 
 
 @cache

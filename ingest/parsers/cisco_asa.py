@@ -213,6 +213,7 @@ FORMATS = (SourceFormat(
     name="asa",
     title="Cisco ASA / FTD syslog messages (%ASA-sev-id)",
     logsource={"product": "cisco", "service": "asa", "category": "firewall"},
+    produces=({"product": "cisco", "service": "asa"}, {"product": "cisco", "service": "aaa"}),
     sample='<164>Dec 07 2026 09:21:03 asa-cp001 : %ASA-4-106023: Deny tcp src outside:203.0.113.45/51515 dst '
            'inside:10.30.0.10/22 by access-group "outside_access_in" [0x0, 0x0]',
     parse=parse_line, looks_like=looks_like, syslog=syslog_hook, aliases=("cisco-asa",)),)

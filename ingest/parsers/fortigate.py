@@ -202,6 +202,9 @@ FORMATS = (SourceFormat(
     name="fortigate",
     title="FortiGate traffic, event and UTM logs (key=value syslog)",
     logsource={"product": "fortigate", "category": "firewall"},
+    produces=({"product": "fortigate", "service": "traffic", "category": "firewall"},
+              {"product": "fortigate", "service": "utm", "category": "firewall"},
+              {"product": "fortigate", "service": "*"}),
     sample='<189>date=2026-12-07 time=09:15:02 devname="fw-cp001" devid="FG100FTK19000001" eventtime='
            '1796609702000000000 tz="+0700" logid="0000000013" type="traffic" subtype="forward" level="notice" '
            'vd="root" srcip=10.20.1.15 srcport=51514 srcintf="port2" dstip=203.0.113.80 dstport=443 '

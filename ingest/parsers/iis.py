@@ -12,7 +12,7 @@ The ``#Fields:`` directive names the columns of the lines after it; IIS writes t
 again whenever it reopens the file or its field set changes, so a header in the middle of a
 file switches the columns from there on. Custom fields (IIS 8.5+ custom logging, e.g.
 ``X-Forwarded-For``) are columns like the others and kept under ``iis.<name>``. Directive lines
-are no events: they are counted as skipped (:class:`ingest.errors.NotARecord`). A file read
+are no events: they are counted as skipped (:class:`ingest.errors.SkippedLineError`). A file read
 without its header (``--format iis`` on a headerless export, or a collector restarted in the
 middle of a file) uses the first ``#Fields:`` line of the file, else IIS's default field set;
 a line whose value count differs from the columns' is a dead letter saying so.
@@ -25,9 +25,10 @@ for an empty value. Times are UTC. Fields follow ECS like the nginx/Apache parse
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
-from ingest.errors import NotARecord, ParseError
+from ingest.errors import ParseError, SkippedLineError
 from ingest.parsers.catalogue import SourceFormat
 from ingest.schema import Event, format_timestamp, get_field, set_field
 
@@ -41,9 +42,14 @@ _HEAD_BYTES = 65_536
 _STAMPS: dict[str, str] = {}
 
 
+# A record of IIS's default field set (date time s-ip cs-method cs-uri-stem ...): a file whose
+# header was cut off by rotation or a relay.
+_DEFAULT_RECORD = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} [0-9A-Fa-f.:]+ [A-Z]{3,10} /\S* \S+ \d{1,5} ")
+
+
 def looks_like(line: str) -> bool:
     return line.startswith(("#Software: Microsoft Internet Information Services", "#Fields: date time s-",
-                            "#Fields: date time c-ip "))
+                            "#Fields: date time c-ip ")) or bool(_DEFAULT_RECORD.match(line))
 
 
 def _columns_for(path: str) -> tuple[str, ...]:
@@ -149,7 +155,7 @@ def parse_line(line: str, *, source: str, hint: str = "") -> tuple[str, Event]:
             _remember(hint, columns)
         elif not line.startswith(DIRECTIVES):
             raise ParseError("not a W3C directive", source=source)
-        raise NotARecord("W3C directive", source=source)
+        raise SkippedLineError("W3C directive", source=source)
     columns = _columns_for(hint)
     parts = line.split(" ")
     if len(parts) != len(columns):

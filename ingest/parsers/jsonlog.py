@@ -7,6 +7,7 @@ keys, so a directory mixing Zeek, EVE and ECS files needs no configuration:
 - ``event_type`` + ``timestamp``: Suricata EVE;
 - ``id.orig_h`` / ``uid`` + ``ts``: a Zeek log (conn, dns, http, or other, from ``_path``,
   the file name, or the fields present);
+- ``__REALTIME_TIMESTAMP`` + ``MESSAGE``: a systemd journal entry (``ingest.parsers.journald``);
 - anything else: an ECS-ish event, taken as it is (flat dotted keys nested).
 """
 
@@ -35,6 +36,10 @@ def parse_json_object(obj: dict[str, Any], line: str, *, source: str, hint: str 
         return "suricata", parse_eve(obj, line)
     if "ts" in obj and ("uid" in obj or "id.orig_h" in obj or "_path" in obj):
         return "zeek", parse_zeek(obj, line, hint=hint)
+    if "__REALTIME_TIMESTAMP" in obj and "MESSAGE" in obj:  # a journald entry among other JSON lines
+        from ingest.parsers.journald import parse_entry  # here: journald builds on this package's syslog side
+
+        return parse_entry(obj, line)
     return "json", parse_ecs(obj)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from ingest.errors import NotARecord, ParseError
+from ingest.errors import ParseError, SkippedLineError
 from ingest.parsers import PARSERS, iis, sniff
 from ingest.parsers import syslog as syslog_parser
 from ingest.parsers.catalogue import registered
@@ -39,7 +39,7 @@ def parse_all(fmt: str) -> list[dict[str, Any]]:
         extra = {"received": RECEIVED} if fmt in SYSLOG_BORNE else {}
         try:
             _, event = PARSERS[fmt](line, source=f"{path.name}:{number}", hint=str(path), **extra)
-        except NotARecord:
+        except SkippedLineError:
             results.append({"line": number, "skipped": True})
         except ParseError as error:
             assert error.source == f"{path.name}:{number}"
