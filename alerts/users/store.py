@@ -41,9 +41,11 @@ from alerts.errors import AlertsError
 ROLES = ("analyst", "admin", "auditor")
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9._-]{1,63}")
 TOKEN_PREFIX = "sfc_"  # noqa: S105 - a public marker, not a secret
-_HASHER = PasswordHasher()
+# Argon2id with argon2-cffi's defaults (RFC 9106, low-memory profile: 64 MiB, 3 passes); the
+# console's tests swap in a cheaper one so a login does not cost them half a second.
+PASSWORD_HASHER = PasswordHasher()
 # Verified against when the user does not exist, so a login takes as long either way.
-_DUMMY_HASH = _HASHER.hash("socflow: no such user")
+_DUMMY_HASH = PASSWORD_HASHER.hash("socflow: no such user")
 
 
 class UserError(AlertsError):
@@ -148,12 +150,12 @@ class UserStore:
         """The user when ``password`` is theirs and they are enabled; else None (same cost)."""
         record = self._load().get(name)
         try:
-            _HASHER.verify(record.password_hash if record else _DUMMY_HASH, password)
+            PASSWORD_HASHER.verify(record.password_hash if record else _DUMMY_HASH, password)
         except (VerificationError, InvalidHashError):
             return None
         if record is None or record.disabled:
             return None
-        if _HASHER.check_needs_rehash(record.password_hash):
+        if PASSWORD_HASHER.check_needs_rehash(record.password_hash):
             self._rehash(name, password)
         return record.user()
 
@@ -178,14 +180,15 @@ class UserStore:
         with self._change() as records:
             if name in records:
                 raise UserError(f"user {name!r} exists")
-            records[name] = _Record(name, role, _HASHER.hash(password), created=_iso(now), password_changed=_iso(now))
+            records[name] = _Record(name, role, PASSWORD_HASHER.hash(password), created=_iso(now),
+                                    password_changed=_iso(now))
             return records[name].user()
 
     def set_password(self, name: str, password: str, *, now: datetime) -> User:
         self._check_password(password)
         with self._change() as records:
             record = self._existing(records, name)
-            record.password_hash = _HASHER.hash(password)
+            record.password_hash = PASSWORD_HASHER.hash(password)
             record.password_changed = _iso(now)
             return record.user()
 
@@ -237,7 +240,7 @@ class UserStore:
     def _rehash(self, name: str, password: str) -> None:
         with self._change() as records:
             if name in records:
-                records[name].password_hash = _HASHER.hash(password)
+                records[name].password_hash = PASSWORD_HASHER.hash(password)
 
     @contextmanager
     def _change(self) -> Iterator[dict[str, _Record]]:
