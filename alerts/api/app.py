@@ -145,8 +145,8 @@ def _install_handlers(app: FastAPI) -> None:
 
     async def audit_error(request: Request, exc: Exception) -> Response:
         console(request).health.failed(str(exc))
-        return _error(request, 503, f"the audit trail cannot be written, so nothing was changed or the change "
-                      f"is not recorded: {exc}", reason="audit_unavailable", headers={"Retry-After": "5"})
+        return _error(request, 503, f"the audit trail cannot be written: {exc}", reason="audit_unavailable",
+                      headers={"Retry-After": "5"})
 
     async def user_error(request: Request, exc: Exception) -> Response:
         return _error(request, 400, str(exc), reason="invalid_user_change")
