@@ -64,7 +64,7 @@ class AuditError(AlertsError):
 def _iso(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise AuditError("audit times must be timezone-aware")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 class AuditTrail:
