@@ -122,6 +122,27 @@ def test_down_then_back(flaky: tuple[TestClient, Settings, dict[str, str]], rela
     assert client.get("/api/status", headers=headers).json()["elasticsearch"] == "down"
 
 
+def test_logins_while_down_join_the_chain_when_it_is_back(flaky: tuple[TestClient, Settings, dict[str, str]],
+                                                          relay: Relay) -> None:
+    client, settings, _headers = flaky
+    make_user(settings, "ann", "analyst")
+    trail = client.app.state.console.audit  # type: ignore[attr-defined]
+    for password in ("wrong password!", "correct horse battery staple"):
+        client.get("/login")
+        answer = client.post("/login", data={"username": "ann", "password": password,
+                                             "login_token": client.cookies.get("socflow_login")},
+                             follow_redirects=False)
+        assert answer.status_code in (401, 303)
+    assert answer.status_code == 303  # logged in while Elasticsearch is down
+    assert trail.pending() == 2
+    relay.open()
+    time.sleep(0.3)
+    trail.append(actor="ann", action="test_after", target="x", now=client.app.state.console.clock())  # type: ignore[attr-defined]
+    assert trail.pending() == 0
+    assert [r["action"] for _, r in trail.records()] == ["login_failure", "login_success", "test_after"]
+    assert trail.verify().ok
+
+
 def test_a_change_whose_audit_fails_is_an_error(flaky: tuple[TestClient, Settings, dict[str, str]]) -> None:
     client, settings, _ = flaky
     make_user(settings, "root", "admin")
