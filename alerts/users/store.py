@@ -51,6 +51,20 @@ _DUMMY_HASH = PASSWORD_HASHER.hash("socflow: no such user")
 class UserError(AlertsError):
     """A user change that cannot be made (unknown name, bad role, weak password...)."""
 
+    status = 400
+
+
+class UnknownUserError(UserError):
+    """No user (or token) by that name."""
+
+    status = 404
+
+
+class UserExistsError(UserError):
+    """A user by that name exists already."""
+
+    status = 409
+
 
 @dataclass(frozen=True)
 class Token:
@@ -192,7 +206,7 @@ class UserStore:
         self._check_password(password)
         with self._change() as records:
             if name in records:
-                raise UserError(f"user {name!r} exists")
+                raise UserExistsError(f"user {name!r} exists")
             records[name] = _Record(name, role, PASSWORD_HASHER.hash(password), created=_iso(now),
                                     password_changed=_iso(now))
             return _done(None, records[name], before_write)
@@ -240,7 +254,7 @@ class UserStore:
             before = record.user()
             kept = [token for token in record.tokens if token["id"] != token_id]
             if len(kept) == len(record.tokens):
-                raise UserError(f"user {name!r} has no token {token_id[:40]!r}")
+                raise UnknownUserError(f"user {name!r} has no token {token_id[:40]!r}")
             record.tokens = kept
             return _done(before, record, before_write)
 
@@ -253,7 +267,7 @@ class UserStore:
     @staticmethod
     def _existing(records: dict[str, _Record], name: str) -> _Record:
         if name not in records:
-            raise UserError(f"no user {name[:80]!r}")
+            raise UnknownUserError(f"no user {name[:80]!r}")
         return records[name]
 
     def _rehash(self, name: str, password: str) -> None:
