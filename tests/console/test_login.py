@@ -177,3 +177,9 @@ def test_tls_cookies_and_hsts(console_settings: Settings, tmp_path: Any) -> None
         assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
         assert answer.headers["Strict-Transport-Security"].startswith("max-age=31536000")
         assert client.get("/api/me").json()["name"] == "ann"
+
+
+def test_large_bodies_are_refused_unread(web: TestClient) -> None:
+    answer = web.post("/api/users", content=b"[" + b"1," * 1_000_000 + b"1]",
+                      headers={"Content-Type": "application/json", "Accept": "application/json"})
+    assert answer.status_code == 413
