@@ -94,6 +94,9 @@ def login(request: Request, username: Annotated[str, Form(max_length=200)],
                            username=username, next_path=next, status_code=401)
     state.limiter.succeeded(name)
     CONSOLE_LOGINS.labels("success").inc()
+    previous = request.cookies.get(state.session_cookie)
+    if previous:
+        state.sessions.end(previous)  # a login always starts a new session id (no fixation)
     session_id, _session = state.sessions.create(user.name, now, user.password_changed)
     _audit(state, actor=user.name, action="login_success", address=address, after={"role": user.role})
     log_event(LOGGER, "login_success", user=user.name, address=address)

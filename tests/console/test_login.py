@@ -66,6 +66,16 @@ def test_login_sets_a_strict_session_cookie_and_audits(web: TestClient) -> None:
     assert record["source_ip"] == "testclient" and record["after"] == {"role": "analyst"}
 
 
+def test_a_new_login_replaces_the_session(web: TestClient) -> None:
+    login(web)
+    first = web.cookies.get("socflow_session")
+    login(web)
+    second = web.cookies.get("socflow_session")
+    assert first and second and first != second
+    web.cookies.set("socflow_session", first)
+    assert web.get("/api/me", headers={"Accept": "application/json"}).status_code == 401
+
+
 def test_wrong_password_is_refused_and_audited(web: TestClient) -> None:
     from prometheus_client import REGISTRY
 
