@@ -34,7 +34,9 @@ SyslogHook = Callable[[Event, "SyslogMessage"], bool]
 
 # Parser modules that register formats here, in the order sniffing and syslog hooks try them
 # (the most specific first). The built-in formats of ``ingest.parsers`` come before all of them.
-MODULES: tuple[str, ...] = ()
+MODULES: tuple[str, ...] = (
+    "ingest.parsers.winevent",
+)
 
 
 @dataclass(frozen=True)
