@@ -52,11 +52,11 @@ _NXLOG_SYSTEM = frozenset((
 _NXLOG_META = frozenset((
     "EventReceivedTime", "SourceModuleName", "SourceModuleType", "Severity", "SeverityValue",
     "SyslogSeverity", "SyslogSeverityValue", "SyslogFacility", "SyslogFacilityValue", "Category",
-    "AccountName", "AccountType", "Domain", "Message", "ERROR_EVT_UNRESOLVED", "EventXML", "Raw",
-    "Qualifiers", "Opcode", "MessageSourceAddress",
-    # what a Logstash or NXLog relay in front of socflow adds
-    "@timestamp", "@version", "tags", "type", "port",
+    "Message", "ERROR_EVT_UNRESOLVED", "EventXML", "Opcode", "MessageSourceAddress", "@timestamp",
 ))
+# What NXLog resolves UserID into: its own only beside a UserID (7045's EventData AccountName,
+# the service account, is the EventData field otherwise).
+_NXLOG_ACCOUNT = frozenset(("AccountName", "AccountType", "Domain"))
 # NXLog's EventType ("AUDIT_SUCCESS"...) shares its name with an EventData field of Sysmon's
 # registry, pipe and WMI events ("SetValue"...), which NXLog writes over its own: only these
 # values are NXLog's.
@@ -132,8 +132,9 @@ def from_nxlog(obj: Mapping[str, Any], *, source: str, message: str | None = Non
         execution=(_int_or_none(pid), _int_or_none(tid)) if pid is not None or tid is not None else None,
     )
     data: dict[str, Any] = {}
+    resolved = "UserID" in obj
     for key, value in obj.items():
-        if key in _NXLOG_SYSTEM or key in _NXLOG_META:
+        if key in _NXLOG_SYSTEM or key in _NXLOG_META or (resolved and key in _NXLOG_ACCOUNT):
             continue
         if key == "EventType" and isinstance(value, str) and value.upper() in _NXLOG_EVENT_TYPES:
             continue
@@ -285,6 +286,7 @@ class _TreeBuilder:
         self.stack: list[_Element] = []
         self.done: list[_Element] = []  # completed <Event> elements
         self.sheltered = False  # control characters were replaced on the way in
+        self.error: str | None = None  # why the document cannot be read on
 
     @staticmethod
     def _doctype(*_: Any) -> None:
@@ -322,10 +324,12 @@ class _TreeBuilder:
         try:
             self.parser.Parse(data, final)
         except expat.ExpatError as error:
-            raise ParseError(f"bad XML: {expat.errors.messages[error.code]} at line {error.lineno}, "
-                             f"column {error.offset}") from None
+            self.error = (f"bad XML: {expat.errors.messages[error.code]} at line {error.lineno}, "
+                          f"column {error.offset}")
+        except ParseError as error:  # a DTD or an entity declaration
+            self.error = error.reason
         done, self.done = self.done, []
-        return done
+        return done  # the events completed before an error too; self.error says what broke
 
 
 def _plain(element: _Element) -> Any:
@@ -417,10 +421,9 @@ def _xml_event(element: _Element, *, source: str) -> Event:
 def parse_xml_line(line: str, *, source: str, hint: str = "") -> tuple[str, Event]:
     """One rendered ``<Event>`` on one line (wevtutil, WEF, ``ToXml()``)."""
     builder = _TreeBuilder()
-    try:
-        events = builder.feed(line.encode("utf-8", "surrogatepass"), final=True)
-    except ParseError as error:
-        raise ParseError(error.reason, source=source) from None
+    events = builder.feed(line.encode("utf-8", "surrogatepass"), final=True)
+    if builder.error is not None:
+        raise ParseError(builder.error, source=source)
     if len(events) != 1:
         raise ParseError(f"expected one <Event> element, found {len(events)}", source=source)
     return "winxml", _xml_event(events[0], source=source)
@@ -431,40 +434,28 @@ def iter_xml_events(handle: IO[bytes], *, source: str, chunk: int = 1 << 20) -> 
     export, or <Event> elements one after another as a WEC server or ``wevtutil`` writes them).
     A bad event is a dead letter; XML broken past repair ends the file with one."""
     builder = _TreeBuilder()
-    # Elements one after another have no root: give them one, so the file is one document.
     head = handle.read(chunk)
-    stripped = head.lstrip()
-    wrapped = not stripped.startswith((b"<?xml", b"<Events"))
+    # Elements one after another have no root: give them one, so the file is one document.
+    wrapped = not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith((b"<?xml", b"<Events"))
     position = 0
-    pending = [b"<Events>", head] if wrapped else [head]
+    data = b"<Events>" + head if wrapped else head
+    final = False
     while True:
-        if not pending:
-            data = handle.read(chunk)
-            if not data:
-                break
-            pending.append(data)
-        for data in pending:
-            try:
-                elements = builder.feed(data)
-            except ParseError as error:
-                position += 1
-                yield position, None, f"{error.reason} (after event {position - 1})"
-                return
-            for element in elements:
-                position += 1
-                where = f"{source}#{position}"
-                try:
-                    yield position, _xml_event(element, source=where), ""
-                except ParseError as error:
-                    yield position, None, error.reason
-        pending = []
-    try:
-        for element in builder.feed(b"</Events>" if wrapped else b"", final=True):
+        if not data:
+            data, final = (b"</Events>" if wrapped else b""), True
+        for element in builder.feed(data, final=final):
             position += 1
-            yield position, _xml_event(element, source=f"{source}#{position}"), ""
-    except ParseError as error:
-        position += 1
-        yield position, None, f"{error.reason} (after event {position - 1})"
+            try:
+                yield position, _xml_event(element, source=f"{source}#{position}"), ""
+            except ParseError as error:
+                yield position, None, error.reason
+        if builder.error is not None:
+            position += 1
+            yield position, None, f"{builder.error} (after event {position - 1})"
+            return
+        if final:
+            return
+        data = handle.read(chunk)
 
 
 def looks_like_xml_file(head: bytes) -> bool:
