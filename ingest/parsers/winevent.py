@@ -34,7 +34,7 @@ from ingest.normalize import coerce_timestamp, loads_object, unflatten
 from ingest.parsers import syslog as syslog_parser
 from ingest.parsers.catalogue import SourceFormat
 from ingest.schema import Event, stable_id
-from ingest.windows import WindowsSystem, normalize_record, windows_event
+from ingest.windows import WindowsSystem, _event_data, normalize_record, windows_event
 
 # -- JSON shapes --------------------------------------------------------------------------------
 
@@ -241,8 +241,6 @@ def _looks_like_gelf(line: str) -> bool:
 # -- XML ----------------------------------------------------------------------------------------
 
 EVENT_NS = "http://schemas.microsoft.com/win/2004/08/events/event"
-_NUMERIC_SYSTEM = frozenset(("EventID", "Version", "Level", "Task", "Opcode", "EventRecordID"))
-_NUMERIC_ATTRIBUTES = frozenset(("ProcessID", "ThreadID", "Qualifiers"))
 MAX_XML_DEPTH = 64
 
 
@@ -257,7 +255,7 @@ class _Element:
 
 
 def _local(name: str) -> str:
-    return name.rsplit(" ", 1)[-1]  # expat's namespace form is "uri name"
+    return name.rpartition(":")[2]  # a prefixed name ("auto-ns3:Field") by its local part
 
 
 # C0 control characters are not XML, yet Windows writes them raw where an event holds them
@@ -276,7 +274,9 @@ class _TreeBuilder:
     (billion laughs, external entities); the only entities are XML's five predefined ones."""
 
     def __init__(self) -> None:
-        self.parser = expat.ParserCreate(namespace_separator=" ")
+        # No namespace processing: Windows writes no prefixes, and names come out as they are.
+        self.parser = expat.ParserCreate()
+        self.parser.buffer_text = True
         self.parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
         self.parser.StartDoctypeDeclHandler = self._doctype
         self.parser.EntityDeclHandler = self._entity
@@ -299,9 +299,10 @@ class _TreeBuilder:
     def _start(self, name: str, attributes: dict[str, str]) -> None:
         if len(self.stack) >= MAX_XML_DEPTH:
             raise ParseError(f"XML nested deeper than {MAX_XML_DEPTH}")
-        if self.sheltered:
-            attributes = {k: v.translate(_CONTROL_BACK) for k, v in attributes.items()}
-        element = _Element(_local(name), {_local(k): v for k, v in attributes.items()})
+        if attributes:
+            attributes = {_local(k): v.translate(_CONTROL_BACK) if self.sheltered else v
+                          for k, v in attributes.items() if not k.startswith("xmlns")}
+        element = _Element(_local(name) if ":" in name else name, attributes)
         if self.stack:
             self.stack[-1].children.append(element)
         self.stack.append(element)
@@ -352,25 +353,6 @@ def _plain(element: _Element) -> Any:
     return out
 
 
-def _system(element: _Element) -> dict[str, Any]:
-    system: dict[str, Any] = {}
-    for child in element.children:
-        value = _plain(child)
-        if child.name in _NUMERIC_SYSTEM:
-            if isinstance(value, str):
-                value = _int_or_none(value) if _int_or_none(value) is not None else value
-            elif isinstance(value, dict) and isinstance(value.get("#text"), str):
-                number = _int_or_none(value["#text"])
-                value = {**value, "#text": number if number is not None else value["#text"]}
-        if isinstance(value, dict) and isinstance(value.get("#attributes"), dict):
-            attributes = value["#attributes"]
-            value = {**value, "#attributes": {k: (_int_or_none(v) if k in _NUMERIC_ATTRIBUTES
-                                                  and _int_or_none(v) is not None else v)
-                                              for k, v in attributes.items()}}
-        system[child.name] = value
-    return system
-
-
 def _event_data_xml(element: _Element) -> dict[str, Any]:
     """<EventData>: named <Data Name=...> fields, unnamed ones as the list ``Data`` (as evtx)."""
     out: dict[str, Any] = {}
@@ -392,27 +374,67 @@ def _event_data_xml(element: _Element) -> dict[str, Any]:
     return out
 
 
-def _record_of(element: _Element) -> tuple[dict[str, Any], str | None]:
-    """An <Event> element as an evtx-JSON record, and its rendered message if it has one."""
-    root: dict[str, Any] = {}
+def _leaf(element: _Element | None) -> str | None:
+    if element is None:
+        return None
+    return "".join(element.text) or None
+
+
+def _number(element: _Element | None) -> Any:
+    """A numeric System field as the number evtx gives (text when it is not one)."""
+    text = _leaf(element)
+    number = _int_or_none(text)
+    return text if number is None else number
+
+
+def _attribute_number(element: _Element, name: str) -> Any:
+    value = element.attributes.get(name)
+    number = _int_or_none(value)
+    return value if number is None else number
+
+
+def _xml_event(element: _Element, *, source: str) -> Event:
+    """An <Event> element as the socflow event its EVTX record gives."""
+    system: dict[str, _Element] = {}
+    data: dict[str, Any] = {}
+    user_data: dict[str, Any] = {}
     message: str | None = None
     for child in element.children:
         if child.name == "System":
-            root["System"] = _system(child)
+            system = {item.name: item for item in child.children}
         elif child.name == "EventData":
-            root["EventData"] = _event_data_xml(child)
+            data = _event_data_xml(child)
         elif child.name == "UserData":
-            root["UserData"] = _plain(child)
+            user_data = _event_data(_plain(child))  # flattened as ingest.windows flattens evtx's
         elif child.name == "RenderingInfo":
             for info in child.children:
                 if info.name == "Message" and info.text:
                     message = "".join(info.text)
-    return {"Event": root}, message
-
-
-def _xml_event(element: _Element, *, source: str) -> Event:
-    record, message = _record_of(element)
-    event = normalize_record(record, source=source)
+    if not system:
+        raise ParseError("not a Windows event: no Event.System", source=source)
+    data.update(user_data)
+    provider = system.get("Provider")
+    attributes = provider.attributes if provider is not None else {}
+    execution = system.get("Execution")
+    created = system.get("TimeCreated")
+    security = system.get("Security")
+    event = windows_event(WindowsSystem(
+        event_id=_leaf(system.get("EventID")),
+        record_id=_leaf(system.get("EventRecordID")) or 0,
+        channel=_leaf(system.get("Channel")) or "",
+        computer=_leaf(system.get("Computer")) or "",
+        provider_name=attributes.get("Name", ""),
+        provider_guid=attributes.get("Guid", ""),
+        created=created.attributes.get("SystemTime") if created is not None else None,
+        level=_number(system.get("Level")),
+        task=_number(system.get("Task")),
+        opcode=_number(system.get("Opcode")),
+        keywords=_leaf(system.get("Keywords")),
+        version=_number(system.get("Version")),
+        user_id=security.attributes.get("UserID") if security is not None else None,
+        execution=(_attribute_number(execution, "ProcessID"), _attribute_number(execution, "ThreadID"))
+        if execution is not None and execution.attributes else None,
+    ), data, source=source)
     if message:
         event["message"] = message
     return event
@@ -539,19 +561,21 @@ def parse_kvp(text: str, *, source: str) -> dict[str, str]:
     """NXLog ``to_kvp()`` with space between pairs: ``Key=value Key2="quoted \\"value\\""``; in a
     quoted value a backslash escapes the next character, ``\\n``, ``\\r`` and ``\\t`` are line breaks and tabs."""
     fields: dict[str, str] = {}
-    index, length = 0, len(text)
-    while index < length:
-        match = _KV_PAIR.match(text, index)
-        if not match:
-            raise ParseError(f"bad key=value text at character {index}: {text[index:index + 40]!r}", source=source)
-        value = match[2]
+    index = 0
+    for match in _KV_PAIR.finditer(text):
+        if match.start() != index:
+            break
+        key, value = match.groups()
         if value[:1] in ("'", '"'):
-            value = _UNESCAPE.sub(_unescape, value[1:-1])
-        key = match[1]
+            value = value[1:-1]
+            if "\\" in value:
+                value = _UNESCAPE.sub(_unescape, value)
         if key[:1] == '"':
             key = _UNESCAPE.sub(_unescape, key[1:-1])  # a name with spaces (Defender's "Threat Name")
         fields[key] = value
         index = match.end()
+    if index != len(text):
+        raise ParseError(f"bad key=value text at character {index}: {text[index:index + 40]!r}", source=source)
     return fields
 
 

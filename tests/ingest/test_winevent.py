@@ -41,6 +41,8 @@ def _stable(event: dict[str, Any]) -> dict[str, Any]:
     event = dict(event)
     event["log"] = {key: value for key, value in event.get("log", {}).items() if key != "file"}
     event["event"] = {key: value for key, value in event["event"].items() if key not in ("created", "ingested")}
+    if "winlog" not in event:  # an id from the file's path and inode, which differ per run
+        event["event"]["id"] = "<position id>"
     if not event["log"]:
         del event["log"]
     return event
