@@ -162,13 +162,20 @@ def from_gelf(obj: Mapping[str, Any], *, source: str) -> Event:
 
 def _winlogbeat(obj: dict[str, Any], *, source: str) -> Event:
     """Winlogbeat / Elastic Agent ECS: kept as it is, with ``winlog.event_id`` made a number
-    (Winlogbeat 8 writes it as text) and ``event.id`` the one EVTX gives the same record."""
+    (Winlogbeat 8 writes it as text), ``winlog.user_data`` among ``winlog.event_data`` (where the
+    EVTX event has it) and ``event.id`` the one EVTX gives the same record."""
     event = unflatten(obj)
     winlog = event["winlog"]
     code = _int_or_none(winlog.get("event_id"))
     if code is None:
         raise ParseError(f"Winlogbeat event with event_id {str(winlog.get('event_id'))[:40]!r}", source=source)
     winlog["event_id"] = code
+    user_data = winlog.get("user_data")
+    if isinstance(user_data, dict):
+        # Winlogbeat keeps UserData apart; EVTX's event (and Sigma's field names) has it with EventData.
+        data = winlog.get("event_data")
+        merged = {key: value for key, value in user_data.items() if key != "xml_name"}
+        winlog["event_data"] = {**merged, **data} if isinstance(data, dict) else merged
     record = _int_or_none(winlog.get("record_id"))
     if record is not None:
         winlog["record_id"] = record

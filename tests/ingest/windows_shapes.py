@@ -8,6 +8,8 @@ does, after its documentation:
   NXLog's own fields keep their names, an EventData field of the same name is shadowed by
   NXLog's, except ``EventType``, which Sysmon's EventData overwrites;
 - NXLog ``xm_gelf``: GELF's keys and every other field with a ``_`` prefix;
+- Winlogbeat 8 / Elastic Agent ECS: ``winlog.*`` with the event id and record id as text, task,
+  opcode and level as names, UserData under ``winlog.user_data``;
 - rendered XML, as ``wevtutil qe /f:xml`` or a WEC export writes it;
 - syslog (RFC 3164, RFC 5424) carrying NXLog JSON, NXLog ``to_kvp()`` or Snare's record.
 """
@@ -123,6 +125,46 @@ def to_gelf(record: dict[str, Any], event: dict[str, Any]) -> str:
     for key, value in fields.items():
         gelf[f"_{key}"] = value
     return json.dumps(gelf, ensure_ascii=False)
+
+
+def to_winlogbeat(record: dict[str, Any], event: dict[str, Any]) -> str:
+    """Winlogbeat 8's document (``output.file``): names where EVTX has numbers."""
+    winlog = event["winlog"]
+    root = record["Event"]
+    user_data: dict[str, Any] = {}
+    if isinstance(root.get("UserData"), dict):
+        for wrapper, fields in root["UserData"].items():
+            if isinstance(fields, dict):
+                user_data = {"xml_name": wrapper, **{key: text(value) for key, value in fields.items()
+                                                     if key != "#attributes" and not isinstance(value, dict)}}
+    event_data = {key: text(value) for key, value in winlog["event_data"].items()
+                  if value is not None and key not in user_data}
+    document: dict[str, Any] = {
+        "@timestamp": event["@timestamp"],
+        "agent": {"type": "winlogbeat", "version": "8.19.0"},
+        "event": {"code": str(winlog["event_id"]), "kind": "event", "provider": winlog["provider_name"],
+                  "created": "2026-11-20T03:00:00.000Z"},
+        "host": {"name": winlog["computer_name"].lower()},
+        "log": {"level": "information"},
+        "message": f"{winlog['provider_name']} event {winlog['event_id']}.",
+        "winlog": {
+            "api": "wineventlog", "channel": winlog["channel"], "event_id": str(winlog["event_id"]),
+            "provider_name": winlog["provider_name"], "provider_guid": winlog["provider_guid"],
+            "computer_name": winlog["computer_name"], "record_id": str(winlog["record_id"]),
+            "task": f"Task {winlog.get('task')}", "opcode": "Info", "keywords": ["Classic"],
+            "event_data": event_data,
+        },
+    }
+    if user_data:
+        document["winlog"]["user_data"] = user_data
+    if winlog.get("version") is not None:
+        document["winlog"]["version"] = winlog["version"]
+    if winlog.get("process"):
+        document["winlog"]["process"] = winlog["process"]
+    if winlog.get("user"):
+        document["winlog"]["user"] = {"identifier": winlog["user"]["identifier"], "name": "SYSTEM",
+                                     "domain": "NT AUTHORITY", "type": "User"}
+    return json.dumps(document, ensure_ascii=False)
 
 
 # -- XML --------------------------------------------------------------------------------------
