@@ -305,15 +305,16 @@ class _TreeBuilder:
         raise ParseError("XML entity declaration (refused)")
 
     def _start(self, name: str, attributes: dict[str, str]) -> None:
-        if len(self.stack) >= MAX_XML_DEPTH:
+        stack = self.stack
+        if len(stack) >= MAX_XML_DEPTH:
             raise ParseError(f"XML nested deeper than {MAX_XML_DEPTH}")
-        if attributes:
-            attributes = {_local(k): v.translate(_CONTROL_BACK) if self.sheltered else v
-                          for k, v in attributes.items() if not k.startswith("xmlns")}
+        if attributes and self.sheltered:
+            attributes = {key: value.translate(_CONTROL_BACK) for key, value in attributes.items()}
+        # Namespace declarations stay among the attributes, as in evtx's JSON (#attributes).
         element = _Element(_local(name) if ":" in name else name, attributes)
-        if self.stack:
-            self.stack[-1].children.append(element)
-        self.stack.append(element)
+        if stack:
+            stack[-1].children.append(element)
+        stack.append(element)
 
     def _end(self, _name: str) -> None:
         element = self.stack.pop()
