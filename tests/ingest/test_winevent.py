@@ -162,6 +162,11 @@ def test_syslog_windows_through_the_syslog_collector(tmp_path: Path) -> None:
     from tests.ingest.test_syslog import Server
 
     lines = [line for line in (DATA / "syslog-windows.log").read_text(encoding="utf-8").splitlines() if line]
+    # No syslog HOSTNAME: the event keeps the computer its payload names, beside the sender's address.
+    nameless = ('<14>1 2026-11-20T10:00:50+07:00 - nxlog - - - {"EventTime":"2026-11-20T10:00:50+07:00",'
+                '"Hostname":"PC-SOTC-013.tinh.gov","EventID":4625,"SourceName":"Microsoft-Windows-Security-'
+                'Auditing","RecordNumber":77,"Channel":"Security","TargetUserName":"vanthu"}')
+    lines.insert(0, nameless)
     server = Server(tmp_path / "spool", [Listen("udp", "127.0.0.1", 0), Listen("tcp", "127.0.0.1", 0)])
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
@@ -173,12 +178,14 @@ def test_syslog_windows_through_the_syslog_collector(tmp_path: Path) -> None:
         dead = list(dead_letters(server.spool))
     finally:
         server.close()
-    assert (len(events), len(dead)) == (4, 2), [d["reason"] for d in dead]
+    assert (len(events), len(dead)) == (5, 2), [d["reason"] for d in dead]
     by_id = {event["winlog"]["event_id"]: event for event in events}
-    assert sorted(by_id) == [3, 1102, 4688, 7045]
+    assert sorted(by_id) == [3, 1102, 4625, 4688, 7045]
+    assert by_id[4625]["host"] == {"name": "PC-SOTC-013.tinh.gov", "ip": "127.0.0.1"}
     assert all(event["socflow"]["logsource"]["product"] == "windows" for event in events)
     assert by_id[3]["socflow"]["logsource"]["category"] == "network_connection"
     assert by_id[1102]["log"]["source"]["address"].startswith("127.0.0.1")
     assert by_id[4688]["winlog"]["snare"]["message_only"] is True
     files, _ = _collect(tmp_path, "syslog-windows.log")
-    assert {event["event"]["id"] for event in files} == {event["event"]["id"] for event in events}
+    assert {event["event"]["id"] for event in files} == {event["event"]["id"] for event in events} - {
+        by_id[4625]["event"]["id"]}
