@@ -542,7 +542,7 @@ def from_snare(fields: list[str], *, source: str) -> Event:
                          source=source)
     (_criticality, channel, _counter, when, event_id, provider, user, _sid_type, event_type, computer,
      category) = fields[:_SNARE_FIXED]
-    rest = [field for field in fields[_SNARE_FIXED:]]
+    rest = list(fields[_SNARE_FIXED:])
     while rest and (_SNARE_OPTIONAL.match(rest[-1].strip()) or _MD5.match(rest[-1].strip()) or not rest[-1].strip()):
         rest.pop()
     if not rest or not rest[-1].strip().isdigit():
@@ -554,9 +554,12 @@ def from_snare(fields: list[str], *, source: str) -> Event:
         provider_name=provider.strip(), provider_guid="", created=_snare_time(when, source),
         level=_SNARE_LEVELS.get(event_type.strip().lower()),
     )
-    event = windows_event(system, {}, source=source)
-    # The rendered message is all Snare keeps of the EventData: its fields are not in it by
-    # name (Security's "Account Name:" is SubjectUserName or TargetUserName by position).
+    # The rendered message is all Snare keeps of the EventData. Sysmon's messages name each
+    # field ("Image: C:\\...", one a line, which Snare joins with spaces); other providers'
+    # do not (Security's "Account Name:" is SubjectUserName or TargetUserName by position).
+    sysmon = system.channel.lower() == _SYSMON_CHANNEL
+    data = _labelled_fields(message) if sysmon else {}
+    event = windows_event(system, data, source=source)
     event["message"] = message.strip()
     winlog = event["winlog"]
     if category.strip() and category.strip() != "None":
@@ -565,8 +568,24 @@ def from_snare(fields: list[str], *, source: str) -> Event:
         event["user"] = {"name": user.strip()}
     # Flagged, never silent: rules on EventData fields see none here, and a rule that only
     # excludes by an EventData field (``selection and not filter``) fires where EVTX would not.
-    winlog["snare"] = {"event_type": event_type.strip(), "message_only": True}
+    winlog["snare"] = {"event_type": event_type.strip(), "message_only": not data}
     return event
+
+
+_SYSMON_CHANNEL = "microsoft-windows-sysmon/operational"
+# "Label: value" after a line break Snare made two spaces (CR LF); Sysmon's labels are its
+# EventData names, written CamelCase.
+_LABEL = re.compile(r"(?:^|\s\s)([A-Z][A-Za-z0-9]*): ")
+
+
+def _labelled_fields(message: str) -> dict[str, Any]:
+    """EventData of a Sysmon message as Snare renders it: ``Process Create:  RuleName: -  UtcTime: ...``."""
+    labels = list(_LABEL.finditer(message))
+    fields: dict[str, Any] = {}
+    for number, label in enumerate(labels):
+        end = labels[number + 1].start() if number + 1 < len(labels) else len(message)
+        fields.setdefault(label[1], message[label.end():end])
+    return fields
 
 
 _KV_PAIR = re.compile(r'([A-Za-z_@][\w.@-]*|"(?:[^"\\]|\\.)*")=("(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|[^\s"\']*)'

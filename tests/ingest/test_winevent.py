@@ -189,3 +189,19 @@ def test_syslog_windows_through_the_syslog_collector(tmp_path: Path) -> None:
     files, _ = _collect(tmp_path, "syslog-windows.log")
     assert {event["event"]["id"] for event in files} == {event["event"]["id"] for event in events} - {
         by_id[4625]["event"]["id"]}
+
+
+def test_snare_sysmon_message_gives_back_the_eventdata() -> None:
+    """Sysmon's message names its fields; Snare joins its lines with spaces (CR LF: two)."""
+    line = ("<14>Nov 20 10:00:00 PC-SOTC-012 MSWinEventLog\t1\tMicrosoft-Windows-Sysmon/Operational\t2180\t"
+            "Fri Nov 20 03:00:00 2026\t1\tMicrosoft-Windows-Sysmon\tNT AUTHORITY\\SYSTEM\tUser\tInformation\t"
+            "PC-SOTC-012.tinh.gov\tProcess Create (rule: ProcessCreate)\tProcess Create:  RuleName: -  "
+            "UtcTime: 2026-11-20 03:00:00.123  Image: C:\\Windows\\System32\\cmd.exe  CommandLine: cmd.exe /c "
+            "\"echo  a\"   ParentImage: C:\\Program Files\\Microsoft Office\\root\\Office16\\WINWORD.EXE\t\t55100")
+    _, event = PARSERS["snare"](line, source="t")
+    assert event["winlog"]["event_data"] == {
+        "RuleName": "-", "UtcTime": "2026-11-20 03:00:00.123", "Image": "C:\\Windows\\System32\\cmd.exe",
+        "CommandLine": 'cmd.exe /c "echo  a" ',
+        "ParentImage": "C:\\Program Files\\Microsoft Office\\root\\Office16\\WINWORD.EXE"}
+    assert event["winlog"]["snare"]["message_only"] is False
+    assert event["process"]["parent"]["executable"].endswith("WINWORD.EXE")

@@ -288,8 +288,11 @@ def to_snare(record: dict[str, Any], event: dict[str, Any], counter: int) -> str
     """Snare's tab-delimited record (what follows the syslog header)."""
     winlog = event["winlog"]
     when = created(record).astimezone(UTC)
-    data = "  ".join(f"{key}: {value}" for key, value in winlog["event_data"].items())
-    data = data.replace("\t", " ").replace("\r", " ").replace("\n", " ")
+    # The rendered message: a title, then "Label: value" lines, as Sysmon's messages are (their
+    # labels are the EventData names); Snare makes each CR, LF and tab a space.
+    lines = [f"{winlog['provider_name']} event {winlog['event_id']}:"] + [
+        f"{key}: {'' if value is None else text(value)}" for key, value in winlog["event_data"].items()]
+    data = "\r\n".join(str(line) for line in lines).replace("\t", " ").replace("\r", " ").replace("\n", " ")
     fields = ["MSWinEventLog", "1", winlog["channel"], str(counter), when.strftime("%a %b %d %H:%M:%S %Y"),
               str(winlog["event_id"]), winlog["provider_name"], "N/A", "N/A", "Information",
               winlog["computer_name"], "None", data, "", str(winlog["record_id"])]
