@@ -186,8 +186,11 @@ def _winlogbeat(obj: dict[str, Any], *, source: str) -> Event:
         if not meta.get("id"):
             computer = str(winlog.get("computer_name") or "")
             meta["id"] = stable_id("winlog", computer.lower(), str(winlog.get("channel") or "").lower(), record)
-    if "@timestamp" not in event:
-        raise ParseError("Winlogbeat event without @timestamp", source=source)
+    if "@timestamp" not in event:  # as any ECS-ish event: another time key, else reception time
+        for key in ("timestamp", "time", "ts"):
+            if isinstance(event.get(key), str | int | float):
+                event["@timestamp"] = coerce_timestamp(event[key])
+                break
     return event
 
 
