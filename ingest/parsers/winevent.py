@@ -680,21 +680,12 @@ def syslog_windows(event: Event, message: syslog_parser.SyslogMessage) -> bool:
 
 
 def parse_syslog_windows_line(line: str, *, source: str, hint: str = "") -> tuple[str, Event]:
-    """``--format snare``: a syslog-format file line whose payload is a Windows event."""
-    from datetime import UTC, datetime
+    """``--format snare``: a syslog-format file line whose payload is a Windows event. The other
+    messages of the file (a central syslog file mixes Windows and Linux senders) are read as the
+    ``syslog`` format reads them, so sniffing a file as this format costs them nothing."""
+    from ingest.parsers.linux import parse_syslog_file_line  # linux imports the catalogue, which imports this
 
-    try:
-        message = syslog_parser.parse_file_line(line, received=datetime.now(UTC))
-    except ParseError as error:
-        raise ParseError(error.reason, source=source) from None
-    event = syslog_parser.to_event(message, line)
-    try:
-        if not syslog_windows(event, message):
-            raise ParseError("syslog message without a Windows event (Snare, key=value, JSON or XML)",
-                             source=source)
-    except ParseError as error:
-        raise ParseError(error.reason, source=source) from None
-    return "winsyslog", event
+    return parse_syslog_file_line(line, source=source, hint=hint)
 
 
 def _looks_like_syslog_windows(line: str) -> bool:

@@ -205,3 +205,19 @@ def test_snare_sysmon_message_gives_back_the_eventdata() -> None:
         "ParentImage": "C:\\Program Files\\Microsoft Office\\root\\Office16\\WINWORD.EXE"}
     assert event["winlog"]["snare"]["message_only"] is False
     assert event["process"]["parent"]["executable"].endswith("WINWORD.EXE")
+
+
+def test_a_central_syslog_file_mixing_windows_and_linux(tmp_path: Path) -> None:
+    """Sniffed from a Windows first line, the file's Linux messages are still read as syslog."""
+    windows = (DATA / "syslog-windows.log").read_text(encoding="utf-8").splitlines()[0]
+    linux = ("<38>Nov 20 10:00:02 dc-jump01 sshd[2211]: Failed password for invalid user admin from "
+             "198.51.100.23 port 50122 ssh2")
+    source = tmp_path / "input" / "central.log"
+    source.parent.mkdir()
+    source.write_text(f"{windows}\n{linux}\n", encoding="utf-8")
+    assert sniff([windows]) == "snare"
+    collect_paths([source.parent], tmp_path / "spool", settings=SETTINGS, progress=False)
+    events = [event for batch in read_batches(tmp_path / "spool") for event in batch]
+    assert [event["socflow"]["logsource"] for event in events] == [
+        {"product": "windows", "service": "security", "category": "process_creation"},
+        {"product": "linux", "service": "sshd"}]
