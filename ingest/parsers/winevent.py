@@ -233,12 +233,11 @@ def windows_json(obj: dict[str, Any], *, source: str) -> tuple[str, Event] | Non
 
 
 def parse_nxlog_line(line: str, *, source: str, hint: str = "") -> tuple[str, Event]:
-    """``--format nxlog``/``gelf``: a JSON line that must be a Windows event in some shape."""
-    obj = loads_object(line)
-    found = windows_json(obj, source=source)
-    if found is None:
-        raise ParseError("JSON object without a Windows event id and channel", source=source)
-    return found
+    """``--format nxlog``/``gelf``: a JSON line, its shape decided per line as the ``json`` format
+    decides it (a file sniffed from a Windows first line may hold other JSON events too)."""
+    from ingest.parsers.jsonlog import parse_json_line  # jsonlog imports this module
+
+    return parse_json_line(line, source=source, hint=hint)
 
 
 def _looks_like_nxlog(line: str) -> bool:
