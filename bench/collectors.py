@@ -1,14 +1,16 @@
 """Collector throughput on one core: file and syslog collectors (events/s), the network sensor
 (packets/s from a pcap), beside plain scapy dissection and tshark reading the same pcap.
 
-    .venv/bin/python bench/collectors.py [--quick] [--only files|sources|syslog|sensor] [--workdir DIR] [--json]
+    .venv/bin/python bench/collectors.py [--quick] [--only files|sources|syslog|sensor|windows] [--workdir DIR] [--json]
 
 The benchmark process is pinned to one CPU (``sched_setaffinity``); the syslog sender runs
 as a separate process on another CPU when there is one. Each figure is given twice: per
 second of wall-clock time and per second of CPU time of the measured process (user +
 system), the second being the one-core figure that stays meaningful on a shared machine, also
 given as microseconds of CPU per item. Inputs are generated (JSON lines, nginx access lines,
-syslog messages) or crafted with scapy (``tests/ingest/pcaps.py``); nothing third-party is read.
+syslog messages; Windows events in each shape by the converters of ``tests/ingest/windows_shapes.py``,
+beside JSON lines measured in the same run) or crafted with scapy (``tests/ingest/pcaps.py``);
+nothing third-party is read.
 The Sysmon JSON lines are the ones ``bench/pipeline.py`` feeds to ``socflow collect files
 --follow`` (its own line templates), read once and tailed with ``follow=True``.
 """
@@ -16,6 +18,7 @@ The Sysmon JSON lines are the ones ``bench/pipeline.py`` feeds to ``socflow coll
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import resource
@@ -238,6 +241,100 @@ def bench_collector(name: str, collector: Callable[..., Any], inputs: Any, spool
     return row(name, "events", items, wall, cpu)
 
 
+# -- Windows shapes ------------------------------------------------------------------------------
+
+def windows_records(count: int) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Sysmon process creations and Security logons in the evtx JSON layout, with their events."""
+    from ingest.windows import normalize_record
+
+    records = []
+    for number in range(count):
+        moment = f"2026-11-22T10:{number // 60000 % 60:02d}:{number // 1000 % 60:02d}.{number % 1000:03d}1234Z"
+        host = f"ag-{number % 270:03d}-pc{number % 40:03d}.hoagiang.gov.vn"
+        system: dict[str, Any] = {
+            "Version": 5, "Level": 4, "Opcode": 0, "TimeCreated": {"#attributes": {"SystemTime": moment}},
+            "EventRecordID": number + 1, "Computer": host, "Security": {"#attributes": {"UserID": "S-1-5-18"}},
+            "Execution": {"#attributes": {"ProcessID": 2940, "ThreadID": 3712}}}
+        if number % 2:
+            system.update({"Provider": {"#attributes": {"Name": "Microsoft-Windows-Sysmon",
+                                                        "Guid": "{5770385F-C22A-43E0-BF4C-06F5698FFBD9}"}},
+                           "EventID": 1, "Task": 1, "Keywords": "0x8000000000000000",
+                           "Channel": "Microsoft-Windows-Sysmon/Operational"})
+            data: dict[str, Any] = {
+                "RuleName": "-", "UtcTime": moment[:23].replace("T", " "), "ProcessGuid":
+                "{3f1c2a77-0b1e-6735-2a01-000000001e00}", "ProcessId": 4000 + number % 1000,
+                "Image": "C:\\Windows\\System32\\svchost.exe", "CommandLine":
+                f"C:\\Windows\\system32\\svchost.exe -k netsvcs -p -s Schedule {number}",
+                "CurrentDirectory": "C:\\Windows\\system32\\", "User": "NT AUTHORITY\\SYSTEM",
+                "LogonId": "0x3e7", "IntegrityLevel": "System", "Hashes": "SHA256=" + "AB" * 32,
+                "ParentImage": "C:\\Windows\\System32\\services.exe",
+                "ParentCommandLine": "C:\\Windows\\system32\\services.exe"}
+        else:
+            system.update({"Provider": {"#attributes": {"Name": "Microsoft-Windows-Security-Auditing",
+                                                        "Guid": "{54849625-5478-4994-A5BA-3E3B0328C30D}"}},
+                           "EventID": 4624, "Task": 12544, "Keywords": "0x8020000000000000", "Channel": "Security"})
+            data = {"SubjectUserSid": "S-1-5-18", "SubjectUserName": f"AG-{number % 270:03d}$",
+                    "SubjectDomainName": "HOAGIANG", "SubjectLogonId": "0x3e7",
+                    "TargetUserSid": f"S-1-5-21-1-2-3-{1000 + number % 977}", "TargetUserName": f"user{number % 977}",
+                    "TargetDomainName": "HOAGIANG", "TargetLogonId": f"0x{number:x}", "LogonType": 3,
+                    "LogonProcessName": "Kerberos", "AuthenticationPackageName": "Kerberos",
+                    "WorkstationName": "-", "IpAddress": f"10.20.{number % 180 + 1}.{number % 250}",
+                    "IpPort": str(40000 + number % 20000)}
+        record = {"Event": {"System": system, "EventData": data}}
+        records.append((record, normalize_record(record, source="bench")))
+    return records
+
+
+def bench_windows(work: Path, count: int) -> list[dict[str, Any]]:
+    """Each Windows shape through the file collector, beside the JSON-lines reference of the same run."""
+    from tests.ingest import windows_shapes as shapes
+
+    records = windows_records(count)
+    writers: list[tuple[str, str, Callable[[dict[str, Any], dict[str, Any]], str]]] = [
+        ("Windows evtx JSON lines (today)", ".json", lambda r, e: json.dumps(r)),
+        ("Windows NXLog JSON (im_msvistalog + to_json)", ".json", shapes.to_nxlog_json),
+        ("Windows NXLog GELF (xm_gelf)", ".json", shapes.to_gelf),
+        ("Windows XML, one <Event> per line (WEC, wevtutil)", ".xml", lambda r, e: shapes.to_xml(r, one_line=True)),
+        ("Windows syslog 3164 + NXLog JSON", ".log",
+         lambda r, e: shapes.syslog_3164(r, e, shapes.to_nxlog_json(r, e))),
+        ("Windows syslog 5424 + NXLog key=value", ".log", lambda r, e: shapes.syslog_5424(r, e, shapes.to_kvp(r, e))),
+        ("Windows syslog 3164 + Snare MSWinEventLog", ".log",
+         lambda r, e: f"<14>{shapes.bsd_stamp()} {shapes._host(e)} {shapes.to_snare(r, e, counter=1)}"),
+    ]
+    sources = []
+    for number, (name, suffix, convert) in enumerate(writers):
+        source = work / f"windows-{number}{suffix}"
+        with source.open("w", encoding="utf-8") as handle:
+            for record, event in records:
+                handle.write(convert(record, event) + "\n")
+        sources.append((name, source))
+    # The records held in memory would make every garbage collection during the runs walk them.
+    del records
+    gc.collect()
+    reference = make_jsonl(work / "reference.jsonl", count)
+    results = []
+    spool = work / "spool-reference"
+    shutil.rmtree(spool, ignore_errors=True)
+    reference_row = row("files: JSON lines (reference, this run)", "events",
+                        *measure(lambda: collect_paths([reference], spool, settings=SETTINGS, progress=False).events))
+    reference_row["bytes_per_event"] = round(reference.stat().st_size / count)
+    results.append(reference_row)
+    windows_reference: float | None = None
+    for number, (name, source) in enumerate(sources):
+        spool = work / f"spool-windows-{number}"
+        shutil.rmtree(spool, ignore_errors=True)
+        result = row(f"files: {name}", "events",
+                     *measure(lambda s=source, p=spool: collect_paths([s], p, settings=SETTINGS,
+                                                                     progress=False).events))
+        result["bytes_per_event"] = round(source.stat().st_size / count)
+        if reference_row["per_s_cpu"] and result["per_s_cpu"]:
+            result["vs_json_lines"] = round(result["per_s_cpu"] / reference_row["per_s_cpu"], 2)
+            windows_reference = windows_reference or result["per_s_cpu"]  # the first: evtx JSON, today's path
+            result["vs_evtx_json"] = round(result["per_s_cpu"] / windows_reference, 2)
+        results.append(result)
+    return results
+
+
 def bench_syslog(work: Path, count: int, sender_cpu: int) -> dict[str, Any]:
     ports: dict[str, int] = {}
     listening = threading.Event()
@@ -311,7 +408,7 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, help="where inputs and spools go (default: a temp dir)")
     parser.add_argument("--json", action="store_true", help="print results as JSON")
     parser.add_argument("--cpu", type=int, default=0, help="CPU to pin the benchmark to")
-    parser.add_argument("--only", choices=("files", "sources", "syslog", "sensor"), action="append",
+    parser.add_argument("--only", choices=("files", "sources", "syslog", "sensor", "windows"), action="append",
                         help="run only these benches (repeatable; default all)")
     args = parser.parse_args()
     cpus = sorted(os.sched_getaffinity(0))
@@ -321,10 +418,12 @@ def main() -> int:
                                              else (200_000, 200_000, 20_000, 50_000))
     work = args.workdir or Path(tempfile.mkdtemp(prefix="socflow-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    only = set(args.only or ("files", "sources", "syslog", "sensor"))
+    only = set(args.only or ("files", "sources", "syslog", "sensor", "windows"))
     results = bench_files(work, lines) if "files" in only else []
     if "sources" in only:
         results.extend(bench_sources(work, lines // 4))
+    if "windows" in only:
+        results.extend(bench_windows(work, lines // 4))
     if "syslog" in only:
         results.append(bench_syslog(work, messages, sender_cpu))
     if "sensor" in only:
@@ -339,9 +438,13 @@ def main() -> int:
               "scale the figures by that ratio)")
         print(f"{'what':<66} {'items':>9} {'per s (wall)':>13} {'per s (cpu)':>12} {'us (cpu)':>9}")
         for item in results:
-            ratio = f"  {item['ratio']:.2f} x JSON lines" if "ratio" in item else ""
+            extra = f"  {item['ratio']:.2f} x JSON lines" if "ratio" in item else ""
+            if "bytes_per_event" in item:
+                extra = f"  {item['bytes_per_event']} B/event"
+                if "vs_json_lines" in item:
+                    extra += f", {item['vs_json_lines']:.2f}x JSON lines, {item['vs_evtx_json']:.2f}x evtx JSON"
             print(f"{item['name']:<66} {item.get('items', 0):>9} {item.get('per_s_wall') or '-':>13} "
-                  f"{item.get('per_s_cpu') or '-':>12} {item.get('us_cpu') or '-':>9}  per {item['unit'][:-1]}{ratio}")
+                  f"{item.get('per_s_cpu') or '-':>12} {item.get('us_cpu') or '-':>9}  per {item['unit'][:-1]}{extra}")
     if args.workdir is None:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -43,6 +43,7 @@ from ingest.metrics import CollectorMetrics
 from ingest.normalize import Normalizer
 from ingest.parsers import FORMATS, PARSERS, parse_line, sniff
 from ingest.parsers.jsonlog import parse_json_object
+from ingest.parsers.winevent import iter_xml_events, looks_like_xml_file
 from ingest.schema import Event, stable_id
 from ingest.settings import CollectorSettings, FileSourceSettings
 from ingest.sink import Sink, close_sink, lock_writer, unlock_writer
@@ -293,7 +294,7 @@ class RecordSource:
     def __init__(self, path: str, entry: Mapping[str, Any] | None, fmt: str, emitter: Emitter) -> None:
         self.path = path
         self.key = f"rec:{path}"
-        self.fmt = fmt  # "evtx" or "winjson"
+        self.fmt = fmt  # "evtx", "winjson" or "winxml"
         self.emitter = emitter
         self.position = int(entry.get("position", 0)) if entry else 0
         self.signature = entry.get("signature") if entry else None
@@ -327,6 +328,10 @@ class RecordSource:
         if self.fmt == "evtx":
             yield from iter_evtx(Path(self.path))
             return
+        if self.fmt == "winxml":
+            with open(self.path, "rb") as handle:
+                yield from iter_xml_events(handle, source=self.path)
+            return
         text = Path(self.path).read_text(encoding="utf-8", errors="replace")
         position = 0
         try:
@@ -358,6 +363,9 @@ class RecordSource:
             source = f"{self.path}#{position}"
             if record is None:
                 emitter.dead(note, source, "", self.fmt)
+            elif self.fmt == "winxml":
+                emitter.guarded(_parsed(record), fmt="winxml", source=source, raw="",
+                                source_id=self.fid, position=position, extra=self._file_fields)
             elif self.fmt == "evtx":
                 emitter.guarded(_windows_parse(record, source), fmt="evtx", source=source, raw=note,
                                 source_id=self.fid, position=position, extra=self._file_fields)
@@ -385,6 +393,10 @@ def _windows_parse(record: Any, source: str) -> Callable[[], tuple[str, Event]]:
     return lambda: ("windows", normalize_record(record, source=source))
 
 
+def _parsed(event: Event) -> Callable[[], tuple[str, Event]]:
+    return lambda: ("winxml", event)
+
+
 def _json_parse(record: Any, source: str) -> Callable[[], tuple[str, Event]]:
     def parse() -> tuple[str, Event]:
         if not isinstance(record, dict):
@@ -402,7 +414,9 @@ def _dump(value: Any) -> str:
 
 
 def _kind_of(path: Path, fmt: str) -> str:  # noqa: PLR0911 - first match wins
-    """``evtx``, ``winjson`` (whole-file JSON values) or a text line format."""
+    """``evtx``, ``winjson`` (whole-file JSON values), ``winxml`` or a text line format."""
+    if fmt in ("winxml", "wef", "wevtutil"):
+        return "winxml"  # an event's text may span lines: the file is read as one document
     if fmt != "auto":
         return fmt
     name = path.name.lower()
@@ -411,6 +425,8 @@ def _kind_of(path: Path, fmt: str) -> str:  # noqa: PLR0911 - first match wins
     with path.open("rb") as handle:
         head = handle.read(CHUNK)
     stripped = head.lstrip()
+    if looks_like_xml_file(head):
+        return "winxml"  # <Event> elements, one per line or spread over lines: read as a document
     if stripped.startswith(b"[") and stripped[1:].lstrip()[:1] in (b"{", b"]"):
         return "winjson"  # one JSON array of records (not "[12.345] kernel: ..." lines)
     first, newline, _ = stripped.partition(b"\n")
@@ -497,7 +513,7 @@ class FileCollector:
             kind = _kind_of(Path(name), forced) if name not in self.by_path else None
             if kind is None:
                 continue
-            if kind in ("evtx", "winjson"):
+            if kind in ("evtx", "winjson", "winxml"):
                 key = f"rec:{name}"
                 if key not in self.sources:
                     self.sources[key] = RecordSource(name, self.offsets.get(key), kind, self.emitter)

@@ -437,8 +437,9 @@ class SyslogProcessor:
             event = syslog_parser.to_event(message, text)
             linux.enrich_program(event, message)
             if not message.hostname:
-                # No host named in the message: the sender's address is the best we know.
-                event["host"] = {"ip": record.peer.rsplit(":", 1)[0].strip("[]")}
+                # No host named in the message: the sender's address is the best we know (beside
+                # the computer a Windows payload names).
+                event["host"] = {**event.get("host", {}), "ip": record.peer.rsplit(":", 1)[0].strip("[]")}
             event["log"]["source"] = {"address": record.peer}
             event["event"]["ingested"] = epoch_timestamp(record.received)
             if "network" not in event:  # a firewall record's network is the traffic it logged, not syslog's

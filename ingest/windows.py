@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +33,14 @@ def _text(value: Any) -> Any:
 
 
 def _attributes(value: Any) -> Mapping[str, Any]:
+    """The XML attributes of an evtx JSON value; a mapping without ``#attributes`` (OpenWEC's
+    and Snare's JSON write attributes as plain keys) is taken as its own attributes."""
     if isinstance(value, Mapping):
         attributes = value.get("#attributes")
         if isinstance(attributes, Mapping):
             return attributes
+        if "#text" not in value:
+            return value
     return {}
 
 
@@ -65,50 +70,94 @@ def normalize_record(record: Mapping[str, Any], *, source: str) -> Event:
     if not isinstance(root, Mapping) or not isinstance(root.get("System"), Mapping):
         raise ParseError("not a Windows event: no Event.System", source=source)
     system = root["System"]
-    try:
-        event_code = int(_text(system.get("EventID")))
-        record_id = int(_text(system.get("EventRecordID")) or 0)
-    except (TypeError, ValueError) as error:
-        raise ParseError(f"bad EventID/EventRecordID: {error}", source=source) from error
-    channel = str(_text(system.get("Channel")) or "")
-    computer = str(_text(system.get("Computer")) or "")
-    provider = _attributes(system.get("Provider"))
-    created = _attributes(system.get("TimeCreated")).get("SystemTime")
-    if not created:
-        raise ParseError("no System.TimeCreated", source=source)
-    try:
-        timestamp = format_timestamp(parse_timestamp(str(created)))
-    except ValueError as error:
-        raise ParseError(f"bad TimeCreated {created!r}: {error}", source=source) from error
+    created_value = system.get("TimeCreated")
+    # evtx: {"#attributes": {"SystemTime": ...}}; OpenWEC and Snare JSON: plain keys or the text.
+    created = created_value if isinstance(created_value, str) else _attributes(created_value).get("SystemTime")
     data = _event_data(root.get("EventData"))
     if "UserData" in root:
         data.update(_event_data(root.get("UserData")))
     execution = _attributes(system.get("Execution"))
+    provider = _attributes(system.get("Provider"))
+    return windows_event(WindowsSystem(
+        event_id=_text(system.get("EventID")),
+        record_id=_text(system.get("EventRecordID")) or 0,
+        channel=str(_text(system.get("Channel")) or ""),
+        computer=str(_text(system.get("Computer")) or ""),
+        provider_name=str(provider.get("Name", "")),
+        provider_guid=str(provider.get("Guid", "")),
+        created=created,
+        level=_text(system.get("Level")),
+        task=_text(system.get("Task")),
+        opcode=_text(system.get("Opcode")),
+        keywords=_text(system.get("Keywords")),
+        version=_text(system.get("Version")),
+        user_id=_attributes(system.get("Security")).get("UserID"),
+        execution=(execution.get("ProcessID"), execution.get("ThreadID")) if execution else None,
+    ), data, source=source)
+
+
+@dataclass
+class WindowsSystem:
+    """The System part of a Windows event, as every shape (EVTX, XML, NXLog, Snare...) gives it."""
+
+    event_id: Any
+    record_id: Any
+    channel: str
+    computer: str
+    provider_name: str
+    provider_guid: str
+    created: Any  # the TimeCreated text
+    level: Any = None
+    task: Any = None
+    opcode: Any = None
+    keywords: Any = None
+    version: Any = None
+    user_id: Any = None
+    execution: tuple[Any, Any] | None = None  # (process id, thread id) when the record names them
+
+
+def windows_event(system: WindowsSystem, data: dict[str, Any], *, source: str) -> Event:
+    """The socflow event of a Windows record: ``winlog.*`` by the log's own names, ECS beside.
+
+    Every shape of Windows event ends here, so the same record gives the same event (and the
+    same ``event.id``, from computer, channel and record id) whichever agent shipped it.
+    """
+    try:
+        event_code = int(system.event_id)
+        record_id = int(system.record_id or 0)
+    except (TypeError, ValueError) as error:
+        raise ParseError(f"bad EventID/EventRecordID: {error}", source=source) from error
+    channel, computer = system.channel, system.computer
+    if not system.created:
+        raise ParseError("no System.TimeCreated", source=source)
+    try:
+        timestamp = format_timestamp(parse_timestamp(str(system.created)))
+    except (ValueError, OverflowError) as error:
+        raise ParseError(f"bad TimeCreated {str(system.created)[:64]!r}: {error}", source=source) from error
     winlog: dict[str, Any] = {
         "channel": channel,
         "event_id": event_code,
-        "provider_name": str(provider.get("Name", "")),
-        "provider_guid": str(provider.get("Guid", "")),
+        "provider_name": system.provider_name,
+        "provider_guid": system.provider_guid,
         "computer_name": computer,
         "record_id": record_id,
-        "level": _text(system.get("Level")),
-        "task": _text(system.get("Task")),
-        "opcode": _text(system.get("Opcode")),
-        "keywords": _text(system.get("Keywords")),
-        "version": _text(system.get("Version")),
+        "level": system.level,
+        "task": system.task,
+        "opcode": system.opcode,
+        "keywords": system.keywords,
+        "version": system.version,
         "event_data": data,
     }
-    user_id = _attributes(system.get("Security")).get("UserID")
-    if user_id:
-        winlog["user"] = {"identifier": user_id}
-    if execution:
-        winlog["process"] = {"pid": execution.get("ProcessID"), "thread": {"id": execution.get("ThreadID")}}
+    if system.user_id:
+        winlog["user"] = {"identifier": system.user_id}
+    if system.execution is not None:
+        winlog["process"] = {"pid": system.execution[0], "thread": {"id": system.execution[1]}}
     event: Event = {
         "@timestamp": timestamp,
         "event": {
             "id": stable_id("winlog", computer.lower(), channel.lower(), record_id),
             "code": str(event_code),
-            "provider": winlog["provider_name"],
+            "provider": system.provider_name,
             "module": "windows",
             "dataset": f"windows.{channel.lower()}" if channel else "windows",
             "kind": "event",

@@ -35,6 +35,7 @@ SyslogHook = Callable[[Event, "SyslogMessage"], bool]
 # Parser modules that register formats here, in the order sniffing and syslog hooks try them
 # (the most specific first). The built-in formats of ``ingest.parsers`` come before all of them.
 MODULES: tuple[str, ...] = (
+    "ingest.parsers.winevent",
     # network sources (firewalls, proxy, web server, CEF/LEEF appliances)
     "ingest.parsers.fortigate", "ingest.parsers.cisco_asa", "ingest.parsers.cef", "ingest.parsers.pf_filterlog",
     "ingest.parsers.netfilter", "ingest.parsers.squid", "ingest.parsers.iis",

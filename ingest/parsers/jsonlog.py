@@ -3,7 +3,8 @@
 One line is one JSON object. Which parser applies is decided per line from the object's own
 keys, so a directory mixing Zeek, EVE and ECS files needs no configuration:
 
-- ``{"Event": {"System": ...}}``: a Windows event (``ingest.windows.normalize_record``);
+- a Windows event in any JSON shape (``{"Event": {"System": ...}}``, NXLog, GELF, Winlogbeat:
+  ``ingest.parsers.winevent``);
 - ``event_type`` + ``timestamp``: Suricata EVE;
 - ``id.orig_h`` / ``uid`` + ``ts``: a Zeek log (conn, dns, http, or other, from ``_path``,
   the file name, or the fields present);
@@ -18,8 +19,10 @@ from typing import Any
 
 from ingest.errors import ParseError
 from ingest.normalize import coerce_timestamp, loads_object, unflatten
+from ingest.parsers import winevent
 from ingest.schema import Event, stable_id
-from ingest.windows import normalize_record
+
+_WINDOWS_ID_KEYS = frozenset(winevent.EVENT_ID_KEYS)
 
 
 def parse_json_line(line: str, *, source: str, hint: str = "") -> tuple[str, Event]:
@@ -29,9 +32,11 @@ def parse_json_line(line: str, *, source: str, hint: str = "") -> tuple[str, Eve
 
 
 def parse_json_object(obj: dict[str, Any], line: str, *, source: str, hint: str = "") -> tuple[str, Event]:
-    root = obj.get("Event")
-    if root is not None and isinstance(root, Mapping) and "System" in root:  # the ABC check costs: not on None
-        return "windows", normalize_record(obj, source=source)
+    if "Event" in obj or "winlog" in obj or not _WINDOWS_ID_KEYS.isdisjoint(obj):
+        # evtx JSON, NXLog, GELF, Winlogbeat; a Windows look-alike that fits none: ParseError
+        windows = winevent.windows_json(obj, source=source)
+        if windows is not None:
+            return windows
     if "event_type" in obj and "timestamp" in obj and ("src_ip" in obj or "flow_id" in obj or "stats" in obj):
         return "suricata", parse_eve(obj, line)
     if "ts" in obj and ("uid" in obj or "id.orig_h" in obj or "_path" in obj):

@@ -21,6 +21,7 @@ from prometheus_client import REGISTRY
 
 from ingest.errors import ParseError, SkippedLineError
 from ingest.files import collect_paths
+from ingest.normalize import Normalizer
 from ingest.parsers import PARSERS, catalogue, linux, sniff
 from ingest.parsers.syslog import parse_message, to_event
 from ingest.schema import canonical_json
@@ -192,6 +193,9 @@ def test_exchange_uses_the_fields_header_of_its_file(tmp_path: Path) -> None:
         PARSERS["exchange"](record, source="t", hint=str(tmp_path / "other.LOG"))  # the default field order
 
 
+NORMALIZER = Normalizer.from_settings(CollectorSettings(), "files")
+
+
 def test_catalogue_entries_are_complete_and_their_samples_parse() -> None:
     names: set[str] = set()
     for source in catalogue.registered():
@@ -200,6 +204,8 @@ def test_catalogue_entries_are_complete_and_their_samples_parse() -> None:
         assert source.title and source.logsource and source.sample and source.parse
         options = {"received": RECEIVED} if "received" in inspect.signature(source.parse).parameters else {}
         _, event = source.parse(source.sample, source="sample", hint="/var/log/sample.log", **options)
+        if "winlog" in event:  # Windows events get their logsource from the channel table when normalized
+            NORMALIZER.finish(event, source_id="sample", position=0, input_name="file")
         logsource = event["socflow"]["logsource"]
         assert all(logsource.get(key) == value for key, value in source.logsource.items()), source.name
         json.dumps(event)
