@@ -1,0 +1,121 @@
+"""The Elasticsearch query that pre-selects a hunt's candidate events.
+
+It must select a superset of the events the Sigma engine could match, never fewer: the engine
+confirms every candidate, so a wider query costs time, a narrower one loses alerts. It holds
+the time range and, per logsource the rules name, the two ways the engine routes an event
+(``detectors.sigma.engine.SigmaEngine.route``):
+
+- a Windows event (``winlog.channel`` text, ``winlog.event_id`` integer) is routed by channel
+  and event id through ``config/logsources.yaml``: its service comes from the channel (matched
+  case-insensitively, as the table does) and its categories from (service, event id), including
+  the conditional ``also`` categories (the engine tests their conditions); the stored
+  ``socflow.logsource.category`` holds only the first category, so it cannot be used for them;
+- any other event by ``socflow.logsource.product/category/service``, compared exactly (case
+  included) by the engine, as a keyword ``term`` does.
+
+A rule that names no logsource at all applies to every event: the query is then the time range.
+Pure: the rules' logsources and the table are arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from alerts.hunt.times import iso
+from ingest.logsource import LogsourceTable
+
+# Events whose routing fields the index could not hold as the engine reads them: a value over
+# the keyword length limit or malformed for its type (listed in _ignored), or a channel with
+# non-ASCII letters (Python's lower() folds some of them onto ASCII, case_insensitive does not).
+# Rare and hostile: always candidates, the engine decides.
+ROUTING_FIELDS = ("winlog.channel", "winlog.event_id", "socflow.logsource.product",
+                  "socflow.logsource.category", "socflow.logsource.service")
+DOUBTFUL: dict[str, Any] = {"bool": {"should": [
+    {"terms": {"_ignored": list(ROUTING_FIELDS)}},
+    {"regexp": {"winlog.channel": {"value": ".*[^ -~].*", "flags": "NONE"}}},
+], "minimum_should_match": 1}}
+
+Logsource = tuple[str | None, str | None, str | None]  # (product, category, service)
+
+
+def rule_logsources(rules: Iterable[Any]) -> set[Logsource]:
+    """The distinct logsources of rules (``RuleInfo.logsource``: product, category, service)."""
+    found: set[Logsource] = set()
+    for rule in rules:
+        source: Mapping[str, str] = rule.logsource
+        found.add((source.get("product") or None, source.get("category") or None, source.get("service") or None))
+    return found
+
+
+def time_range(start: datetime | None, end: datetime | None) -> dict[str, Any]:
+    bounds: dict[str, Any] = {"format": "strict_date_optional_time_nanos"}
+    if start is not None:
+        bounds["gte"] = iso(start)
+    if end is not None:
+        bounds["lte"] = iso(end)
+    return {"range": {"@timestamp": bounds}}
+
+
+def candidate_query(logsources: Iterable[Logsource], table: LogsourceTable,
+                    start: datetime | None, end: datetime | None) -> dict[str, Any]:
+    """``bool`` query: in the time range and in one of the logsources' possible routes."""
+    clauses: list[dict[str, Any]] = []
+    for source in sorted(logsources, key=lambda s: tuple(part or "" for part in s)):
+        product, category, service = source
+        if product is None and category is None and service is None:
+            return {"bool": {"filter": [time_range(start, end)]}}
+        clauses.append(_tagged(product, category, service))
+        if product in (None, "windows"):
+            windows = _windows(table, category, service)
+            if windows is not None:
+                clauses.append(windows)
+    if clauses:
+        clauses.append(DOUBTFUL)
+    selection: dict[str, Any] = {"bool": {"should": clauses, "minimum_should_match": 1}} if clauses else {
+        "match_none": {}}
+    return {"bool": {"filter": [time_range(start, end), selection]}}
+
+
+def _tagged(product: str | None, category: str | None, service: str | None) -> dict[str, Any]:
+    """Events routed by their ``socflow.logsource`` tags."""
+    terms = [{"term": {f"socflow.logsource.{name}": value}}
+             for name, value in (("product", product), ("category", category), ("service", service)) if value]
+    return {"bool": {"filter": terms}}
+
+
+def _windows(table: LogsourceTable, category: str | None, service: str | None) -> dict[str, Any] | None:
+    """Windows events the engine routes to (category, service); None when none can be."""
+    has_channel = {"exists": {"field": "winlog.channel"}}
+    has_code = {"exists": {"field": "winlog.event_id"}}
+    if category is None and service is None:
+        # product windows alone (or nothing): every Windows event, known channel or not
+        return {"bool": {"filter": [has_channel, has_code]}}
+    channels: dict[str, list[str]] = {}  # service -> channels (lower case, as the table keys them)
+    for channel, of in table.services.items():
+        channels.setdefault(of, []).append(channel)
+    codes: dict[str, set[int]] = {}  # service -> event ids that carry the category
+    if category is not None:
+        for (of, code), primary in table.categories.items():
+            if primary == category:
+                codes.setdefault(of, set()).add(code)
+        for (of, code), extras in table.extra.items():
+            if any(extra.category == category for extra in extras):
+                codes.setdefault(of, set()).add(code)
+    services = [service] if service is not None else sorted(channels)
+    alternatives = []
+    for name in services:
+        if name not in channels:
+            continue
+        channel_match = [{"term": {"winlog.channel": {"value": channel, "case_insensitive": True}}}
+                         for channel in sorted(channels[name])]
+        filters: list[dict[str, Any]] = [has_code, {"bool": {"should": channel_match, "minimum_should_match": 1}}]
+        if category is not None:
+            if not codes.get(name):
+                continue
+            filters.append({"terms": {"winlog.event_id": sorted(codes[name])}})
+        alternatives.append({"bool": {"filter": filters}})
+    if not alternatives:
+        return None
+    return {"bool": {"should": alternatives, "minimum_should_match": 1}}

@@ -1,0 +1,151 @@
+"""Reading the event store in ``@timestamp`` order: a point in time and ``search_after``.
+
+Deep ``from`` paging costs Elasticsearch the whole prefix on every page and stops at 10,000
+hits; a point in time (PIT) keeps one consistent view of the indices while ``search_after``
+walks it page by page at constant cost, whatever the depth. Pages are fetched one ahead on a
+background thread so Elasticsearch works while the caller processes the previous page; memory
+stays at two pages, however many events the range holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Generator, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
+
+from alerts.hunt import HuntError
+from ingest.logs import log_event
+
+LOGGER = logging.getLogger(__name__)
+DEFAULT_EVENTS_ALIAS = "socflow-events"
+# Oldest first; event.id (the document _id, unique) breaks ties so the order is total and the
+# same on every run. Elasticsearch adds _shard_doc behind them for a PIT search.
+EVENT_ORDER: tuple[dict[str, Any], ...] = (
+    {"@timestamp": {"order": "asc", "format": "strict_date_optional_time_nanos"}},
+    {"event.id": {"order": "asc", "missing": "_last"}},
+)
+_END = object()
+
+
+def events_alias(settings: Any) -> str:
+    """The alias of the event store (``event_store.index_prefix``; ``socflow-events`` by default)."""
+    section = getattr(settings, "event_store", None)
+    return str(getattr(section, "index_prefix", DEFAULT_EVENTS_ALIAS))
+
+
+def require_store(client: Elasticsearch, alias: str) -> None:
+    """Raise a clear HuntError when the alias (or index) does not exist or cannot be reached."""
+    try:
+        found = client.indices.exists(index=alias)
+    except (ApiError, TransportError) as error:
+        raise HuntError(f"cannot reach Elasticsearch to read the event store: {error}", source=alias) from error
+    if not found:
+        raise HuntError("no event store: the alias does not exist (start the event writer: "
+                        "`socflow index events`, or run `socflow demo`)", source=alias)
+
+
+def count(client: Elasticsearch, alias: str, query: Mapping[str, Any]) -> int:
+    return int(client.count(index=alias, query=dict(query))["count"])
+
+
+@dataclass
+class PageStats:
+    """What a read did: pages and events fetched."""
+
+    pages: int = 0
+    events: int = 0
+
+
+def read_pages(client: Elasticsearch, alias: str, query: Mapping[str, Any], *, page_size: int = 2000,
+               limit: int | None = None, keep_alive: str = "2m", prefetch: bool = True,
+               stats: PageStats | None = None) -> Generator[list[dict[str, Any]], None, None]:
+    """The ``_source`` of every event matching ``query``, oldest first, a page at a time.
+
+    ``limit`` stops after that many events. The PIT is closed when the iterator ends or is
+    closed (use ``contextlib.closing`` when stopping early).
+    """
+    stats = stats if stats is not None else PageStats()
+    try:
+        pit = client.open_point_in_time(index=alias, keep_alive=keep_alive)["id"]
+    except NotFoundError as error:
+        raise HuntError("no event store: the alias does not exist", source=alias) from error
+    state = {"pit": pit}
+    pages = _pages(client, state, query, page_size=page_size, limit=limit, keep_alive=keep_alive)
+    try:
+        source = _ahead(pages) if prefetch else pages
+        for page in source:
+            stats.pages += 1
+            stats.events += len(page)
+            yield page
+    finally:
+        pages.close()
+        try:
+            client.close_point_in_time(id=state["pit"])
+        except (ApiError, TransportError) as error:  # it expires after keep_alive anyway
+            log_event(LOGGER, "pit_close_failed", logging.WARNING, error=repr(error))
+
+
+def _pages(client: Elasticsearch, state: dict[str, str], query: Mapping[str, Any], *, page_size: int,
+           limit: int | None, keep_alive: str) -> Generator[list[dict[str, Any]], None, None]:
+    after: list[Any] | None = None
+    left = limit
+    while left is None or left > 0:
+        size = page_size if left is None else min(page_size, left)
+        response = client.search(
+            pit={"id": state["pit"], "keep_alive": keep_alive}, query=dict(query), sort=list(EVENT_ORDER),
+            size=size, search_after=after, track_total_hits=False,
+            filter_path=["pit_id", "hits.hits._source", "hits.hits.sort"])
+        state["pit"] = response.get("pit_id", state["pit"])
+        hits = (response.get("hits") or {}).get("hits") or []
+        if not hits:
+            return
+        yield [hit["_source"] for hit in hits]
+        if left is not None:
+            left -= len(hits)
+        if len(hits) < size:
+            return
+        after = hits[-1]["sort"]
+
+
+def _ahead(pages: Iterator[list[dict[str, Any]]]) -> Iterator[list[dict[str, Any]]]:
+    """Fetch the next page on a thread while the caller works on this one (one page ahead)."""
+    slot: queue.Queue[Any] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def fetch() -> None:
+        try:
+            for page in pages:
+                while not stop.is_set():
+                    try:
+                        slot.put(page, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slot.put(_END)
+        except BaseException as error:  # noqa: BLE001 - handed to the reading thread, re-raised there
+            slot.put(error)
+
+    worker = threading.Thread(target=fetch, name="event-store-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = slot.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():
+            try:
+                slot.get_nowait()
+            except queue.Empty:
+                worker.join(0.05)
