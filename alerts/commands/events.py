@@ -22,7 +22,7 @@ from alerts.eventstore.timeline import (
     find_alert,
 )
 from alerts.hunt.display import console, table
-from alerts.hunt.times import parse_duration, parse_time
+from alerts.hunt.times import accept_relative_times, parse_duration, parse_time
 from alerts.indexer import connect
 from alerts.settings import Settings
 from ingest.schema import get_field
@@ -102,4 +102,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--format", choices=("table", "json"), default="table", help="output (default table)")
     parser.add_argument("--limit", type=int, default=DEFAULT_LIMIT, metavar="N",
                         help=f"at most N events, the oldest (default {DEFAULT_LIMIT})")
+    accept_relative_times(parser)
     parser.set_defaults(handler=handler)

@@ -19,7 +19,7 @@ from typing import Any
 from alerts.commands.replay import alert_documents, write_jsonl
 from alerts.hunt.display import console, table
 from alerts.hunt.run import HuntResult, hunt
-from alerts.hunt.times import parse_time
+from alerts.hunt.times import accept_relative_times, parse_time
 from alerts.indexer import connect
 from alerts.nodes import NodeResolver
 from alerts.settings import Settings
@@ -124,6 +124,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (off anyway when not a TTY)")
     parser.add_argument("--page-size", type=int, default=2000, metavar="N", help="events per Elasticsearch page")
     parser.add_argument("--strict", action="store_true", help="exit 1 when any rule failed to load")
+    accept_relative_times(parser)
     parser.set_defaults(handler=handler)
 
 

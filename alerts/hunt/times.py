@@ -5,6 +5,7 @@ Pure: the current time is an argument. A time without a zone is UTC (events are 
 
 from __future__ import annotations
 
+import argparse
 import re
 from datetime import UTC, date, datetime, timedelta
 
@@ -53,3 +54,9 @@ def parse_time(text: str, now: datetime) -> datetime:
 def iso(moment: datetime) -> str:
     """Millisecond ISO form with ``Z``, the precision of Elasticsearch's ``date`` fields."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def accept_relative_times(parser: argparse.ArgumentParser) -> None:
+    """Let ``--from -7d`` parse: argparse takes an argument starting with ``-`` for an option
+    unless it looks like a negative number; relative times are made to look like one."""
+    parser._negative_number_matcher = re.compile(r"^-\d+(?:\.\d+)?[smhdw]?$")
