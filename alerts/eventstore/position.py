@@ -18,7 +18,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CONSUMERS_DIR = "consumers"
+from ingest.spool_prune import CONSUMERS_DIR
+
 WRITER_NAME = "event-store"
 
 
@@ -60,17 +61,3 @@ class WriterPosition:
             self.lines.pop(name, None)
         return bool(gone)
 
-
-def consumer_done_lists(spool_dir: Path) -> list[set[str]] | None:
-    """The ``done`` segments of every consumer registered on a spool (None: a file is unreadable,
-    so nothing may be pruned this time)."""
-    directory = spool_dir / CONSUMERS_DIR
-    if not directory.is_dir():
-        return []
-    lists: list[set[str]] = []
-    for path in sorted(directory.glob("*.json")):
-        try:
-            lists.append(set(json.loads(path.read_text(encoding="utf-8")).get("done", [])))
-        except (OSError, ValueError, AttributeError):
-            return None
-    return lists
