@@ -20,6 +20,7 @@ from alerts.hunt import HuntError
 from alerts.hunt.select import time_range
 from alerts.hunt.store import events_alias, read_pages, require_store
 from alerts.hunt.times import iso
+from alerts.settings import Settings
 from ingest.schema import get_field, parse_timestamp
 
 EntityKind = Literal["host", "user", "source"]
@@ -71,7 +72,7 @@ class Timeline:
                 "truncated": self.truncated, "events": self.events}
 
 
-def entity_events(client: Elasticsearch, settings: Any, entity: Entity, at: datetime, window: timedelta,
+def entity_events(client: Elasticsearch, settings: Settings, entity: Entity, at: datetime, window: timedelta,
                   *, limit: int = DEFAULT_LIMIT) -> Timeline:
     """The events of ``entity`` in ``[at - window/2, at + window/2]``, oldest first, at most
     ``limit`` (``Timeline.truncated`` says whether more exist). Raises HuntError without a store."""

@@ -19,10 +19,10 @@ from typing import Any
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 
 from alerts.hunt import HuntError
+from alerts.settings import Settings
 from ingest.logs import log_event
 
 LOGGER = logging.getLogger(__name__)
-DEFAULT_EVENTS_ALIAS = "socflow-events"
 # Oldest first; event.id (the document _id, unique) breaks ties so the order is total and the
 # same on every run. Elasticsearch adds _shard_doc behind them for a PIT search.
 EVENT_ORDER: tuple[dict[str, Any], ...] = (
@@ -32,10 +32,9 @@ EVENT_ORDER: tuple[dict[str, Any], ...] = (
 _END = object()
 
 
-def events_alias(settings: Any) -> str:
-    """The alias of the event store (``event_store.index_prefix``; ``socflow-events`` by default)."""
-    section = getattr(settings, "event_store", None)
-    return str(getattr(section, "index_prefix", DEFAULT_EVENTS_ALIAS))
+def events_alias(settings: Settings) -> str:
+    """The alias of the event store (``event_store.index_prefix``)."""
+    return settings.event_store.index_prefix
 
 
 def require_store(client: Elasticsearch, alias: str) -> None:

@@ -102,7 +102,8 @@ def test_bad_rule_is_listed_and_the_others_run(demo: tuple[Store, list[Path], in
 
 
 def test_missing_store_is_a_clear_error(store: Store) -> None:
-    settings = store.settings.model_copy(update={"event_store": type(store.settings.event_store)("t-hunt-none")})  # type: ignore[attr-defined]
+    settings = store.settings.model_copy(
+        update={"event_store": store.settings.event_store.model_copy(update={"index_prefix": "t-hunt-none"})})
     with pytest.raises(HuntError, match="no event store"):
         hunt(store.client, settings, [REPO / "rules" / "web"], *RANGE)
 
