@@ -60,17 +60,27 @@ def time_range(start: datetime | None, end: datetime | None) -> dict[str, Any]:
 
 def candidate_query(logsources: Iterable[Logsource], table: LogsourceTable,
                     start: datetime | None, end: datetime | None) -> dict[str, Any]:
-    """``bool`` query: in the time range and in one of the logsources' possible routes."""
+    """``bool`` query: in the time range and in one of the logsources' possible routes.
+
+    The Windows routes of all logsources are merged per service (its channels once, with the
+    union of the event ids wanted): case-insensitive terms are automata, and a corpus's
+    thousands of rules name dozens of logsources over the same few channels."""
     clauses: list[dict[str, Any]] = []
+    wanted: dict[str, set[int] | None] = {}  # service -> event ids (None: any)
+    any_windows = False
     for source in sorted(logsources, key=lambda s: tuple(part or "" for part in s)):
         product, category, service = source
         if product is None and category is None and service is None:
             return {"bool": {"filter": [time_range(start, end)]}}
         clauses.append(_tagged(product, category, service))
         if product in (None, "windows"):
-            windows = _windows(table, category, service)
-            if windows is not None:
-                clauses.append(windows)
+            if category is None and service is None:
+                any_windows = True
+            else:
+                _windows_routes(table, category, service, wanted)
+    windows = _windows(table, wanted, any_windows=any_windows)
+    if windows is not None:
+        clauses.append(windows)
     if clauses:
         clauses.append(DOUBTFUL)
     selection: dict[str, Any] = {"bool": {"should": clauses, "minimum_should_match": 1}} if clauses else {
@@ -85,36 +95,50 @@ def _tagged(product: str | None, category: str | None, service: str | None) -> d
     return {"bool": {"filter": terms}}
 
 
-def _windows(table: LogsourceTable, category: str | None, service: str | None) -> dict[str, Any] | None:
-    """Windows events the engine routes to (category, service); None when none can be."""
+def _windows_routes(table: LogsourceTable, category: str | None, service: str | None,
+                    wanted: dict[str, set[int] | None]) -> None:
+    """Add the (service, event ids) a Windows event must have for the engine to route it to
+    (category, service): services by channel, categories by (service, event id), including the
+    conditional ``also`` ones (the engine tests their conditions)."""
+    services = set(table.services.values())
+    if category is None:
+        if service in services:
+            wanted[service] = None
+        return
+    for (of, code), primary in table.categories.items():
+        if primary == category and service in (None, of):
+            _want(wanted, of, code)
+    for (of, code), extras in table.extra.items():
+        if service in (None, of) and any(extra.category == category for extra in extras):
+            _want(wanted, of, code)
+
+
+def _want(wanted: dict[str, set[int] | None], service: str, code: int) -> None:
+    if service in wanted and wanted[service] is None:
+        return  # any event id of the service already
+    wanted.setdefault(service, set()).add(code)  # type: ignore[union-attr]
+
+
+def _windows(table: LogsourceTable, wanted: dict[str, set[int] | None], *, any_windows: bool) -> dict[str, Any] | None:
+    """Windows events of the wanted services and event ids; every Windows event (known
+    channel or not) when a rule names product windows alone."""
     has_channel = {"exists": {"field": "winlog.channel"}}
     has_code = {"exists": {"field": "winlog.event_id"}}
-    if category is None and service is None:
-        # product windows alone (or nothing): every Windows event, known channel or not
+    if any_windows:
         return {"bool": {"filter": [has_channel, has_code]}}
     channels: dict[str, list[str]] = {}  # service -> channels (lower case, as the table keys them)
     for channel, of in table.services.items():
         channels.setdefault(of, []).append(channel)
-    codes: dict[str, set[int]] = {}  # service -> event ids that carry the category
-    if category is not None:
-        for (of, code), primary in table.categories.items():
-            if primary == category:
-                codes.setdefault(of, set()).add(code)
-        for (of, code), extras in table.extra.items():
-            if any(extra.category == category for extra in extras):
-                codes.setdefault(of, set()).add(code)
-    services = [service] if service is not None else sorted(channels)
     alternatives = []
-    for name in services:
-        if name not in channels:
-            continue
+    for service in sorted(wanted):
+        codes = wanted[service]
         channel_match = [{"term": {"winlog.channel": {"value": channel, "case_insensitive": True}}}
-                         for channel in sorted(channels[name])]
+                         for channel in sorted(channels.get(service, ()))]
+        if not channel_match:
+            continue
         filters: list[dict[str, Any]] = [has_code, {"bool": {"should": channel_match, "minimum_should_match": 1}}]
-        if category is not None:
-            if not codes.get(name):
-                continue
-            filters.append({"terms": {"winlog.event_id": sorted(codes[name])}})
+        if codes is not None:
+            filters.append({"terms": {"winlog.event_id": sorted(codes)}})
         alternatives.append({"bool": {"filter": filters}})
     if not alternatives:
         return None

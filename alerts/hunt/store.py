@@ -4,7 +4,10 @@ Deep ``from`` paging costs Elasticsearch the whole prefix on every page and stop
 hits; a point in time (PIT) keeps one consistent view of the indices while ``search_after``
 walks it page by page at constant cost, whatever the depth. Pages are fetched one ahead on a
 background thread so Elasticsearch works while the caller processes the previous page; memory
-stays at two pages, however many events the range holds.
+stays at two pages, however many events the range holds. Each page's query also says
+``@timestamp >= the last page's last time`` (exact: the order is by time), so that the
+pre-filter phase skips the daily indices already read instead of searching every shard of a
+month or a year for every page.
 """
 
 from __future__ import annotations
@@ -95,9 +98,11 @@ def _pages(client: Elasticsearch, state: dict[str, str], query: Mapping[str, Any
     left = limit
     while left is None or left > 0:
         size = page_size if left is None else min(page_size, left)
+        bounded = dict(query) if after is None else {"bool": {"filter": [dict(query), {"range": {"@timestamp": {
+            "gte": after[0], "format": "strict_date_optional_time_nanos"}}}]}}
         response = client.search(
-            pit={"id": state["pit"], "keep_alive": keep_alive}, query=dict(query), sort=list(EVENT_ORDER),
-            size=size, search_after=after, track_total_hits=False,
+            pit={"id": state["pit"], "keep_alive": keep_alive}, query=bounded, sort=list(EVENT_ORDER),
+            size=size, search_after=after, track_total_hits=False, pre_filter_shard_size=1,
             filter_path=["pit_id", "hits.hits._source", "hits.hits.sort"])
         state["pit"] = response.get("pit_id", state["pit"])
         hits = (response.get("hits") or {}).get("hits") or []
