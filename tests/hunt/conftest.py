@@ -50,7 +50,8 @@ def store(elasticsearch_url: str, tmp_path: Path) -> Iterator[Store]:
     try:
         yield Store(settings=settings, client=client, prefix=events)
     finally:
-        for name in client.indices.get(index=f"{events}-*,{alerts}-*,{dead}-*", allow_no_indices=True):
-            client.indices.delete(index=name)
+        names = sorted(client.indices.get(index=f"{events}-*,{alerts}-*,{dead}-*", allow_no_indices=True))
+        for first in range(0, len(names), 50):  # by names (wildcard deletes are refused), 50 a request
+            client.indices.delete(index=",".join(names[first:first + 50]))
         for template in (events, dead):
             client.options(ignore_status=404).indices.delete_index_template(name=template)
