@@ -29,7 +29,7 @@ import logging
 import os
 import re
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -51,8 +51,34 @@ class RetentionError(AlertsError):
     """The policy is invalid, or Elasticsearch refused a retention action."""
 
 
+def _every_level_days(value: dict[int, int]) -> dict[int, int]:
+    if sorted(value) != list(LEVELS):
+        raise ValueError(f"days_by_level must name exactly the levels 1-5, got {sorted(value)}")
+    if any(days < 1 for days in value.values()):
+        raise ValueError("retention days must be at least 1")
+    return value
+
+
+class EventRetention(BaseModel):
+    """Days the events of a node are kept, per its security level (see alerts.eventstore.retention)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    days_by_level: dict[int, int] = Field(description="Security level (1-5) -> days events are kept.")
+    default_level: int = Field(3, ge=1, le=5, description="Level assumed for events without one.")
+
+    @field_validator("days_by_level")
+    @classmethod
+    def _every_level(cls, value: dict[int, int]) -> dict[int, int]:
+        return _every_level_days(value)
+
+    @property
+    def longest_days(self) -> int:
+        return max(self.days_by_level.values())
+
+
 class RetentionPolicy(BaseModel):
-    """Days an alert is kept, per security level of its node."""
+    """Days an alert is kept, per security level of its node (and, under ``events``, an event)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -60,15 +86,12 @@ class RetentionPolicy(BaseModel):
     days_by_level: dict[int, int] = Field(description="Security level (1-5) -> days alerts are kept.")
     default_level: int = Field(3, ge=1, le=5, description="Level assumed for alerts without one.")
     audit_index: str = Field("socflow-audit", description="Elasticsearch index of the audit trail.")
+    events: EventRetention | None = Field(None, description="Retention of stored events; none: kept for good.")
 
     @field_validator("days_by_level")
     @classmethod
     def _every_level(cls, value: dict[int, int]) -> dict[int, int]:
-        if sorted(value) != list(LEVELS):
-            raise ValueError(f"days_by_level must name exactly the levels 1-5, got {sorted(value)}")
-        if any(days < 1 for days in value.values()):
-            raise ValueError("retention days must be at least 1")
-        return value
+        return _every_level_days(value)
 
     @property
     def longest_days(self) -> int:
@@ -215,17 +238,22 @@ def _month_start(index: str, prefix: str) -> datetime:
     return datetime(int(match.group(1)), int(match.group(2)), 1, tzinfo=UTC)
 
 
+Planner = Callable[[Elasticsearch, RetentionPolicy, str, datetime], Iterator[Action]]
+
+
 def apply_retention(client: Elasticsearch, policy: RetentionPolicy, prefix: str, now: datetime, audit: AuditLog,
-                    *, dry_run: bool = False, policy_file: str = "") -> RetentionReport:
-    """Run the policy at ``now``; every action (performed or, dry, planned) goes to ``audit``."""
+                    *, dry_run: bool = False, policy_file: str = "", planner: Planner | None = None) -> RetentionReport:
+    """Run the policy at ``now``; every action (performed or, dry, planned) goes to ``audit``.
+
+    ``planner``: what is due (default: the alerts' ``plan``; the event store passes its own)."""
     if now.tzinfo is None:
         raise RetentionError("now must be timezone-aware")
     report = RetentionReport(now=_iso(now), dry_run=dry_run)
     run_id = hashlib.sha256(f"{report.now}|{prefix}|{dry_run}|{os.getpid()}".encode()).hexdigest()[:16]
     try:
-        actions = list(plan(client, policy, prefix, now))
+        actions = list((planner or plan)(client, policy, prefix, now))
     except (ApiError, TransportError) as error:
-        raise RetentionError(f"could not list alert indices: {error}", source=prefix) from error
+        raise RetentionError(f"could not list indices: {error}", source=prefix) from error
     for sequence, action in enumerate(actions):
         outcome = "unknown"
         try:
