@@ -51,51 +51,38 @@ class RetentionError(AlertsError):
     """The policy is invalid, or Elasticsearch refused a retention action."""
 
 
-def _every_level_days(value: dict[int, int]) -> dict[int, int]:
-    if sorted(value) != list(LEVELS):
-        raise ValueError(f"days_by_level must name exactly the levels 1-5, got {sorted(value)}")
-    if any(days < 1 for days in value.values()):
-        raise ValueError("retention days must be at least 1")
-    return value
+class LevelDays(BaseModel):
+    """Days kept per security level 1-5, and the level of what carries none."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    days_by_level: dict[int, int] = Field(description="Security level (1-5) -> days kept.")
+    default_level: int = Field(3, ge=1, le=5, description="Level assumed for documents without one.")
+
+    @field_validator("days_by_level")
+    @classmethod
+    def _every_level(cls, value: dict[int, int]) -> dict[int, int]:
+        if sorted(value) != list(LEVELS):
+            raise ValueError(f"days_by_level must name exactly the levels 1-5, got {sorted(value)}")
+        if any(days < 1 for days in value.values()):
+            raise ValueError("retention days must be at least 1")
+        return value
+
+    @property
+    def longest_days(self) -> int:
+        return max(self.days_by_level.values())
 
 
-class EventRetention(BaseModel):
+class EventRetention(LevelDays):
     """Days the events of a node are kept, per its security level (see alerts.eventstore.retention)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    days_by_level: dict[int, int] = Field(description="Security level (1-5) -> days events are kept.")
-    default_level: int = Field(3, ge=1, le=5, description="Level assumed for events without one.")
-
-    @field_validator("days_by_level")
-    @classmethod
-    def _every_level(cls, value: dict[int, int]) -> dict[int, int]:
-        return _every_level_days(value)
-
-    @property
-    def longest_days(self) -> int:
-        return max(self.days_by_level.values())
-
-
-class RetentionPolicy(BaseModel):
+class RetentionPolicy(LevelDays):
     """Days an alert is kept, per security level of its node (and, under ``events``, an event)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
     version: int = Field(1, description="Policy file format version.")
-    days_by_level: dict[int, int] = Field(description="Security level (1-5) -> days alerts are kept.")
-    default_level: int = Field(3, ge=1, le=5, description="Level assumed for alerts without one.")
     audit_index: str = Field("socflow-audit", description="Elasticsearch index of the audit trail.")
     events: EventRetention | None = Field(None, description="Retention of stored events; none: kept for good.")
-
-    @field_validator("days_by_level")
-    @classmethod
-    def _every_level(cls, value: dict[int, int]) -> dict[int, int]:
-        return _every_level_days(value)
-
-    @property
-    def longest_days(self) -> int:
-        return max(self.days_by_level.values())
 
     def cutoff(self, level: int, now: datetime) -> datetime:
         return now - timedelta(days=self.days_by_level[level])

@@ -35,12 +35,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from elasticsearch import ApiError, Elasticsearch, TransportError
+from elasticsearch import Elasticsearch
 
 from alerts.errors import IndexingError
 from alerts.eventstore import documents, metrics
 from alerts.eventstore.position import WriterPosition, position_path
 from alerts.eventstore.template import daily_index, install_event_templates
+from alerts.retrying import RETRYABLE_STATUS, backoff, call_with_retries
 from alerts.settings import EventStoreSettings
 from ingest.logs import log_event
 from ingest.normalize import orjson_reads_exactly
@@ -48,7 +49,6 @@ from ingest.schema import format_timestamp, stable_id
 from ingest.spool import sealed_segments
 
 LOGGER = logging.getLogger(__name__)
-RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 FILTER_PATH = "errors,items.*.status,items.*.error"
 
 
@@ -352,22 +352,10 @@ class EventWriter:
             self.position.save(self.position_path)
 
     def _backoff(self, attempt: int) -> float:
-        return float(min(self.settings.max_backoff_s, self.settings.initial_backoff_s * 2 ** (attempt - 1)))
+        return backoff(self.settings, attempt)
 
     def _call_with_retries(self, call: Callable[[], Any], stats: EventStats) -> Any:
-        attempt = 0
-        while True:
-            try:
-                return call()
-            except (TransportError, ApiError) as error:
-                status = getattr(error, "status_code", None) or getattr(getattr(error, "meta", None), "status", None)
-                if isinstance(error, ApiError) and status not in RETRYABLE_STATUS:
-                    raise IndexingError(f"Elasticsearch refused the request: {error}") from error
-                attempt += 1
-                if attempt > self.settings.max_retries:
-                    raise IndexingError(f"Elasticsearch unavailable after {attempt - 1} retries: {error}") from error
-                stats.retries += 1
-                delay = self._backoff(attempt)
-                log_event(LOGGER, "elasticsearch_retry", logging.WARNING, attempt=attempt, delay_s=delay,
-                          error=str(error)[:500])
-                self.sleep(delay)
+        def counted() -> None:
+            stats.retries += 1
+
+        return call_with_retries(call, self.settings, sleep=self.sleep, on_retry=counted)

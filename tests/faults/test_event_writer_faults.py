@@ -27,11 +27,11 @@ from elasticsearch import Elasticsearch
 from alerts.scenario import generate
 from alerts.settings import load_settings
 from deploy import elasticsearch
-from deploy.lease import locked
 from deploy.settings import StackSettings
 from ingest.files import collect_paths
 from ingest.logs import log_event
 from tests.eventstore.helpers import drop, spool_ids, stored, unique_settings
+from tests.faults import harness
 from tests.faults.harness import REPO, es_count, kill_group, socflow, wait_for
 
 LOGGER = logging.getLogger(__name__)
@@ -43,21 +43,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def private_elasticsearch(stack_settings: StackSettings) -> Iterator[StackSettings]:
     """An Elasticsearch of this module alone (ports 19240/19340), stopped at the end."""
-    base = stack_settings.effective_run_dir
-    settings = stack_settings.model_copy(update={
-        "run_dir": base.with_name(base.name + "-evstore-faults"),
-        "elasticsearch_port": 19240,
-        "elasticsearch_transport_port": 19340,
-        "elasticsearch_heap": "512m",
-    })
-    with locked(settings.effective_run_dir / "faults.lock"):  # concurrent sessions take turns
-        if elasticsearch.status(settings).pid is None:
-            elasticsearch.remove_data(settings)
-        elasticsearch.start(settings)
-        try:
-            yield settings
-        finally:
-            elasticsearch.stop(settings)
+    with harness.private_elasticsearch(stack_settings, suffix="-evstore-faults", port=19240,
+                                       transport_port=19340) as settings:
+        yield settings
 
 
 def _env(url: str, prefix: str, deadletters: str, **writer: str) -> dict[str, str]:
