@@ -80,4 +80,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--follow", action="store_true", help="keep going as new alerts or segments are committed")
     parser.add_argument("--metrics", action="store_true",
                         help="expose Prometheus metrics (indexer.metrics_port, event_store.metrics_port)")
+    parser.add_argument("--kafka", metavar="BOOTSTRAP",
+                        help="events only: read the Kafka topic the collectors send to instead of the spool")
+    parser.add_argument("--topic", default="socflow-events", help="events only: Kafka topic (with --kafka)")
+    parser.add_argument("--group", default="socflow-event-store",
+                        help="events only: Kafka consumer group of the event writer (with --kafka)")
     parser.set_defaults(handler=handler)

@@ -32,9 +32,15 @@ def record(stats: EventStats) -> None:
     metrics.BACKLOG.set(stats.backlog_segments)
 
 
-def build_writer(settings: Settings) -> EventWriter:
-    es = settings.elasticsearch
-    return EventWriter(connect(es), settings.spool_dir, settings.event_store)
+def build_writer(settings: Settings, args: argparse.Namespace | None = None) -> EventWriter:
+    """The spool's writer, or with ``--kafka`` the topic's."""
+    client = connect(settings.elasticsearch)
+    if args is not None and getattr(args, "kafka", None):
+        from alerts.eventstore.kafka_source import KafkaEventWriter
+
+        return KafkaEventWriter(client, settings.spool_dir, settings.event_store, bootstrap=args.kafka,
+                                topic=args.topic, group=args.group)
+    return EventWriter(client, settings.spool_dir, settings.event_store)
 
 
 def summary(stats: EventStats) -> str:
@@ -63,7 +69,7 @@ def _once(writer: EventWriter) -> EventStats:
 def index_events(args: argparse.Namespace, settings: Settings) -> int:
     if args.metrics and settings.event_store.metrics_port:
         start_http_server(settings.event_store.metrics_port, addr="127.0.0.1")
-    writer = build_writer(settings)
+    writer = build_writer(settings, args)
     if not args.follow:
         stats = _once(writer)
         record(stats)

@@ -35,12 +35,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from elasticsearch import ApiError, Elasticsearch, TransportError
+from elasticsearch import Elasticsearch
 
 from alerts.errors import IndexingError
 from alerts.eventstore import documents, metrics
 from alerts.eventstore.position import WriterPosition, position_path
 from alerts.eventstore.template import daily_index, install_event_templates
+from alerts.retrying import RETRYABLE_STATUS, backoff, call_with_retries
 from alerts.settings import EventStoreSettings
 from ingest.logs import log_event
 from ingest.normalize import orjson_reads_exactly
@@ -48,7 +49,6 @@ from ingest.schema import format_timestamp, stable_id
 from ingest.spool import sealed_segments
 
 LOGGER = logging.getLogger(__name__)
-RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 FILTER_PATH = "errors,items.*.status,items.*.error"
 
 
@@ -85,7 +85,7 @@ class _Item:
 
 
 @dataclass
-class _Bulk:
+class PendingBulk:
     items: list[_Item] = field(default_factory=list)
     size: int = 0
     marks: dict[str, int] = field(default_factory=dict)  # segment -> last line in this bulk
@@ -104,7 +104,7 @@ def _decode(line: bytes) -> Any:
     return json.loads(line)
 
 
-def _utc(epoch: float) -> str:
+def utc_stamp(epoch: float) -> str:
     return format_timestamp(datetime.fromtimestamp(epoch, UTC))
 
 
@@ -125,9 +125,13 @@ class EventWriter:
         self.settings = settings
         self.sleep = sleep
         self.on_progress = on_progress
-        self.position_path = position_path(spool_dir)
+        self.position_path = self._position_path(spool_dir)
         self.position = WriterPosition.load(self.position_path)
         self._template_ready = False
+
+    @staticmethod
+    def _position_path(spool_dir: Path) -> Path:
+        return position_path(spool_dir)
 
     # -- the run ------------------------------------------------------------------------------
     def run_once(self, *, refresh: bool = True) -> EventStats:
@@ -136,15 +140,13 @@ class EventWriter:
         ``refresh``: make what was stored searchable before returning (a one-off run; a
         ``--follow`` loop leaves it to the indices' refresh interval)."""
         stats = EventStats()
-        if not self._template_ready:
-            self._call_with_retries(lambda: install_event_templates(self.client, self.settings), stats)
-            self._template_ready = True
+        self._ensure_templates(stats)
         segments = sealed_segments(self.spool_dir)
         if not self.position_path.exists() or self.position.forget_missing({p.name for p in segments}):
             self.position.save(self.position_path)  # registers the writer as a consumer of the spool
         pending = [p for p in segments if p.name not in self.position.done]
         stats.backlog_segments = len(pending)
-        bulk = _Bulk()
+        bulk = PendingBulk()
         for path in pending:
             start = self.position.lines.get(path.name, 0)
             with path.open("rb") as handle:
@@ -153,18 +155,30 @@ class EventWriter:
                         continue
                     self._add_line(bulk, path.name, number, line, stats)
                     bulk.marks[path.name] = number
-                    if len(bulk.items) >= self.settings.bulk_size or bulk.size >= self.settings.bulk_max_bytes:
+                    if self._full(bulk):
                         bulk = self._flush(bulk, stats)
             bulk.finished.append(path.name)
         self._flush(bulk, stats)
+        self._finish(stats, refresh=refresh)
+        return stats
+
+    def _ensure_templates(self, stats: EventStats) -> None:
+        if not self._template_ready:
+            self._call_with_retries(lambda: install_event_templates(self.client, self.settings), stats)
+            self._template_ready = True
+
+    def _finish(self, stats: EventStats, *, refresh: bool) -> None:
+        """The collectors' dead letters, then (``refresh``) make everything searchable."""
         self._store_collector_deadletters(stats)
         if refresh and (stats.indexed or stats.deadletters_stored or stats.dead_lettered):
             self._call_with_retries(partial(self.client.indices.refresh, index=f"{self.settings.index_prefix},"
                                             f"{self.settings.deadletter_prefix}", ignore_unavailable=True,
                                             allow_no_indices=True), stats)
-        return stats
 
-    def _add_line(self, bulk: _Bulk, segment: str, number: int, line: bytes, stats: EventStats) -> None:
+    def _full(self, bulk: PendingBulk) -> bool:
+        return len(bulk.items) >= self.settings.bulk_size or bulk.size >= self.settings.bulk_max_bytes
+
+    def _add_line(self, bulk: PendingBulk, segment: str, number: int, line: bytes, stats: EventStats) -> None:
         if not line.strip():
             return
         try:
@@ -189,13 +203,16 @@ class EventWriter:
                 stats.truncated += 1
             bulk.add(_Item(daily_index(self.settings.index_prefix, timestamp), event_id, body, document))
 
-    def _park(self, bulk: _Bulk, segment: str, line: int, position: int, *, reason: str, raw: Any) -> None:
+    def _park(self, bulk: PendingBulk, segment: str, line: int, position: int, *, reason: str, raw: Any) -> None:
         """A record of a segment that is no event: into the bulk, for the dead-letter index."""
-        path = self.spool_dir / "segments" / segment
         bulk.add(self._deadletter_item(reason=reason, source=f"{segment}:{line}", stage="event-store", raw=raw,
-                                       timestamp=_utc(path.stat().st_mtime),
+                                       timestamp=self._record_time(segment),
                                        letter_id=stable_id("event-store", segment, line, position), file=segment,
                                        line=line))
+
+    def _record_time(self, segment: str) -> str:
+        """When a record of ``segment`` was committed: the segment's modification time (stable)."""
+        return utc_stamp((self.spool_dir / "segments" / segment).stat().st_mtime)
 
     def _deadletter_item(self, *, reason: str, source: str, stage: str, raw: Any, timestamp: str, letter_id: str,
                          file: str, line: int) -> _Item:
@@ -208,7 +225,7 @@ class EventWriter:
                     "event": {"id": letter_id}, "socflow": {"spool": {"file": file, "line": line}}}
         return _Item(daily_index(self.settings.deadletter_prefix, timestamp), letter_id, documents.encode(document))
 
-    def _flush(self, bulk: _Bulk, stats: EventStats) -> _Bulk:
+    def _flush(self, bulk: PendingBulk, stats: EventStats) -> PendingBulk:
         """Send a bulk; once acknowledged, commit its marks to the position."""
         if bulk.items:
             self._send(bulk.items, stats)
@@ -222,7 +239,7 @@ class EventWriter:
             self.position.save(self.position_path)
             if self.on_progress:
                 self.on_progress(stats)
-        return _Bulk()
+        return PendingBulk()
 
     # -- Elasticsearch ------------------------------------------------------------------------
     def _send(self, items: list[_Item], stats: EventStats, *, kind: str = "events") -> None:
@@ -302,16 +319,17 @@ class EventWriter:
                 stats.dead_lettered += 1
         return again, later, parked
 
+    def _deadletter_files(self) -> list[Path]:
+        """The collectors' sealed dead-letter files this writer stores."""
+        return sorted((self.spool_dir / "deadletter").glob("dl-*.jsonl"))
+
     def _store_collector_deadletters(self, stats: EventStats) -> None:
-        directory = self.spool_dir / "deadletter"
-        if not directory.is_dir():
-            return
-        for path in sorted(directory.glob("dl-*.jsonl")):
+        for path in self._deadletter_files():
             start, read = self.position.deadletters.get(path.name, (0, 0))
             size = path.stat().st_size
             if size == read:
                 continue  # sealed dead-letter files never change: stored already
-            stamp = _utc(path.stat().st_mtime)
+            stamp = utc_stamp(path.stat().st_mtime)
             items: list[_Item] = []
             number = start
             with path.open("rb") as handle:
@@ -334,22 +352,10 @@ class EventWriter:
             self.position.save(self.position_path)
 
     def _backoff(self, attempt: int) -> float:
-        return float(min(self.settings.max_backoff_s, self.settings.initial_backoff_s * 2 ** (attempt - 1)))
+        return backoff(self.settings, attempt)
 
     def _call_with_retries(self, call: Callable[[], Any], stats: EventStats) -> Any:
-        attempt = 0
-        while True:
-            try:
-                return call()
-            except (TransportError, ApiError) as error:
-                status = getattr(error, "status_code", None) or getattr(getattr(error, "meta", None), "status", None)
-                if isinstance(error, ApiError) and status not in RETRYABLE_STATUS:
-                    raise IndexingError(f"Elasticsearch refused the request: {error}") from error
-                attempt += 1
-                if attempt > self.settings.max_retries:
-                    raise IndexingError(f"Elasticsearch unavailable after {attempt - 1} retries: {error}") from error
-                stats.retries += 1
-                delay = self._backoff(attempt)
-                log_event(LOGGER, "elasticsearch_retry", logging.WARNING, attempt=attempt, delay_s=delay,
-                          error=str(error)[:500])
-                self.sleep(delay)
+        def counted() -> None:
+            stats.retries += 1
+
+        return call_with_retries(call, self.settings, sleep=self.sleep, on_retry=counted)
