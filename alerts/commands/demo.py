@@ -3,8 +3,9 @@
 Steps: start the local Elasticsearch (fetched from Maven Central on first use), generate the
 attack scenario, collect it into the spool, store every collected event in the event store
 (``socflow-demo-events-*``), run the Flink job over the spool (Flink's local runtime, bounded),
-index the committed alerts, and print them as read back from Elasticsearch. A rerun gives the
-same alerts and events and adds no duplicates.
+index the committed alerts, and print them as read back from Elasticsearch; end with the
+timeline of the most severe alert's host, read from the event store (``socflow events``). A
+rerun gives the same alerts and events and adds no duplicates.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from typing import Any
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
+from alerts.hunt.times import parse_duration
 from alerts.settings import Settings
 
 SCENARIO_START = datetime(2026, 11, 20, 7, 30, tzinfo=UTC)
@@ -129,9 +132,40 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
         console = Console(width=170)  # piped or logged: do not squeeze the table into 80 columns
     hits = run_demo(settings, console, keep=args.keep)
     render(hits, console)
-    # The timeline of one alert's host from the event store goes here (`socflow events`, branch `hunt`):
-    # show_timeline(settings, hits, console, index=DEMO_EVENTS)
+    from alerts.indexer import connect
+    from deploy import elasticsearch
+
+    demo = settings.model_copy(update={
+        "elasticsearch": settings.elasticsearch.model_copy(
+            update={"url": elasticsearch.elasticsearch_url(settings.stack), "index_prefix": DEMO_PREFIX}),
+        "event_store": settings.event_store.model_copy(
+            update={"index_prefix": DEMO_EVENTS, "deadletter_prefix": DEMO_DEADLETTERS})})
+    show_timeline(connect(demo.elasticsearch), demo, hits, console)
     return 0 if hits else 1
+
+
+def show_timeline(client: Any, settings: Settings, hits: list[dict[str, Any]], console: Console) -> Any:
+    """The stored events of the most severe alert's host, in the hour around it (what an analyst
+    opens first), and the command that prints it again; returns the timeline (None: no alert
+    names a host)."""
+    from alerts.commands.events import show
+    from alerts.eventstore.timeline import Entity, alert_time, entity_events
+
+    ranked = sorted((hit for hit in hits if (hit.get("host") or {}).get("name")),
+                    key=lambda hit: (-int((hit.get("event") or {}).get("severity") or 0), hit["@timestamp"]))
+    if not ranked:
+        return None
+    alert = ranked[0]
+    timeline = entity_events(client, settings, Entity("host", alert["host"]["name"]), alert_time(alert),
+                             parse_duration("1h"), limit=40)
+    console.print(Text(f"Timeline of alert {alert['_id']} ({alert['rule']['name']}): the host's events "
+                       "around it, from the event store"))
+    show(timeline, console)
+    console.print(Text(f"Again, or for any alert: SOCFLOW_EVENT_STORE__INDEX_PREFIX={DEMO_EVENTS} "
+                       f"SOCFLOW_ELASTICSEARCH__INDEX_PREFIX={DEMO_PREFIX} "
+                       f"SOCFLOW_ELASTICSEARCH__URL={settings.elasticsearch.url} "
+                       f"socflow events --around {alert['_id']} --host {alert['host']['name']}"))
+    return timeline
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -128,3 +128,17 @@ def test_hostile_strings_never_reach_the_terminal_raw(demo: tuple[Store, list[Pa
                              "--format", "json"], capsys)
     assert "\x1b" not in out and "\u202e" not in out  # JSON escapes them
     assert HOSTILE in [event["host"]["name"] for event in json.loads(out)["events"]]
+
+
+def test_demo_ends_with_the_timeline_of_its_most_severe_alert(demo: tuple[Store, list[Path]]) -> None:
+    from alerts.commands.demo import show_timeline
+
+    store, paths = demo
+    result = replay([REPO / "rules"], paths, store.settings)
+    hits = [doc | {"_id": doc["_id"]} for doc in alert_documents(result.detections, "x")]
+    out = Console(record=True, width=200, color_system=None, file=io.StringIO())
+    timeline = show_timeline(store.client, store.settings, hits, out)
+    assert timeline is not None and timeline.entity.kind == "host" and timeline.events
+    text = " ".join(out.export_text().split())
+    assert "Timeline of alert" in text and "socflow events --around" in text
+    assert timeline.entity.value in text
