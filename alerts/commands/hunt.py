@@ -35,7 +35,7 @@ def handler(args: argparse.Namespace, settings: Settings, *, now: datetime | Non
     show = not args.no_progress and sys.stderr.isatty()
     with _progress(show) as (on_total, on_batch):
         outcome = hunt(client, settings, args.rules, start, end, detectors=args.detectors,
-                       page_size=args.page_size, on_total=on_total, on_batch=on_batch)
+                       page_size=args.page_size, workers=args.workers, on_total=on_total, on_batch=on_batch)
     result = outcome.result
     for failure in result.rule_failures:
         print(f"rule not loaded: {failure.path}: {failure.reason}", file=sys.stderr)
@@ -123,6 +123,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "of the range; replay runs them)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (off anyway when not a TTY)")
     parser.add_argument("--page-size", type=int, default=2000, metavar="N", help="events per Elasticsearch page")
+    parser.add_argument("--workers", type=int, default=2, metavar="N",
+                        help="days of events fetched from Elasticsearch at once (default 2)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when any rule failed to load")
     accept_relative_times(parser)
     parser.set_defaults(handler=handler)

@@ -23,7 +23,7 @@ from elasticsearch import Elasticsearch
 
 from alerts.commands.replay import ReplayResult, detect, load_rules
 from alerts.hunt.select import candidate_query, rule_logsources, time_range
-from alerts.hunt.store import PageStats, count, events_alias, read_pages, require_store
+from alerts.hunt.store import PageStats, day_slices, events_alias, read_pages, require_store
 from alerts.settings import REPO_ROOT, Settings
 from detectors.pipeline import BatchResult
 from ingest.logsource import LogsourceTable
@@ -36,7 +36,7 @@ class HuntResult:
     """What a hunt produced: the replay result, plus how the store was read."""
 
     result: ReplayResult
-    candidates: int = 0  # events the pre-selection query counted (0 when not counted)
+    candidates: int = 0  # events the pre-selection query selects
     pages: int = 0
     query: dict[str, Any] = field(default_factory=dict)
     first_detection_s: float | None = None  # from the start of the read to the first match
@@ -44,7 +44,7 @@ class HuntResult:
 
 
 def hunt(client: Elasticsearch, settings: Settings, rule_paths: Sequence[Path], start: datetime | None,
-         end: datetime | None, *, detectors: bool = False, page_size: int = 2000,
+         end: datetime | None, *, detectors: bool = False, page_size: int = 2000, workers: int = 2,
          on_total: Callable[[int], None] | None = None, on_batch: Progress | None = None,
          clock: Callable[[], float] = time.monotonic) -> HuntResult:
     """Run the rules over stored events in ``[start, end]``; see the module docstring."""
@@ -58,8 +58,9 @@ def hunt(client: Elasticsearch, settings: Settings, rule_paths: Sequence[Path], 
         query = candidate_query(rule_logsources(engine.rules), table, start, end)
     outcome = HuntResult(result=ReplayResult(), query=query)
     began = clock()
+    slices = day_slices(client, alias, query)
+    outcome.candidates = sum(found for _start, _end, found in slices)
     if on_total is not None:
-        outcome.candidates = count(client, alias, query)
         on_total(outcome.candidates)
     stats = PageStats()
 
@@ -70,7 +71,7 @@ def hunt(client: Elasticsearch, settings: Settings, rule_paths: Sequence[Path], 
             on_batch(batch.events, len(batch.detections))
 
     pages: Generator[list[dict[str, Any]], None, None] = read_pages(
-        client, alias, query, page_size=page_size, stats=stats)
+        client, alias, query, page_size=page_size, slices=slices, workers=workers, stats=stats)
     with closing(pages):
         result = detect(engine, pages, settings, detectors=detectors, on_batch=seen)
     result.rules_loaded, result.rule_failures = report.loaded, list(report.failures)
