@@ -119,6 +119,13 @@ def private_stack() -> StackSettings:
         "elasticsearch_port": 19236, "elasticsearch_transport_port": 19336, "elasticsearch_heap": "1g"})
 
 
+def drop_indices(client: Elasticsearch) -> None:
+    for prefix in (PREFIX, DEAD, ALERTS):
+        names = sorted(client.indices.get(index=f"{prefix}-*", allow_no_indices=True))
+        for first in range(0, len(names), 50):  # by name: wildcard deletes are refused
+            client.indices.delete(index=",".join(names[first:first + 50]))
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
@@ -147,6 +154,7 @@ def main() -> int:
     per_day = args.events // args.days
     figures: dict[str, Any] = {"events": 0, "days": args.days}
     try:
+        drop_indices(client)  # a previous run's leftovers would keep their (same-id) events
         spool = work / "spool"
         writer = EventWriter(client, spool, settings.event_store)
         sample: list[dict[str, Any]] = []
@@ -211,10 +219,7 @@ def main() -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
         if not args.keep:
-            for prefix in (PREFIX, DEAD, ALERTS):
-                names = sorted(client.indices.get(index=f"{prefix}-*", allow_no_indices=True))
-                for first in range(0, len(names), 50):
-                    client.indices.delete(index=",".join(names[first:first + 50]))
+            drop_indices(client)
         if stack is not None:
             elasticsearch.stop(stack)
     print(json.dumps(figures, indent=1))
