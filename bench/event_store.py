@@ -128,10 +128,18 @@ def drop(client: Elasticsearch, prefix: str) -> None:
         client.indices.delete_index_template(name=prefix)
 
 
+def clear_templates(client: Elasticsearch) -> None:
+    """Every bench template and index: one variant's at a time (their patterns must not meet)."""
+    if not client.indices.exists_index_template(name="bench-evstore-*"):
+        return
+    for template in client.indices.get_index_template(name="bench-evstore-*")["index_templates"]:
+        drop(client, template["name"])
+
+
 def run_variant(client: Elasticsearch, es_pid: int, spool: Path, variant: dict[str, Any], events: int,
                 keep: bool) -> dict[str, Any]:
-    prefix = f"bench-evstore-{variant['name']}"
-    drop(client, prefix)
+    prefix = f"bench-evstore-{variant['name']}-v"  # "-v": no variant's pattern covers another's indices
+    clear_templates(client)
     client.indices.put_index_template(name=prefix, **template_body(variant, prefix))
     (spool / "consumers" / "event-store.json").unlink(missing_ok=True)
     settings = EventStoreSettings(index_prefix=prefix, deadletter_prefix=f"{prefix}-dl")
