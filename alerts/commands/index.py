@@ -43,6 +43,8 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
         from alerts.commands.index_events import index_events
 
         return index_events(args, settings)
+    if args.kafka:
+        raise IndexingError("--kafka is for `socflow index events`: the alert indexer reads the alert stream")
     if args.metrics and settings.indexer.metrics_port:
         start_http_server(settings.indexer.metrics_port, addr="127.0.0.1")
     indexer = build_indexer(settings)

@@ -107,7 +107,10 @@ def refused_field(error: Any) -> str | None:
 
 
 def move_field(document: dict[str, Any], path: str) -> bool:
-    """Move the value at dotted ``path`` under ``socflow.store.moved``; False when it is not there."""
+    """Move the value at dotted ``path`` under ``socflow.store.moved``; False when it is not there,
+    or is already inside ``socflow.store`` (moving it again would only nest it deeper)."""
+    if path == "socflow.store" or path.startswith("socflow.store."):
+        return False
     parts = path.split(".")
     node: Any = document
     for index, part in enumerate(parts[:-1]):

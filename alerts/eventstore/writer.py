@@ -119,8 +119,11 @@ class EventWriter:
         *,
         sleep: Callable[[float], None] = time.sleep,
         on_progress: Callable[[EventStats], None] | None = None,
+        max_moves: int = documents.MAX_MOVES,
     ) -> None:
+        """``max_moves``: refused fields moved aside per event before it goes to the dead letters."""
         self.client = client
+        self.max_moves = max_moves
         self.spool_dir = spool_dir
         self.settings = settings
         self.sleep = sleep
@@ -305,7 +308,7 @@ class EventWriter:
                 raise IndexingError(f"dead letter {item.id} refused by Elasticsearch: {result.get('error')}")
             else:
                 refused = documents.refused_field(result.get("error"))
-                if refused and item.moves < documents.MAX_MOVES and documents.move_field(item.event, refused):
+                if refused and item.moves < self.max_moves and documents.move_field(item.event, refused):
                     item.moves += 1
                     item.body = documents.encode(item.event)
                     again.append(item)

@@ -81,6 +81,7 @@ def test_move_field_nested_and_flat_dotted_keys() -> None:
     assert documents.move_field(event, "host.name")
     assert documents.move_field(event, "source.ip.v4")
     assert not documents.move_field(event, "user.name")
+    assert not documents.move_field(event, "socflow.store.moved")  # never nested into itself
     assert event["host"] == {"os": {"name": "w"}} and event["source"] == {}
     assert event["socflow"]["store"]["moved"] == {"host.name": {"a": 1}, "source.ip.v4": {"x": 1}}
     assert event["socflow"]["store"]["moved_fields"] == ["host.name", "source.ip.v4"]
