@@ -67,9 +67,12 @@ class PageStats:
 def day_slices(client: Elasticsearch, alias: str, query: Mapping[str, Any]) -> list[tuple[str, str, int]]:
     """The UTC days that hold events matching ``query``: ``(start, end, count)``, end exclusive,
     oldest first (a date histogram: empty days of a long range cost nothing)."""
-    response = client.search(index=alias, query=dict(query), size=0, track_total_hits=False, aggs={"days": {
-        "date_histogram": {"field": "@timestamp", "calendar_interval": "1d", "min_doc_count": 1,
-                           "time_zone": "UTC", "format": "strict_date_optional_time"}}})
+    try:
+        response = client.search(index=alias, query=dict(query), size=0, track_total_hits=False, aggs={"days": {
+            "date_histogram": {"field": "@timestamp", "calendar_interval": "1d", "min_doc_count": 1,
+                               "time_zone": "UTC", "format": "strict_date_optional_time"}}})
+    except (ApiError, TransportError) as error:
+        raise HuntError(f"cannot count the candidate events: {error}", source=alias) from error
     buckets = ((response.get("aggregations") or {}).get("days") or {}).get("buckets") or []
     found = []
     for bucket in buckets:
@@ -111,6 +114,9 @@ def read_pages(client: Elasticsearch, alias: str, query: Mapping[str, Any], *, p
             stats.pages += 1
             stats.events += len(page)
             yield page
+    except (ApiError, TransportError) as error:
+        raise HuntError(f"reading the event store failed after {stats.events} events: {error}",
+                        source=alias) from error
     finally:
         try:
             client.close_point_in_time(id=state["pit"])

@@ -21,6 +21,7 @@ from alerts.commands import hunt as hunt_command
 from alerts.commands.replay import alert_documents, replay
 from alerts.hunt import HuntError
 from alerts.hunt.run import hunt
+from alerts.hunt.store import day_slices, read_pages
 from alerts.nodes import NodeResolver
 from alerts.scenario import generate
 from ingest.schema import canonical_json
@@ -112,3 +113,13 @@ def test_from_after_to_is_refused(store: Store, capsys: pytest.CaptureFixture[st
     args = argparse.Namespace(start="2026-11-21", end="2026-11-20")
     assert hunt_command.handler(args, store.settings) == 2
     assert "is after --to" in capsys.readouterr().err
+
+
+def test_a_failing_read_is_a_clear_error(demo: tuple[Store, list[Path], int]) -> None:
+    store, _, _ = demo
+    alias = store.settings.event_store.index_prefix
+    pages = read_pages(store.client, alias, {"range": {"@timestamp": {"gte": "not a time"}}})
+    with pytest.raises(HuntError, match="reading the event store failed after 0 events"):
+        list(pages)
+    with pytest.raises(HuntError, match="cannot count the candidate events"):
+        day_slices(store.client, alias, {"range": {"@timestamp": {"gte": "not a time"}}})

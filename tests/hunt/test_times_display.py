@@ -70,3 +70,15 @@ def test_windows_routes_by_channel_and_event_id() -> None:
     everything = candidate_query({("windows", None, None), (None, None, None)}, table_, None, None)
     assert everything == {"bool": {"filter": [
         {"range": {"@timestamp": {"format": "strict_date_optional_time_nanos"}}}]}}
+
+
+def test_progress_bar_counts_events_and_matches() -> None:
+    from alerts.commands.hunt import _progress
+
+    with _progress(True) as (on_total, on_batch):
+        assert on_total is not None and on_batch is not None
+        on_total(10)
+        on_batch(6, 1)
+        on_batch(4, 0)
+    with _progress(False) as callbacks:
+        assert callbacks == (None, None)
