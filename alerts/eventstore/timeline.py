@@ -1,9 +1,9 @@
 """Timelines: the stored events of one entity (host, user or source address) around a time.
 
 The query the triage console runs for an alert's context, and ``socflow events`` prints:
-events whose ``host.name`` / ``user.name`` (case-insensitively: Windows and mail write the same
-account in several cases) or ``source.ip`` (an address or a CIDR block) is the entity, within
-a window centred on a time or on an alert, oldest first, read with a point in time and
+events whose ``host.name`` (with or without its domain) / ``user.name`` (case-insensitively:
+Windows and mail write the same names in several cases) or ``source.ip`` (an address or a
+CIDR block) is the entity, within a window centred on a time or on an alert, oldest first, read with a point in time and
 ``search_after`` (constant cost per page on a month of events, unlike deep ``from``).
 """
 
@@ -53,7 +53,24 @@ class Entity:
     def query(self) -> dict[str, Any]:
         if self.kind == "source":
             return {"term": {self.field: self.value}}
-        return {"term": {self.field: {"value": self.value, "case_insensitive": True}}}
+        exact = {"term": {self.field: {"value": self.value, "case_insensitive": True}}}
+        if self.kind != "host" or _is_address(self.value):
+            return exact
+        # Sysmon and the Security log name hosts by FQDN, syslog and web logs by short name:
+        # a host is itself with or without its domain.
+        short = self.value.split(".", 1)[0]
+        names = [exact, {"prefix": {self.field: {"value": f"{short}.", "case_insensitive": True}}}]
+        if short != self.value:
+            names.append({"term": {self.field: {"value": short, "case_insensitive": True}}})
+        return {"bool": {"should": names, "minimum_should_match": 1}}
+
+
+def _is_address(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass

@@ -90,6 +90,15 @@ def test_entities_limit_and_case(demo: tuple[Store, list[Path]]) -> None:
     cut = entity_events(store.client, store.settings, Entity("source", SPRAYER), at, timedelta(hours=1), limit=5)
     assert cut.truncated and [e["event"]["id"] for e in cut.events] == [e["event"]["id"]
                                                                        for e in by_source.events[:5]]
+    # a host with or without its domain (Sysmon names it by FQDN), never a longer name
+    short = entity_events(store.client, store.settings, Entity("host", "AG-012-pc017"), START + timedelta(hours=2),
+                          timedelta(hours=6))
+    assert short.events and {e["host"]["name"] for e in short.events} == {"ag-012-pc017.hoagiang.gov.vn"}
+    full = entity_events(store.client, store.settings, Entity("host", "ag-012-pc017.hoagiang.gov.vn"),
+                         START + timedelta(hours=2), timedelta(hours=6))
+    assert [e["event"]["id"] for e in full.events] == [e["event"]["id"] for e in short.events]
+    assert not entity_events(store.client, store.settings, Entity("host", "ag-012-pc01"), START,
+                             timedelta(hours=12)).events
     with pytest.raises(HuntError, match="not an IP address"):
         Entity("source", "not-an-ip")
 
