@@ -2,13 +2,14 @@
 
 Deep ``from`` paging costs Elasticsearch the whole prefix on every page and stops at 10,000
 hits; a point in time (PIT) keeps one consistent view of the indices while ``search_after``
-walks it page by page at constant cost, whatever the depth. A hunt reads day by day (the
-indices are daily): a few days are fetched at once on threads, each at most two pages ahead,
-and handed over in day order, so Elasticsearch works with several threads while the caller
-runs the rules; memory stays at a few pages, however many events the range holds. Each page's query also says
-``@timestamp >= the last page's last time`` (exact: the order is by time), so that the
-pre-filter phase skips the daily indices already read instead of searching every shard of a
-month or a year for every page.
+walks it page by page at constant cost, whatever the depth.
+
+A hunt reads day by day (the indices are daily): a few days are fetched at once on threads,
+each at most two pages ahead, and handed over in day order, so Elasticsearch works with several
+threads while the caller runs the rules; memory stays at a few pages, however many events the
+range holds. Each page's query also says ``@timestamp >= the last page's last time`` (exact:
+the order is by time), so that the pre-filter phase skips the daily indices already read
+instead of searching every shard of a month or a year for every page.
 """
 
 from __future__ import annotations
