@@ -29,6 +29,8 @@ COMMAND_MODULES = (
     "alerts.commands.run",
     "alerts.commands.index",
     "alerts.commands.replay",
+    "alerts.commands.hunt",
+    "alerts.commands.events",
     "alerts.commands.rules",
     "alerts.commands.retention",
     "alerts.commands.serve",
