@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
+from alerts.triage.settings import TriageSettings
 from deploy.settings import StackSettings
 from detectors.settings import JobSettings
 from ingest.settings import CollectorSettings
@@ -65,6 +66,7 @@ class Settings(BaseSettings):
     elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)  # type: ignore[arg-type]
     indexer: IndexerSettings = Field(default_factory=IndexerSettings)  # type: ignore[arg-type]
     stack: StackSettings = Field(default_factory=StackSettings)  # type: ignore[arg-type]
+    triage: TriageSettings = Field(default_factory=TriageSettings)  # type: ignore[arg-type]
 
     @property
     def spool_dir(self) -> Path:
@@ -81,6 +83,12 @@ class Settings(BaseSettings):
     @property
     def deadletter_dir(self) -> Path:
         return self.data_dir / "deadletter"
+
+    @property
+    def suppression_paths(self) -> tuple[Path, ...]:
+        """What the job suppresses: the configured file, then the console's suppressions (written
+        by admins from the console, ``alerts.triage.suppressions``), merged in that order."""
+        return (self.resolve(self.job.suppressions_path), self.data_dir / "suppressions.yaml")
 
     def resolve(self, path: Path) -> Path:
         """Relative paths in the config are relative to the repository root."""

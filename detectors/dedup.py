@@ -182,6 +182,18 @@ class Suppressor:
             raise DetectorError(f"invalid suppressions: {error!r}", source=str(path)) from error
         return cls(suppressions=suppressions)
 
+    @classmethod
+    def load_all(cls, paths: Sequence[Path]) -> Suppressor:
+        """The suppressions of several files, in order (the configured file, then the console's
+        ``<data-dir>/suppressions.yaml``); a missing file has none; a name used twice is an error."""
+        suppressions: list[Suppression] = []
+        for path in paths:
+            for suppression in cls.load(path).suppressions:
+                if any(known.name == suppression.name for known in suppressions):
+                    raise DetectorError(f"suppression name {suppression.name!r} is used twice", source=str(path))
+                suppressions.append(suppression)
+        return cls(suppressions=suppressions)
+
     def suppressed_by(self, detection: Detection) -> str | None:
         for suppression in self.suppressions:
             if suppression.matches(detection):

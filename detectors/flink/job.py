@@ -104,7 +104,8 @@ class JobSpec:
     key_level_filter: str = ""
     dedup_window_s: int = 3600
     dedup_entity_fields: tuple[str, ...] = ("source.ip", "host.name", "user.name")
-    suppressions_path: str = ""
+    # Suppression files, merged in order (settings.suppression_paths: config, then the console's).
+    suppressions_paths: tuple[str, ...] = ()
     extra_config: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -116,6 +117,7 @@ class JobSpec:
         data["rule_dirs"] = tuple(data["rule_dirs"])
         data["jars"] = tuple(data.get("jars", ()))
         data["dedup_entity_fields"] = tuple(data.get("dedup_entity_fields", ()))
+        data["suppressions_paths"] = tuple(data.get("suppressions_paths", ()))
         return cls(**data)
 
 
@@ -186,16 +188,16 @@ class GroupAlerts(KeyedProcessFunction):
     outlasts the window, so memory stays bounded. Each update goes out with a higher version.
     """
 
-    def __init__(self, window_s: int, entity_fields: tuple[str, ...], suppressions_path: str) -> None:
+    def __init__(self, window_s: int, entity_fields: tuple[str, ...], suppressions_paths: tuple[str, ...]) -> None:
         self.window_s = window_s
         self.entity_fields = entity_fields
-        self.suppressions_path = suppressions_path
+        self.suppressions_paths = suppressions_paths
 
     def open(self, runtime_context: RuntimeContext) -> None:
         from detectors.dedup import DedupPolicy, Suppressor
 
         self.policy = DedupPolicy(window_s=self.window_s, entity_fields=self.entity_fields)
-        self.suppressor = Suppressor.load(Path(self.suppressions_path)) if self.suppressions_path else Suppressor()
+        self.suppressor = Suppressor.load_all([Path(path) for path in self.suppressions_paths])
         descriptor = ValueStateDescriptor("alert", Types.STRING())
         # Late detections of a window arrive within minutes; a day keeps room for replays.
         ttl = StateTtlConfig.new_builder(Time.seconds(self.window_s + 86_400)).build()
@@ -307,7 +309,7 @@ def build_job(env: StreamExecutionEnvironment, spec: JobSpec) -> None:
                                                      key_level_filter=spec.key_level_filter))
     grouped = (
         alerts.key_by(AlertKey(spec.dedup_window_s, spec.dedup_entity_fields), key_type=Types.STRING())
-        .process(GroupAlerts(spec.dedup_window_s, spec.dedup_entity_fields, spec.suppressions_path),
+        .process(GroupAlerts(spec.dedup_window_s, spec.dedup_entity_fields, spec.suppressions_paths),
                  output_type=Types.STRING())
         .name("suppress-and-group-alerts")
         .uid("group-alerts")
