@@ -29,6 +29,9 @@ COMMAND_MODULES = (
     "alerts.commands.replay",
     "alerts.commands.rules",
     "alerts.commands.retention",
+    "alerts.commands.serve",
+    "alerts.commands.users",
+    "alerts.commands.audit",
 )
 
 

@@ -52,6 +52,28 @@ class IndexerSettings(BaseModel):
     metrics_port: int = Field(9465, ge=0, le=65535, description="Prometheus port of the indexer; 0 disables.")
 
 
+class ConsoleSettings(BaseModel):
+    """The analysts' console (``socflow serve``): where it listens, sessions, login throttling, audit."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = Field("127.0.0.1", description="Address to listen on; plain HTTP only on a loopback address.")
+    port: int = Field(8765, ge=0, le=65535, description="TCP port of the console and its API.")
+    tls_cert: Path | None = Field(None, description="PEM certificate (chain); with tls_key, serve HTTPS.")
+    tls_key: Path | None = Field(None, description="PEM private key of tls_cert.")
+    session_ttl_s: int = Field(8 * 3600, ge=60, description="A session ends this long after login, used or not.")
+    session_idle_s: int = Field(30 * 60, ge=60, description="A session ends after this long without a request.")
+    login_max_failures: int = Field(5, ge=1, description="Failed logins per user, and per address, in the window.")
+    login_window_s: int = Field(15 * 60, ge=1, description="Window of login_max_failures; then 429 Retry-After.")
+    audit_index: str = Field("socflow-audit", description="Elasticsearch index of the hash-chained audit trail.")
+    min_password_length: int = Field(12, ge=8, description="Shortest password `users add/passwd` accept.")
+    elasticsearch_check_s: float = Field(5.0, gt=0, description="How long an Elasticsearch health answer is reused.")
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None and self.tls_key is not None
+
+
 class Settings(BaseSettings):
     """All of socflow's settings."""
 
@@ -66,6 +88,7 @@ class Settings(BaseSettings):
     elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)  # type: ignore[arg-type]
     indexer: IndexerSettings = Field(default_factory=IndexerSettings)  # type: ignore[arg-type]
     stack: StackSettings = Field(default_factory=StackSettings)  # type: ignore[arg-type]
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)  # type: ignore[arg-type]
     triage: TriageSettings = Field(default_factory=TriageSettings)  # type: ignore[arg-type]
 
     @property
@@ -89,6 +112,16 @@ class Settings(BaseSettings):
         """What the job suppresses: the configured file, then the console's suppressions (written
         by admins from the console, ``alerts.triage.suppressions``), merged in that order."""
         return (self.resolve(self.job.suppressions_path), self.data_dir / "suppressions.yaml")
+
+    @property
+    def console_dir(self) -> Path:
+        """Users and API tokens of the console (``users.json``)."""
+        return self.data_dir / "console"
+
+    @property
+    def audit_dir(self) -> Path:
+        """Local audit files: the retention JSONL and the audit chain's head."""
+        return self.data_dir / "audit"
 
     def resolve(self, path: Path) -> Path:
         """Relative paths in the config are relative to the repository root."""

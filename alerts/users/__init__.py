@@ -1,0 +1,1 @@
+"""Console users, roles, Argon2 password hashes and API tokens (``store``)."""
