@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "alerts.commands.serve",
     "alerts.commands.users",
     "alerts.commands.audit",
+    "alerts.commands.alerts",
 )
 
 

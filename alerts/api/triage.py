@@ -38,10 +38,9 @@ from alerts.triage.context import (
 )
 from alerts.triage.errors import ConflictError, NotFoundError, StoreUnavailableError, TriageError
 from alerts.triage.queue import GROUP_FIELDS, QueueFilter
-from alerts.triage.store import Record, TriageStore
+from alerts.triage.store import Record, TriageStore, alert_summary
 from alerts.triage.suppressions import SuppressionFile, candidate_fields
 from ingest.normalize import resolve_config_path
-from ingest.schema import get_field
 
 router = APIRouter(prefix="/api", tags=["triage"])
 T = TypeVar("T")
@@ -154,26 +153,6 @@ def parse_filter(items: list[tuple[str, str]]) -> QueueFilter:
 
 
 # --- what the API answers with -------------------------------------------------------------------
-
-
-def alert_summary(record: Record) -> dict[str, Any]:
-    """One queue row: what an analyst decides on, and the version to act with."""
-    source = record.source
-    alert = (source.get("socflow") or {}).get("alert") or {}
-    triage = (source.get("socflow") or {}).get("triage") or {}
-    node = (source.get("socflow") or {}).get("node") or {}
-    return {
-        "id": record.id, "version": record.version, "timestamp": source.get("@timestamp"),
-        "first_seen": alert.get("first_seen"), "last_seen": alert.get("last_seen"), "count": alert.get("count"),
-        "risk": alert.get("risk"), "status": alert.get("status") or "open", "assignee": alert.get("assignee"),
-        "rule": {key: (source.get("rule") or {}).get(key) for key in ("id", "name", "level")},
-        "node": {key: node.get(key) for key in ("id", "name", "agency", "district", "security_level", "kind")},
-        "host": get_field(source, "host.name"), "user": get_field(source, "user.name"),
-        "source": get_field(source, "source.ip"),
-        "techniques": get_field(source, "threat.technique.id") or [],
-        "tactics": get_field(source, "threat.tactic.name") or [],
-        "verdict": triage.get("verdict"), "incident": triage.get("incident"),
-    }
 
 
 @dataclass

@@ -33,7 +33,7 @@ from alerts.triage.model import BulkResult, Triage
 from alerts.triage.queue import QueueFilter, groups_body, search_body
 from alerts.triage.suppressions import SuppressionFile, build_entry
 from ingest.logs import log_event
-from ingest.schema import format_timestamp
+from ingest.schema import format_timestamp, get_field
 
 LOGGER = logging.getLogger(__name__)
 
@@ -102,6 +102,26 @@ class Group:
     count: int
     open: int
     max_risk: int | None
+
+
+def alert_summary(record: Record) -> dict[str, Any]:
+    """One queue row: what an analyst decides on, and the version to act with."""
+    source = record.source
+    alert = (source.get("socflow") or {}).get("alert") or {}
+    triage = (source.get("socflow") or {}).get("triage") or {}
+    node = (source.get("socflow") or {}).get("node") or {}
+    return {
+        "id": record.id, "version": record.version, "timestamp": source.get("@timestamp"),
+        "first_seen": alert.get("first_seen"), "last_seen": alert.get("last_seen"), "count": alert.get("count"),
+        "risk": alert.get("risk"), "status": alert.get("status") or "open", "assignee": alert.get("assignee"),
+        "rule": {key: (source.get("rule") or {}).get(key) for key in ("id", "name", "level")},
+        "node": {key: node.get(key) for key in ("id", "name", "agency", "district", "security_level", "kind")},
+        "host": get_field(source, "host.name"), "user": get_field(source, "user.name"),
+        "source": get_field(source, "source.ip"),
+        "techniques": get_field(source, "threat.technique.id") or [],
+        "tactics": get_field(source, "threat.tactic.name") or [],
+        "verdict": triage.get("verdict"), "incident": triage.get("incident"),
+    }
 
 
 def parse_version(version: str) -> tuple[int, int]:

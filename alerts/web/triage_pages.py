@@ -27,7 +27,6 @@ from alerts.api.security import AdminUser, ReadUser, TriageUser, client_address
 from alerts.api.triage import (
     AlertView,
     TriageApp,
-    alert_summary,
     alert_view,
     installed,
     new_incident_id,
@@ -36,7 +35,7 @@ from alerts.api.triage import (
 from alerts.triage import model
 from alerts.triage.errors import ConflictError, NotFoundError, StoreUnavailableError, TriageError
 from alerts.triage.queue import GROUP_FIELDS, QueueFilter
-from alerts.triage.store import Record
+from alerts.triage.store import Record, alert_summary
 from alerts.web.render import render
 from ingest.schema import format_timestamp, get_field
 
