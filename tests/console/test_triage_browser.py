@@ -253,3 +253,48 @@ def test_hostile_strings_and_the_demos_attack_run_no_script(triage_live: tuple[L
     assert page.evaluate("window.__pwned === undefined")
     assert page.locator("img[src=x]").count() == 0 and page.locator("main script").count() == 0
     assert not page.console_errors, page.console_errors
+
+
+def test_queue_keyboard_and_live_updates(triage_live: tuple[LiveConsole, Indexed], page: Any) -> None:
+    """a and c act on the current row through the API; another analyst's change and a new alert
+    reach the open queue without a reload (it polls every 2 s here)."""
+    from alerts.triage.store import TriageStore
+    from tests.triage.alertdata import RecordingAudit, make_store
+
+    live, indexed = triage_live
+    login(page, live, "ann", "/queue?node=cp-002")
+    rows = page.locator("tr.alert-row")
+    count = rows.count()
+    assert count >= 4
+    page.keyboard.press("j")
+    page.keyboard.press("a")
+    page.locator("tr.alert-row.current [data-field=status]").filter(has_text="acknowledged").wait_for()
+    page.keyboard.press("j")
+    page.keyboard.press("c")
+    page.get_by_role("dialog", name="Close the alert").get_by_label("Verdict").select_option("benign")
+    page.locator("#close-reason").fill("planned maintenance")
+    page.get_by_role("button", name="Close the alert").click()
+    page.locator("tr.alert-row.current [data-field=status]").filter(has_text="closed").wait_for()
+    page.keyboard.press("?")
+    assert page.locator("#help").is_visible()
+    page.keyboard.press("Escape")
+
+    third = rows.nth(2).get_attribute("data-id")
+    store: TriageStore = make_store(indexed, RecordingAudit())
+    store.assign(str(third), "binh", actor="binh", now=NOW)
+    page.locator(f'tr.alert-row[data-id="{third}"] [data-field=assignee]').filter(has_text="binh").wait_for()
+    assert page.locator("#live-banner").is_hidden()
+
+    source = dict(store.get(str(third)).source)
+    source["@timestamp"] = "2026-11-20T13:59:00.000Z"
+    source["event"] = {**source["event"], "id": "live-new-alert"}
+    index = store.get(str(third)).index
+    indexed.client.index(index=index, id="live-new-alert", document=source, refresh="wait_for")
+    page.locator("#live-banner").wait_for(state="visible")
+    assert "1 new alert" in page.locator("#live-text").inner_text()
+    page.keyboard.press("r")
+    page.locator("#live-banner").wait_for(state="hidden")  # the new page
+    page.locator("tr.alert-row").nth(count).wait_for()
+    assert page.locator("tr.alert-row").count() == count + 1
+    assert page.url.endswith("/queue?node=cp-002")
+    assert not page.console_errors, page.console_errors

@@ -24,7 +24,8 @@ def triage_settings(tmp_path: Path, elasticsearch_url: str, count: int = 24) -> 
         elasticsearch={"url": elasticsearch_url, "index_prefix": indexed.prefix},
         console={"audit_index": f"{indexed.prefix}_audit"},
         triage={"incidents_index": f"{indexed.prefix}_incidents", "filters_index": f"{indexed.prefix}_filters",
-                "events_alias": f"{indexed.prefix}_events-{suffix}", "refresh_on_write": True},
+                "events_alias": f"{indexed.prefix}_events-{suffix}", "refresh_on_write": True,
+                "poll_interval_s": 2},
     )
     return settings, indexed
 
