@@ -11,8 +11,9 @@ import argparse
 import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import ModuleType
 
 from alerts.errors import AlertsError
 from alerts.settings import load_settings
@@ -46,15 +47,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", type=Path, help="spool, alert stream and state (default: ~/.local/state/socflow)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as error:
-            if error.name != name:
-                raise
-            continue  # a command not built yet on this branch
+    for module in present_modules(COMMAND_MODULES):
         module.register(subparsers)
     return parser
+
+
+def present_modules(names: Sequence[str]) -> Iterator[ModuleType]:
+    """Import each named module, skipping one that does not exist (not built yet on this branch)."""
+    for name in names:
+        try:
+            yield importlib.import_module(name)
+        except ModuleNotFoundError as error:
+            if error.name != name:
+                raise  # the module exists but something it imports does not: a real error
 
 
 def main(argv: Sequence[str] | None = None) -> int:

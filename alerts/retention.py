@@ -14,7 +14,9 @@ has passed. The policy (``config/retention.yaml``) maps each level 1-5 to days, 
    ``default_level``;
 3. writes one audit record per action — who, when, what, how many, dry run or not — first to
    ``<data-dir>/audit/retention.jsonl`` (fsynced, so the trail survives an Elasticsearch that
-   fails half-way), then to the ``socflow-audit`` index.
+   fails half-way), then into the hash-chained audit trail in the ``socflow-audit`` index
+   (``alerts.audit.trail``, the same chain as the console's logins and triage actions, with
+   its head in ``<data-dir>/audit/chain-head``).
 
 ``now`` is an argument (the command passes the wall clock, tests a fixed moment). With
 ``dry_run`` nothing is deleted: counts say what would be, and the audit says it was a dry run.
@@ -39,6 +41,7 @@ import yaml
 from elasticsearch import ApiError, Elasticsearch, TransportError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from alerts.audit.trail import AuditError, AuditTrail
 from alerts.errors import AlertsError
 from ingest.logs import log_event
 
@@ -141,7 +144,7 @@ def _iso(moment: datetime) -> str:
 
 
 class AuditLog:
-    """Append-only trail of retention actions: a JSONL file, then an Elasticsearch index."""
+    """Append-only trail of retention actions: a JSONL file, then the hash-chained audit index."""
 
     def __init__(self, path: Path, client: Elasticsearch | None, index: str, *, actor: str | None = None) -> None:
         self.path = path
@@ -149,6 +152,9 @@ class AuditLog:
         self.index = index
         self.actor = actor or _current_user()
         self.host = socket.gethostname()
+        # The chain's head sits beside the JSONL file: <data-dir>/audit/chain-head, shared with
+        # the console, whose lock orders the two writers.
+        self.trail = AuditTrail(client, index, path.parent / "chain-head") if client is not None else None
 
     def record(self, run_id: str, sequence: int, report: RetentionReport, action: Action, *, outcome: str,
                policy_file: str) -> dict[str, Any]:
@@ -169,9 +175,15 @@ class AuditLog:
             handle.write(json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
-        if self.client is not None:
-            # Deterministic _id: a retried run re-sends the same record without doubling it.
-            self.client.index(index=self.index, id=record_id, document=entry, refresh="wait_for")
+        if self.trail is not None:
+            try:
+                self.trail.append(actor=self.actor, action=entry["event"]["action"], target=f"index:{action.index}",
+                                  after={"outcome": outcome, "record_id": record_id, "host": self.host,
+                                         **entry["socflow"]["retention"]},
+                                  now=datetime.fromisoformat(report.now.replace("Z", "+00:00")))
+            except AuditError as error:
+                raise RetentionError(f"audit record not written to the trail (it is in {self.path}): {error}",
+                                     source=self.index) from error
         return entry
 
 

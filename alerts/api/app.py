@@ -12,7 +12,6 @@ OpenAPI document stays at ``/openapi.json``.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -31,6 +30,7 @@ from alerts.api.context import Console, ElasticsearchHealth, console
 from alerts.api.security import NotAuthenticated
 from alerts.api.sessions import LoginLimiter, SessionStore
 from alerts.audit.trail import AuditError, AuditTrail
+from alerts.cli import present_modules
 from alerts.indexer import connect
 from alerts.settings import Settings
 from alerts.users.store import UserError, UserStore
@@ -81,13 +81,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now,
         templates=make_templates(),
     )
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for name in ROUTER_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as error:
-            if error.name != name:
-                raise
-            continue  # a router not built yet on this branch
+    for module in present_modules(ROUTER_MODULES):
         app.include_router(module.router)
     _install_handlers(app)
     _install_headers(app, tls=options.tls)
@@ -147,11 +141,12 @@ def _install_handlers(app: FastAPI) -> None:
 
     async def audit_error(request: Request, exc: Exception) -> Response:
         console(request).health.failed(str(exc))
-        return _error(request, 503, f"the audit trail cannot be written, so nothing was changed or the change "
-                      f"is not recorded: {exc}", reason="audit_unavailable", headers={"Retry-After": "5"})
+        return _error(request, 503, f"the audit trail cannot be written: {exc}", reason="audit_unavailable",
+                      headers={"Retry-After": "5"})
 
     async def user_error(request: Request, exc: Exception) -> Response:
-        return _error(request, 400, str(exc), reason="invalid_user_change")
+        assert isinstance(exc, UserError)
+        return _error(request, exc.status, str(exc), reason="invalid_user_change")
 
     async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)

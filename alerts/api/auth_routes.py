@@ -6,8 +6,9 @@ random ``login`` cookie (HttpOnly, SameSite=Strict) and puts the same value in t
 address (``LoginLimiter``); past the limit the answer is 429 with Retry-After, right password or
 not. Every attempt — success, failure, refusal — is an audit record. A login whose audit
 record cannot be written (Elasticsearch down) still succeeds, so the console can say that
-Elasticsearch is down, and the attempt is logged as an error with the reason: refusing every
-login while Elasticsearch is away would lock out the people who must see that it is.
+Elasticsearch is down: the record waits, fsynced, in ``<data-dir>/audit/pending.jsonl`` and is
+chained before the next record once Elasticsearch is back. Refusing every login while
+Elasticsearch is away would lock out the people who must see that it is.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from fastapi.responses import RedirectResponse, Response
 
 from alerts.api.context import Console, console
 from alerts.api.security import ReadUser, client_address
-from alerts.audit.trail import AuditError
 from alerts.web.render import render
 from ingest.logs import log_event
 
@@ -38,12 +38,10 @@ def safe_next(path: str | None) -> str:
 
 
 def _audit(state: Console, *, actor: str, action: str, address: str, after: object = None) -> None:
-    try:
-        state.audit.append(actor=actor, action=action, target=f"user:{actor}", after=after, now=state.clock(),
-                           source_ip=address)
-    except AuditError as error:
-        log_event(LOGGER, "login_audit_not_written", logging.ERROR, action=action, actor=actor, address=address,
-                  error=str(error))
+    # defer: a login must work while Elasticsearch is down (so the console can say it is); its
+    # record waits in <data-dir>/audit/pending.jsonl and joins the chain with the next record.
+    state.audit.append(actor=actor, action=action, target=f"user:{actor}", after=after, now=state.clock(),
+                       source_ip=address, defer=True)
 
 
 def _login_page(request: Request, *, error: str = "", username: str = "", next_path: str = "/",

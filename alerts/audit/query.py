@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from elasticsearch import Elasticsearch, NotFoundError
+
+
+def _utc(moment: datetime) -> str:
+    """ISO 8601 in UTC: Elasticsearch refuses offsets beyond ±18:00, which ISO input may carry."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:  # year 1 minus an offset, or 9999 plus one
+        moment = datetime.min.replace(tzinfo=UTC) if moment.year < 5000 else datetime.max.replace(tzinfo=UTC)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")  # years < 1000 zero-padded
 
 
 @dataclass(frozen=True)
@@ -28,9 +39,9 @@ class AuditFilter:
         if self.since or self.until:
             bounds: dict[str, str] = {}
             if self.since:
-                bounds["gte"] = self.since.isoformat()
+                bounds["gte"] = _utc(self.since)
             if self.until:
-                bounds["lt"] = self.until.isoformat()
+                bounds["lt"] = _utc(self.until)
             filters.append({"range": {"@timestamp": bounds}})
         return {"bool": {"filter": filters}}
 

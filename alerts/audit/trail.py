@@ -20,18 +20,19 @@ Records are created without a refresh (a human action should not wait for one); 
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError, TransportError
 
-from alerts.audit.chain import EMPTY, Head, Problem, Verdict, check, link
+from alerts.audit.chain import EMPTY, Head, Problem, Verdict, check, link, normalize
 from alerts.errors import AlertsError
 from ingest.logs import log_event
 
@@ -64,7 +65,7 @@ class AuditError(AlertsError):
 def _iso(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise AuditError("audit times must be timezone-aware")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 class AuditTrail:
@@ -81,32 +82,81 @@ class AuditTrail:
     # -- writing ---------------------------------------------------------------------------
 
     def append(self, *, actor: str, action: str, target: str, before: object = None, after: object = None,
-               now: datetime, source_ip: str | None = None) -> dict[str, Any]:
-        """Chain one record and return it (with ``seq`` and ``hash``); AuditError when it cannot."""
+               now: datetime, source_ip: str | None = None, defer: bool = False) -> dict[str, Any]:
+        """Chain one record and return it (with ``seq`` and ``hash``); AuditError when it cannot.
+
+        With ``defer`` (logins: they must work while Elasticsearch is down) a record that cannot be
+        written now is kept in ``pending.jsonl`` beside the head file (fsynced) and chained, in
+        order, before the next record that can be written; the answer then has ``pending: True``.
+        """
         body = {"@timestamp": _iso(now), "actor": actor, "action": action, "target": target,
                 "before": before, "after": after, "source_ip": source_ip}
         with self._lock, self._file_lock():
             try:
                 self._ensure_index()
-                head = self._read_head_file() or self._head_from_index()
-                for _attempt in range(5):
-                    record = link(head, body)
-                    try:
-                        self.client.create(index=self.index, id=str(record["seq"]), document=record)
-                        break
-                    except ConflictError:
-                        # A record with this seq exists: the head file is behind the index (a writer
-                        # died between the two writes, or the file was lost). The index decides.
-                        head = self._head_from_index()
-                else:
-                    raise AuditError("could not find the chain head after 5 conflicts", source=self.index)
-            except (ApiError, TransportError) as error:
+                self._flush_pending()
+                record = self._chain(body)
+            except (ApiError, TransportError, AuditError) as error:
                 log_event(LOGGER, "audit_append_failed", logging.ERROR, action=action, actor=actor,
-                          error=str(error))
+                          deferred=defer, error=str(error))
+                if defer:
+                    self._park(body)
+                    return {**normalize(body), "pending": True}
+                if isinstance(error, AuditError):
+                    raise
                 raise AuditError(f"audit record not written: {error}", source=self.index) from error
-            self._write_head_file(Head(record["seq"], record["hash"]))
         log_event(LOGGER, "audit_appended", seq=record["seq"], action=action, actor=actor)
         return record
+
+    def _chain(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Create the record after the current head (lock held), then move the head file."""
+        head = self._read_head_file() or self._head_from_index()
+        for _attempt in range(5):
+            record = link(head, body)
+            try:
+                self.client.create(index=self.index, id=str(record["seq"]), document=record)
+                break
+            except ConflictError:
+                # A record with this seq exists: the head file is behind the index (a writer
+                # died between the two writes, or the file was lost). The index decides.
+                head = self._head_from_index()
+        else:
+            raise AuditError("could not find the chain head after 5 conflicts", source=self.index)
+        self._write_head_file(Head(record["seq"], record["hash"]))
+        return record
+
+    @property
+    def pending_file(self) -> Path:
+        return self.head_file.with_name("pending.jsonl")
+
+    def pending(self) -> int:
+        """Records waiting in ``pending.jsonl`` for Elasticsearch."""
+        try:
+            return sum(1 for line in self.pending_file.read_text(encoding="utf-8").splitlines() if line.strip())
+        except FileNotFoundError:
+            return 0
+
+    def _park(self, body: dict[str, Any]) -> None:
+        self.pending_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.pending_file.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(body, ensure_ascii=False, default=str, sort_keys=True) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+
+    def _flush_pending(self) -> None:
+        """Chain the parked records in order; those not written stay parked (lock held)."""
+        try:
+            lines = [line for line in self.pending_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except FileNotFoundError:
+            return
+        for done, line in enumerate(lines):
+            try:
+                self._chain(json.loads(line))
+            except BaseException:
+                _replace_text(self.pending_file, "".join(f"{rest}\n" for rest in lines[done:]))
+                raise
+        self.pending_file.unlink()
+        log_event(LOGGER, "audit_pending_flushed", records=len(lines))
 
     def _ensure_index(self) -> None:
         if self._index_ready:
@@ -134,17 +184,7 @@ class AuditTrail:
             return None
 
     def _write_head_file(self, head: Head) -> None:
-        self.head_file.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(prefix=".chain-head.", dir=self.head_file.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                out.write(head.to_json() + "\n")
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.head_file)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        _replace_text(self.head_file, head.to_json() + "\n")
 
     def _head_from_index(self) -> Head:
         """The record with the highest seq in the index (EMPTY when there is none)."""
@@ -179,20 +219,53 @@ class AuditTrail:
                 return
             after = hits[-1]["sort"]
 
-    def verify(self) -> Verdict:
-        """Re-walk the whole chain and compare its end with the head file."""
+    def count(self) -> int:
+        """Chained records in the index (for a progress bar)."""
+        try:
+            return int(self.client.count(index=self.index, query={"exists": {"field": "seq"}})["count"])
+        except NotFoundError:
+            return 0
+
+    def verify(self, on_record: Callable[[int], None] | None = None) -> Verdict:
+        """Re-walk the whole chain and compare its end with the head file (``on_record(seq)`` per record)."""
         head_present = self.head_file.exists()
         head = self._read_head_file()
         if head_present and head is None:
             verdict = Verdict()
             verdict.problem = Problem(None, None, f"the head file {self.head_file} is unreadable")
             return verdict
+        records = self.records()
+        if on_record is not None:
+            records = _observed(records, on_record)
         try:
-            return check(self.records(), head)
+            return check(records, head)
         except NotFoundError:
             return check([], head)
         except (ApiError, TransportError) as error:
             raise AuditError(f"could not read the audit trail: {error}", source=self.index) from error
+
+
+def _observed(records: Iterator[tuple[str, dict[str, Any]]], on_record: Callable[[int], None]
+              ) -> Iterator[tuple[str, dict[str, Any]]]:
+    for doc_id, record in records:
+        seq = record.get("seq")
+        on_record(seq if isinstance(seq, int) else -1)
+        yield doc_id, record
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (temporary file, fsync, rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 class _FileLock:

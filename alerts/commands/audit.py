@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from alerts.audit.trail import AuditTrail
 from alerts.indexer import connect
@@ -12,7 +15,14 @@ from alerts.settings import Settings
 def handler(args: argparse.Namespace, settings: Settings) -> int:
     trail = AuditTrail(connect(settings.elasticsearch), args.index or settings.console.audit_index,
                        settings.audit_dir / "chain-head")
-    verdict = trail.verify()
+    with Progress(TextColumn("verifying {task.fields[index]}"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), transient=True, disable=not sys.stderr.isatty()) as progress:
+        task = progress.add_task("verify", total=trail.count(), index=trail.index)
+        verdict = trail.verify(on_record=lambda _seq: progress.advance(task))
+    waiting = trail.pending()
+    if waiting:
+        print(f"{waiting} record(s) wait in {trail.pending_file} for Elasticsearch; they join the chain with "
+              "the next record written")
     if verdict.ok:
         print(f"audit trail intact: {verdict.records} records, last seq {verdict.last.seq}, "
               f"hash {verdict.last.hash[:16]}…, head file {trail.head_file} agrees")

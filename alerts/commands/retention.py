@@ -43,7 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "retention", help="delete alerts older than their node's retention (audited)",
         description="Apply the retention policy: delete alerts whose node's security level keeps them "
         "for fewer days than their age, and whole monthly indices older than the longest retention. "
-        "Every action is written to <data-dir>/audit/retention.jsonl and to the audit index.")
+        "Every action is written to <data-dir>/audit/retention.jsonl and to the hash-chained audit trail "
+        "(socflow audit verify).")
     parser.add_argument("--policy", type=Path, default=DEFAULT_POLICY,
                         help="retention policy file (default: config/retention.yaml)")
     parser.add_argument("--dry-run", action="store_true", help="count what would be deleted; delete nothing")

@@ -78,7 +78,7 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"# API token {user.tokens[-1].id} for {args.name}; shown once, store it now:", file=sys.stderr)
                 print(token)
     except AuditError as error:
-        print(f"socflow: error: the change was made but its audit record was not written: {error}", file=sys.stderr)
+        print(f"socflow: error: nothing changed: the audit record could not be written: {error}", file=sys.stderr)
         return 1
     return 0
 

@@ -118,6 +118,6 @@ def users_change(request: Request, user: AdminUser, *,
     except UserError as error:
         return _users_page(request, error=str(error), status_code=400)
     except AuditError as error:
-        return _users_page(request, error=f"The change was made but its audit record was not written: {error}",
+        return _users_page(request, error=f"Nothing changed: the audit record could not be written ({error})",
                            status_code=503)
     return _users_page(request, message=message, token=token)

@@ -15,11 +15,11 @@ from typing import Any
 import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from starlette.templating import Jinja2Templates
 
 from alerts.api.context import console
-from alerts.web.inert import inert
+from alerts.web.inert import DISPLAY_LIMIT, inert
 
 WEB_DIR = Path(__file__).resolve().parent
 TEMPLATES_DIR = WEB_DIR / "templates"
@@ -48,9 +48,26 @@ def _finalize(value: object) -> object:
     return value
 
 
-def pretty_json(value: object) -> str:
-    """Indented JSON of a stored value, as plain text (escaped and made inert by the template)."""
-    return inert(json.dumps(value, indent=1, ensure_ascii=False, sort_keys=True, default=str))
+VALUE_LIMIT = 4_000
+
+
+def _cut_strings(value: object) -> object:
+    if isinstance(value, str) and len(value) > VALUE_LIMIT:
+        return value[:VALUE_LIMIT] + f"… [{len(value) - VALUE_LIMIT:,} more characters not shown]"
+    if isinstance(value, dict):
+        return {key: _cut_strings(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_cut_strings(item) for item in value]
+    return value
+
+
+def pretty_json(value: object) -> Markup:
+    """Indented JSON of a stored value, made inert and HTML-escaped here (so not cut again as a whole).
+
+    Each long string is cut on its own, so one 100 KB field cannot push the others off the page.
+    """
+    text = json.dumps(_cut_strings(value), indent=1, ensure_ascii=False, sort_keys=True, default=str)
+    return escape(inert(text, limit=max(DISPLAY_LIMIT, len(text))))
 
 
 def make_templates() -> Jinja2Templates:

@@ -54,6 +54,15 @@ def bearer(settings: Settings, name: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+@pytest.fixture(autouse=True)
+def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argon2id with 1 pass over 1 MiB in tests: the same code path, a fraction of the cost."""
+    from argon2 import PasswordHasher
+
+    monkeypatch.setattr("alerts.users.store.PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=1024,
+                                                                             parallelism=1))
+
+
 @pytest.fixture
 def console_settings(tmp_path: Path, elasticsearch_url: str) -> Iterator[Settings]:
     settings = settings_for(tmp_path / "data", elasticsearch_url)

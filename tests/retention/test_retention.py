@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from elasticsearch import Elasticsearch
 
+from alerts.audit.trail import AuditTrail
 from alerts.cli import main
 from alerts.indexer import install_template
 from alerts.retention import (
@@ -115,6 +116,13 @@ def test_retention_deletes_per_level_and_audits(tmp_path: Path, elasticsearch_ur
                                                                       (f"{PREFIX}-2026.12", 1)]
     client.indices.refresh(index=AUDIT)
     assert client.count(index=AUDIT)["count"] == len(records)
+    # The same records, hash-chained with the console's (alerts.audit.trail), verify.
+    trail = AuditTrail(client, AUDIT, tmp_path / "audit" / "chain-head")
+    chained = [record for _, record in trail.records()]
+    assert [r["after"]["record_id"] for r in chained] == [r["event"]["id"] for r in records]
+    assert {(r["actor"], r["action"]) for r in chained} == {("auditor-test", "retention_delete_index"),
+                                                            ("auditor-test", "retention_delete_by_query")}
+    assert trail.verify().ok
 
     again = apply_retention(client, POLICY, PREFIX, NOW, audit)
     assert again.actions == []
