@@ -117,7 +117,20 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
         console = Console(width=170)  # piped or logged: do not squeeze the table into 80 columns
     hits = run_demo(settings, console, keep=args.keep)
     render(hits, console)
+    _console_invitation(settings, console)
     return 0 if hits else 1
+
+
+def _console_invitation(settings: Settings, console: Console) -> None:
+    """The console over the demo's alerts and a login (alerts.commands.demo_console)."""
+    from alerts.commands.demo_console import invitation, prepare_console
+    from alerts.indexer import connect
+    from deploy import elasticsearch
+
+    url = elasticsearch.elasticsearch_url(settings.stack)
+    client = connect(settings.elasticsearch.model_copy(update={"url": url}))
+    path, password = prepare_console(settings, client, es_url=url, alerts_prefix=DEMO_PREFIX)
+    console.print("\n".join(invitation(path, password, settings)), markup=False, highlight=False)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
