@@ -139,6 +139,7 @@ def queue_page(request: Request, user: ReadUser,
             "statuses": model.STATUSES, "levels": model.LEVEL_ORDER, "verdicts": VERDICT_TEXT,
             "can_triage": user.role in ("analyst", "admin"), "poll_s": app.settings.triage.poll_interval_s,
             "page_size": size, "now": format_timestamp(now),
+            "more_filters": any(key not in ("text", "status", "level", "order", "since") for key in params),
         })
 
     return _guard(request, run)

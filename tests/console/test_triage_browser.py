@@ -298,3 +298,58 @@ def test_queue_keyboard_and_live_updates(triage_live: tuple[LiveConsole, Indexed
     assert page.locator("tr.alert-row").count() == count + 1
     assert page.url.endswith("/queue?node=cp-002")
     assert not page.console_errors, page.console_errors
+
+
+def test_the_demos_alerts_in_the_console(tmp_path: Path, elasticsearch_url: str, page: Any,
+                                          screenshot_dir: Path) -> None:
+    """The demo's own alerts (replayed from its scenario, indexed like the indexer does) in the
+    queue by risk, one alert page and an incident: the screenshots the README shows."""
+    from alerts.commands.replay import alert_documents, replay
+    from alerts.indexer import install_template
+    from alerts.scenario import generate
+    from tests.console.conftest import settings_for
+
+    prefix = f"t-triage-demo-{uuid.uuid4().hex[:8]}"
+    base = settings_for(tmp_path / "data", elasticsearch_url)
+    settings = base.model_copy(update={
+        "elasticsearch": base.elasticsearch.model_copy(update={"index_prefix": prefix}),
+        "triage": base.triage.model_copy(update={"incidents_index": f"{prefix}_incidents",
+                                                 "filters_index": f"{prefix}_filters",
+                                                 "events_alias": f"{prefix}_events", "refresh_on_write": True})})
+    client = Elasticsearch(elasticsearch_url)
+    install_template(client, prefix)
+    files = generate(tmp_path / "inputs", datetime(2026, 11, 20, 7, 30, tzinfo=UTC))
+    result = replay([Path(__file__).resolve().parents[2] / "rules"], [files.mail, files.portal, files.windows],
+                    settings)
+    helpers.bulk(client, ({"_index": doc.pop("_index"), "_id": doc.pop("_id"), "_source": doc}
+                          for doc in alert_documents(result.detections, prefix)), refresh="wait_for")
+    make_user(settings, "lan.pham", "analyst")
+    stop = None
+    try:
+        app = create_app(settings, clock=lambda: datetime(2026, 11, 20, 11, 0, tzinfo=UTC))
+        port = free_port()
+        stop = serve_in_thread(app, port)
+        live = LiveConsole(f"http://127.0.0.1:{port}", settings, app)
+        login(page, live, "lan.pham", "/queue?order=risk")
+        assert page.locator("tr.alert-row").count() == len(result.detections)
+        page.screenshot(path=str(screenshot_dir / "demo-queue.png"))
+        page.locator("tr.alert-row").first.locator("a.open-link").click()
+        page.wait_for_url("**/alerts/*")
+        page.get_by_role("button", name="Acknowledge").click()
+        page.wait_for_url("**?done=acknowledged")
+        page.get_by_label("Comment", exact=True).fill("Scanner from 192.0.2.77; asked the portal team to block it.")
+        page.get_by_role("button", name="Add comment").click()
+        page.wait_for_url("**?done=comment")
+        page.screenshot(path=str(screenshot_dir / "demo-alert.png"))
+        page.get_by_label("Escalate into a new incident").fill("Attack on the public service portal")
+        page.get_by_role("button", name="Escalate").click()
+        page.wait_for_url("**/incidents/INC-*")
+        page.screenshot(path=str(screenshot_dir / "demo-incident.png"))
+        assert not page.console_errors, page.console_errors
+    finally:
+        if stop is not None:
+            stop()
+        for name in client.indices.get(index=f"{prefix}*", allow_no_indices=True):
+            client.indices.delete(index=name)
+        client.indices.delete_index_template(name=prefix)
+        client.indices.delete(index=settings.console.audit_index, ignore_unavailable=True)
