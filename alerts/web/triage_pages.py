@@ -318,54 +318,59 @@ async def alert_action(request: Request, user: TriageUser, alert_id: str) -> Res
     address = client_address(request)
     store = app.store
 
-    def act() -> Record:
+    def act() -> str:
+        done = f"/alerts/{alert_id}?done={action}"
         if action in model.STATUSES:
-            return store.set_status(alert_id, action, actor=user.name, now=now, expected=version,
-                                    verdict=str(form.get("verdict", "")) or None,
-                                    reason=str(form.get("reason", "")) or None, source_ip=address)
+            store.set_status(alert_id, action, actor=user.name, now=now, expected=version,
+                             verdict=str(form.get("verdict", "")) or None,
+                             reason=str(form.get("reason", "")) or None, source_ip=address)
+            return done
         if action == "assign":
-            return store.assign(alert_id, str(form.get("assignee", "")).strip() or None, actor=user.name, now=now,
-                                expected=version, source_ip=address)
+            store.assign(alert_id, str(form.get("assignee", "")).strip() or None, actor=user.name, now=now,
+                         expected=version, source_ip=address)
+            return done
         if action == "comment":
-            return store.comment(alert_id, str(form.get("text", "")), actor=user.name, now=now, expected=version,
-                                 source_ip=address)
+            store.comment(alert_id, str(form.get("text", "")), actor=user.name, now=now, expected=version,
+                          source_ip=address)
+            return done
         if action == "escalate":
             incident, _ = store.create_incident(new_incident_id(now), {alert_id: version},
                                                 title=str(form.get("title", "")), severity=None, actor=user.name,
                                                 now=now, source_ip=address)
-            raise _Redirect(f"/incidents/{incident.id}")
+            return f"/incidents/{incident.id}"
         raise TriageError(f"unknown action {action[:40]!r}")
 
-    return _run_alert_action(request, app, alert_id, user, act, action=action)
+    return _change(request, act, _alert_rerender(request, app, alert_id, user), _who_changed)
 
 
-class _Redirect(Exception):  # noqa: N818 - control flow, not an error
-    def __init__(self, location: str) -> None:
-        super().__init__(location)
-        self.location = location
+def _who_changed(error: ConflictError) -> str:
+    current = error.current or {}
+    changed_by = ((current.get("socflow") or {}).get("triage") or {}).get("updated_by")
+    return (f"{changed_by or 'Someone'} changed this alert while you were looking at it; nothing of yours was "
+            "saved. Below is its current state: decide again.")
 
 
-def _run_alert_action(request: Request, app: TriageApp, alert_id: str, user: Any, act: Callable[[], Any], *,
-                      action: str) -> Response:
+def _alert_rerender(request: Request, app: TriageApp, alert_id: str, user: Any) -> Callable[..., Response]:
+    return lambda **values: _alert_response(request, app, alert_id, user, **values)
+
+
+def _change(request: Request, act: Callable[[], str], rerender: Callable[..., Response],
+            conflict_text: Callable[[ConflictError], str]) -> Response:
+    """A change from a page's form: a redirect to ``act``'s answer; a conflict or a refusal shows
+    the page again on the fresh state (409 / 400); Elasticsearch down, a page saying so (503)."""
     try:
-        act()
-    except _Redirect as redirect:
-        return RedirectResponse(redirect.location, status_code=303)
+        location = act()
     except ConflictError as error:
-        current = error.current or {}
-        changed_by = ((current.get("socflow") or {}).get("triage") or {}).get("updated_by")
-        message = (f"{changed_by or 'Someone'} changed this alert while you were looking at it; nothing of yours "
-                   "was saved. Below is its current state: decide again.")
-        return _guard(request, lambda: _alert_response(request, app, alert_id, user, status_code=409,
-                                                       conflict=message))
+        message = conflict_text(error)
+        return _guard(request, lambda: rerender(status_code=409, conflict=message))
     except StoreUnavailableError as error:
         return _page_error(request, 503, "Elasticsearch is unavailable", f"{error.reason} Nothing was changed.")
     except NotFoundError as error:
         return _page_error(request, 404, "Not found", error.reason)
     except TriageError as error:
-        message = error.reason
-        return _guard(request, lambda: _alert_response(request, app, alert_id, user, status_code=400, error=message))
-    return RedirectResponse(f"/alerts/{alert_id}?done={action}", status_code=303)
+        reason = error.reason
+        return _guard(request, lambda: rerender(status_code=400, error=reason))
+    return RedirectResponse(location, status_code=303)
 
 
 @router.post("/alerts/{alert_id}/suppress")
@@ -378,14 +383,15 @@ async def alert_suppress(request: Request, user: AdminUser, alert_id: str) -> Re
     fields = [str(value) for value in form.getlist("field")][:8]
     days_text = str(form.get("days", "30"))
 
-    def act() -> Any:
+    def act() -> str:
         if not days_text.isdigit() or not 1 <= int(days_text) <= 366:
             raise TriageError("the expiry must be 1-366 days")
-        return app.store.suppress(alert_id, app.suppressions, fields=fields, reason=str(form.get("reason", "")),
-                                  until=now + timedelta(days=int(days_text)), actor=user.name, now=now,
-                                  expected=version, source_ip=client_address(request))
+        app.store.suppress(alert_id, app.suppressions, fields=fields, reason=str(form.get("reason", "")),
+                           until=now + timedelta(days=int(days_text)), actor=user.name, now=now,
+                           expected=version, source_ip=client_address(request))
+        return f"/alerts/{alert_id}?done=suppress"
 
-    return _run_alert_action(request, app, alert_id, user, act, action="suppress")
+    return _change(request, act, _alert_rerender(request, app, alert_id, user), _who_changed)
 
 
 # --- incidents ----------------------------------------------------------------------------------
@@ -451,25 +457,16 @@ async def incident_change(request: Request, user: TriageUser, incident_id: str) 
         value = str(form.get(name, "")).strip()
         return value or None
 
-    try:
+    def act() -> str:
         app.store.change_incident(
             incident_id, lambda doc: model.update_incident(
                 doc, actor=user.name, now=now, status=text("status"), owner=text("owner"), severity=text("severity"),
                 comment_text=text("comment"), reported=form.get("reported") == "yes"),
             action="update", actor=user.name, now=now, expected=version, source_ip=client_address(request))
-    except ConflictError:
-        message = "Someone changed this incident while you were looking at it; nothing of yours was saved."
-        return _guard(request, lambda: _incident_response(request, app, incident_id, user, status_code=409,
-                                                          conflict=message))
-    except StoreUnavailableError as error:
-        return _page_error(request, 503, "Elasticsearch is unavailable", f"{error.reason} Nothing was changed.")
-    except NotFoundError as error:
-        return _page_error(request, 404, "Not found", error.reason)
-    except TriageError as error:
-        message = error.reason
-        return _guard(request, lambda: _incident_response(request, app, incident_id, user, status_code=400,
-                                                          error=message))
-    return RedirectResponse(f"/incidents/{incident_id}?done=1", status_code=303)
+        return f"/incidents/{incident_id}?done=1"
+
+    return _change(request, act, lambda **values: _incident_response(request, app, incident_id, user, **values),
+                   lambda _: "Someone changed this incident while you were looking at it; nothing of yours was saved.")
 
 
 # --- suppressions -------------------------------------------------------------------------------
