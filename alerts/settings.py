@@ -68,6 +68,7 @@ class ConsoleSettings(BaseModel):
     audit_index: str = Field("socflow-audit", description="Elasticsearch index of the hash-chained audit trail.")
     min_password_length: int = Field(12, ge=8, description="Shortest password `users add/passwd` accept.")
     elasticsearch_check_s: float = Field(5.0, gt=0, description="How long an Elasticsearch health answer is reused.")
+    max_body_bytes: int = Field(1 << 20, ge=1024, description="Largest request body; larger ones get 413 unread.")
 
     @property
     def tls(self) -> bool:

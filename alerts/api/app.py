@@ -64,7 +64,10 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now,
     """The console application for ``settings`` (``elasticsearch``: a client to use instead of one from settings)."""
     options = settings.console
     client = elasticsearch if elasticsearch is not None else connect(settings.elasticsearch)
+    # max_body_size: FastAPI reads a body before the role dependencies run, so without a bound
+    # anyone could make the console hold any amount of JSON in memory.
     app = FastAPI(title="socflow console", version="1", docs_url=None, redoc_url=None,
+                  max_body_size=options.max_body_bytes,
                   description="Alerts triage, incidents and the audit trail of socflow. Authenticate with "
                   "`Authorization: Bearer <token>` (`socflow users token NAME`).")
     app.state.console = Console(

@@ -20,9 +20,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from alerts.api.context import Console, console
-from alerts.api.security import ReadUser, client_address
+from alerts.api.security import AuditUser, ReadUser, client_address
+from alerts.metrics import CONSOLE_LOGINS
 from alerts.web.render import render
 from ingest.logs import log_event
 
@@ -77,6 +79,7 @@ def login(request: Request, username: Annotated[str, Form(max_length=200)],
     name = username.strip().lower()
     wait = state.limiter.retry_after(name, address, now)
     if wait:
+        CONSOLE_LOGINS.labels("throttled").inc()
         _audit(state, actor=name, action="login_throttled", address=address, after={"retry_after_s": wait})
         minutes = max(1, round(wait / 60))
         return _login_page(request, error=f"Too many failed attempts. Try again in about {minutes} minute(s).",
@@ -84,11 +87,16 @@ def login(request: Request, username: Annotated[str, Form(max_length=200)],
     user = state.users.authenticate(name, password)
     if user is None:
         state.limiter.failed(name, address, now)
+        CONSOLE_LOGINS.labels("failure").inc()
         _audit(state, actor=name, action="login_failure", address=address)
         log_event(LOGGER, "login_failure", user=name, address=address)
         return _login_page(request, error="Wrong user name or password, or the account is disabled.",
                            username=username, next_path=next, status_code=401)
     state.limiter.succeeded(name)
+    CONSOLE_LOGINS.labels("success").inc()
+    previous = request.cookies.get(state.session_cookie)
+    if previous:
+        state.sessions.end(previous)  # a login always starts a new session id (no fixation)
     session_id, _session = state.sessions.create(user.name, now, user.password_changed)
     _audit(state, actor=user.name, action="login_success", address=address, after={"role": user.role})
     log_event(LOGGER, "login_success", user=user.name, address=address)
@@ -131,6 +139,12 @@ def status(request: Request, user: ReadUser) -> dict[str, Any]:
     """Is Elasticsearch reachable (the page banner polls this)."""
     reason = console(request).health.reason()
     return {"elasticsearch": "down" if reason else "up", "reason": reason}
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(user: AuditUser) -> Response:
+    """Prometheus metrics of this process (scrape with an auditor's API token as bearer)."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/healthz", include_in_schema=False)

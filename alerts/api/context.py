@@ -20,6 +20,7 @@ from starlette.templating import Jinja2Templates
 
 from alerts.api.sessions import LoginLimiter, SessionStore
 from alerts.audit.trail import AuditTrail
+from alerts.metrics import CONSOLE_ELASTICSEARCH_UP
 from alerts.settings import Settings
 from alerts.users.store import UserStore
 from ingest.logs import log_event
@@ -48,6 +49,7 @@ class ElasticsearchHealth:
                 log_event(LOGGER, "elasticsearch_up" if reason is None else "elasticsearch_down",
                           logging.INFO if reason is None else logging.WARNING, reason=reason)
             self._reason, self._checked = reason, time.monotonic()
+        CONSOLE_ELASTICSEARCH_UP.set(0 if reason else 1)
         return reason
 
     def failed(self, reason: str) -> None:
@@ -56,6 +58,7 @@ class ElasticsearchHealth:
             if self._reason is None:
                 log_event(LOGGER, "elasticsearch_down", logging.WARNING, reason=reason)
             self._reason, self._checked = reason, time.monotonic()
+        CONSOLE_ELASTICSEARCH_UP.set(0)
 
     def _probe(self) -> str | None:
         try:

@@ -34,6 +34,7 @@ from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError,
 
 from alerts.audit.chain import EMPTY, Head, Problem, Verdict, check, link, normalize
 from alerts.errors import AlertsError
+from alerts.metrics import AUDIT_RECORDS
 from ingest.logs import log_event
 
 LOGGER = logging.getLogger(__name__)
@@ -101,10 +102,13 @@ class AuditTrail:
                           deferred=defer, error=str(error))
                 if defer:
                     self._park(body)
+                    AUDIT_RECORDS.labels("deferred").inc()
                     return {**normalize(body), "pending": True}
+                AUDIT_RECORDS.labels("failed").inc()
                 if isinstance(error, AuditError):
                     raise
                 raise AuditError(f"audit record not written: {error}", source=self.index) from error
+        AUDIT_RECORDS.labels("written").inc()
         log_event(LOGGER, "audit_appended", seq=record["seq"], action=action, actor=actor)
         return record
 

@@ -51,7 +51,9 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
     check_listen(options)
     app = create_app(settings)
     scheme = "https" if options.tls else "http"
-    print(f"socflow console on {scheme}://{options.host}:{options.port}/ (users: socflow users add NAME --role ROLE)")
+    print(f"socflow console on {scheme}://{options.host}:{options.port}/")
+    if not app.state.console.users.list():
+        print("no console users yet: add one with `socflow users add NAME --role admin`")
     uvicorn.run(app, host=options.host, port=options.port, log_level="info" if args.verbose else "warning",
                 ssl_certfile=str(options.tls_cert) if options.tls else None,
                 ssl_keyfile=str(options.tls_key) if options.tls else None,

@@ -145,7 +145,7 @@ class UserStore:
         self.path = path
         self.lock_path = path.with_name(path.name + ".lock")
         self.min_password_length = min_password_length
-        self._cache: tuple[tuple[int, int], dict[str, _Record]] | None = None
+        self._cache: tuple[tuple[int, int, int], dict[str, _Record]] | None = None
         self._thread_lock = threading.Lock()
 
     # -- reading ---------------------------------------------------------------------------
@@ -155,7 +155,9 @@ class UserStore:
             stat = self.path.stat()
         except FileNotFoundError:
             return {}
-        key = (stat.st_mtime_ns, stat.st_size)
+        # Every write replaces the file (a new inode), so the inode alone tells a change even within
+        # the clock's granularity; mtime and size guard against an edit in place by hand.
+        key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
         try:

@@ -154,3 +154,22 @@ def test_head_file_lost_resyncs_from_the_index(trail: AuditTrail) -> None:
     record = trail.append(actor="ann", action="test", target="x", now=NOW)
     assert record["seq"] == 4
     assert trail.verify().ok
+
+
+def test_search_filters_and_pages_newest_first(trail: AuditTrail, es: Elasticsearch) -> None:
+    from alerts.audit.query import AuditFilter, actions, search
+
+    _fill(trail, 5)
+    trail.append(actor="bob", action="login_failure", target="user:bob", now=NOW + timedelta(hours=1))
+    trail.append(actor="bob", action="login_success", target="user:bob", now=NOW + timedelta(hours=2))
+    first = search(es, trail.index, AuditFilter(), size=3)
+    assert first.total == 7 and [r["seq"] for r in first.records] == [7, 6, 5] and first.next_before == 5
+    second = search(es, trail.index, AuditFilter(), before=first.next_before, size=3)
+    assert [r["seq"] for r in second.records] == [4, 3, 2]
+    assert [r["seq"] for r in search(es, trail.index, AuditFilter(actor="bob")).records] == [7, 6]
+    assert [r["action"] for r in search(es, trail.index, AuditFilter(action="login")).records] == [
+        "login_success", "login_failure"]  # a prefix finds the family
+    window = AuditFilter(since=NOW + timedelta(seconds=2), until=NOW + timedelta(minutes=90))
+    assert [r["seq"] for r in search(es, trail.index, window).records] == [6, 5, 4, 3]
+    assert actions(es, trail.index) == ["alert_ack", "login_failure", "login_success"]
+    assert search(es, "t-console-audit-missing", AuditFilter()).total == 0

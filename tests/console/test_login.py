@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from alerts.api.app import CONTENT_SECURITY_POLICY, create_app
 from alerts.settings import Settings
 from alerts.users.store import UserStore
-from tests.console.conftest import PASSWORD, make_user
+from tests.console.conftest import PASSWORD, bearer, make_user
 
 
 class Clock:
@@ -66,8 +66,22 @@ def test_login_sets_a_strict_session_cookie_and_audits(web: TestClient) -> None:
     assert record["source_ip"] == "testclient" and record["after"] == {"role": "analyst"}
 
 
+def test_a_new_login_replaces_the_session(web: TestClient) -> None:
+    login(web)
+    first = web.cookies.get("socflow_session")
+    login(web)
+    second = web.cookies.get("socflow_session")
+    assert first and second and first != second
+    web.cookies.set("socflow_session", first)
+    assert web.get("/api/me", headers={"Accept": "application/json"}).status_code == 401
+
+
 def test_wrong_password_is_refused_and_audited(web: TestClient) -> None:
+    from prometheus_client import REGISTRY
+
+    before = REGISTRY.get_sample_value("socflow_console_logins_total", {"outcome": "failure"}) or 0
     answer = login(web, password="wrong password!")
+    assert REGISTRY.get_sample_value("socflow_console_logins_total", {"outcome": "failure"}) == before + 1
     assert answer.status_code == 401
     assert "Wrong user name or password" in answer.text
     assert "socflow_session" not in answer.headers.get("set-cookie", "")
@@ -177,3 +191,19 @@ def test_tls_cookies_and_hsts(console_settings: Settings, tmp_path: Any) -> None
         assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
         assert answer.headers["Strict-Transport-Security"].startswith("max-age=31536000")
         assert client.get("/api/me").json()["name"] == "ann"
+
+
+def test_large_bodies_are_refused_unread(web: TestClient) -> None:
+    answer = web.post("/api/users", content=b"[" + b"1," * 1_000_000 + b"1]",
+                      headers={"Content-Type": "application/json", "Accept": "application/json"})
+    assert answer.status_code == 413
+
+
+def test_metrics_for_auditors(web: TestClient, console_settings: Settings) -> None:
+    make_user(console_settings, "aud", "auditor")
+    login(web, password="wrong password!")
+    answer = web.get("/metrics", headers=bearer(console_settings, "aud"))
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
+    assert 'socflow_console_logins_total{outcome="failure"}' in answer.text
+    assert "socflow_audit_records_total" in answer.text
+    assert web.get("/metrics", headers={**bearer(console_settings, "ann"), "Accept": "text/plain"}).status_code == 403

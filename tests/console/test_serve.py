@@ -58,3 +58,4 @@ def test_serve_over_tls(tmp_path: Path, elasticsearch_url: str) -> None:
         process.send_signal(signal.SIGINT)
         out, _err = process.communicate(timeout=20)
     assert f"socflow console on https://127.0.0.1:{port}/" in out
+    assert "no console users yet" in out
