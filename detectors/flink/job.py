@@ -117,7 +117,8 @@ class JobSpec:
         data["rule_dirs"] = tuple(data["rule_dirs"])
         data["jars"] = tuple(data.get("jars", ()))
         data["dedup_entity_fields"] = tuple(data.get("dedup_entity_fields", ()))
-        data["suppressions_paths"] = tuple(data.get("suppressions_paths", ()))
+        old = data.pop("suppressions_path", "")  # a spec written before the console's suppressions file
+        data["suppressions_paths"] = tuple(data.get("suppressions_paths", ())) or ((old,) if old else ())
         return cls(**data)
 
 

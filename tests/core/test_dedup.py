@@ -88,3 +88,26 @@ def test_invalid_suppressions_are_a_clear_error(tmp_path: Path) -> None:
     path.write_text("suppressions:\n  - name: no-reason\n    until: 2026-12-01T00:00:00Z\n", encoding="utf-8")
     with pytest.raises(DetectorError, match="invalid suppressions"):
         Suppressor.load(path)
+
+
+def test_suppressions_of_several_files_and_old_job_specs(tmp_path: Path) -> None:
+    """The job merges config/suppressions.yaml with the console's file; a name used in both is an
+    error; a job spec written with the single ``suppressions_path`` still loads."""
+    import json
+
+    from detectors.errors import DetectorError
+    from detectors.flink.job import JobSpec
+
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    entry = "  - {name: %s, reason: r, rule: x, until: 2030-01-01T00:00:00Z}\n"
+    first.write_text("suppressions:\n" + entry % "one", encoding="utf-8")
+    second.write_text("suppressions:\n" + entry % "two", encoding="utf-8")
+    merged = Suppressor.load_all([first, second, tmp_path / "absent.yaml"])
+    assert [s.name for s in merged.suppressions] == ["one", "two"]
+    second.write_text("suppressions:\n" + entry % "one", encoding="utf-8")
+    with pytest.raises(DetectorError, match="used twice"):
+        Suppressor.load_all([first, second])
+    base = {"spool_dir": "s", "alert_stream_dir": "a", "deadletter_dir": "d", "checkpoint_dir": "c",
+            "rule_dirs": ["r"], "config_dir": "c"}
+    assert JobSpec.from_json(json.dumps({**base, "suppressions_path": "x.yaml"})).suppressions_paths == ("x.yaml",)
+    assert JobSpec.from_json(json.dumps(base)).suppressions_paths == ()
