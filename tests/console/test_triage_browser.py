@@ -246,6 +246,7 @@ def test_hostile_strings_and_the_demos_attack_run_no_script(triage_live: tuple[L
     assert "line1\\u001b[31mred" in text  # the terminal escape shown as an escape, not sent
     assert "more characters" in text  # the 100 KB value cut, saying so
     assert "1' OR '1'='1" in text
+    page.screenshot(path=str(screenshot_dir / "triage-hostile.png"), full_page=True)
     sqli = client.search(index=index, query={"term": {"rule.name": "SQL Injection Attempt Against a Web Application"}},
                          size=1)["hits"]["hits"][0]["_id"]
     page.goto(f"{live.url}/alerts/{sqli}")
