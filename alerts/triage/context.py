@@ -13,7 +13,8 @@ other alerts of the same host, user or source.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -164,13 +165,28 @@ class EntityEvents:
     error: str | None = None
 
 
+_PROBED: dict[str, tuple[float, bool]] = {}
+PROBE_TTL_S = 30.0
+
+
+def _store_exists(client: Elasticsearch, alias: str, clock: Callable[[], float] = time.monotonic) -> bool:
+    """Whether the event store's alias (or an index of that name) exists, asked at most every
+    30 s per alias: every alert page needs the answer, and it changes only on a deployment."""
+    checked = _PROBED.get(alias)
+    if checked is not None and clock() - checked[0] < PROBE_TTL_S:
+        return checked[1]
+    exists = bool(client.indices.exists_alias(name=alias)) or bool(client.indices.exists(index=alias))
+    _PROBED[alias] = (clock(), exists)
+    return exists
+
+
 def entity_events(client: Elasticsearch, alias: str, alert: Mapping[str, Any], *, around: timedelta,
-                  size: int = 50) -> EntityEvents:
+                  size: int = 50, clock: Callable[[], float] = time.monotonic) -> EntityEvents:
     """Events of the alert's host, user or source from ``around`` before its first sighting to
     ``around`` after its last, oldest first (from the event store's alias)."""
     found = entities(alert)
     try:
-        if not client.indices.exists_alias(name=alias) and not client.indices.exists(index=alias):
+        if not _store_exists(client, alias, clock):
             return EntityEvents(stored=False)
         if not found:
             return EntityEvents(stored=True)

@@ -309,6 +309,10 @@ class TriageStore:
                 result.conflicts[alert_id] = error.current
             except TriageError as error:
                 result.refused[alert_id] = error.reason
+        if result.done and not self.refresh:
+            # One refresh for the whole batch: the queue the analyst returns to shows every change.
+            with _reachable("refresh the alert index"):
+                self.client.indices.refresh(index=self.alerts)
         return result
 
     def suppress(self, alert_id: str, suppressions: SuppressionFile, *, fields: Sequence[str], reason: str,

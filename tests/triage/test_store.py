@@ -274,3 +274,15 @@ def test_indexer_keeps_triage_across_a_newer_version(tmp_path: Path, indexed: In
     assert after["socflow"]["alert"]["assignee"] == "lan"
     assert after["socflow"]["triage"] == before["socflow"]["triage"]
     assert after["socflow"]["alert"]["risk"] == before["socflow"]["alert"]["risk"]
+
+
+def test_bulk_is_visible_to_the_queue_at_once(indexed: Indexed, audit: RecordingAudit) -> None:
+    """Single actions answer without waiting for a refresh; a bulk action refreshes once, so the
+    queue an analyst returns to already shows every change."""
+    store = make_store(indexed, audit, refresh=False)
+    targets = {indexed.ids["a16"]: None, indexed.ids["a17"]: None}
+    result = store.bulk(targets, lambda state: model.transition(state, "investigating", actor="lan", now=NOW),
+                        action="investigating", actor="lan", now=NOW)
+    assert sorted(result.done) == sorted(targets)
+    shown = {record.id for record in store.page(QueueFilter(status=("investigating",)), NOW, size=200).alerts}
+    assert set(targets) <= shown
