@@ -2,8 +2,9 @@
 
 The job merges ``config/suppressions.yaml`` (reviewed in git) with the console's file
 ``<data-dir>/suppressions.yaml`` (``Settings.suppression_paths``, ``Suppressor.load_all``), so
-a suppression made in the console applies from the job's next start (and to ``socflow
-replay``) without touching the reviewed file. Entries have the same shape as the reviewed
+a suppression made in the console applies in the running job (which looks for changed files
+every 10 s, ``detectors.dedup.ReloadingSuppressor``), in its next start and in ``socflow
+replay``, without touching the reviewed file. Entries have the same shape as the reviewed
 file's, plus who made them, when, and from which alert.
 
 Writes are serialised by a lock file and replace the file atomically; the new file is loaded

@@ -19,6 +19,7 @@ import logging
 import os
 import site
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,17 +196,21 @@ class GroupAlerts(KeyedProcessFunction):
         self.suppressions_paths = suppressions_paths
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        from detectors.dedup import DedupPolicy, Suppressor
+        from detectors.dedup import DedupPolicy, ReloadingSuppressor
 
         self.policy = DedupPolicy(window_s=self.window_s, entity_fields=self.entity_fields)
-        self.suppressor = Suppressor.load_all([Path(path) for path in self.suppressions_paths])
+        # Reloaded when a file changes (checked every 10 s): the console's suppressions apply
+        # to the running job.
+        self.suppressions = ReloadingSuppressor([Path(path) for path in self.suppressions_paths])
         descriptor = ValueStateDescriptor("alert", Types.STRING())
         # Late detections of a window arrive within minutes; a day keeps room for replays.
         ttl = StateTtlConfig.new_builder(Time.seconds(self.window_s + 86_400)).build()
         descriptor.enable_time_to_live(ttl)
         self.state = runtime_context.get_state(descriptor)
         metrics = runtime_context.get_metrics_group().add_group("socflow")
-        self.suppressed = {s.name: metrics.counter(f"suppressed_{s.name}") for s in self.suppressor.suppressions}
+        self.metrics = metrics
+        self.suppressed = {s.name: metrics.counter(f"suppressed_{s.name}")
+                           for s in self.suppressions.suppressor.suppressions}
         self.updates = metrics.counter("alert_updates")
 
     def process_element(self, value: str, ctx: KeyedProcessFunction.Context) -> Any:
@@ -213,8 +218,11 @@ class GroupAlerts(KeyedProcessFunction):
         from detectors.model import Detection
 
         detection = Detection.from_record(json.loads(value))
-        name = self.suppressor.suppressed_by(detection)
+        self.suppressions.refresh(time.monotonic())
+        name = self.suppressions.suppressor.suppressed_by(detection)
         if name is not None:
+            if name not in self.suppressed:  # added while the job runs
+                self.suppressed[name] = self.metrics.counter(f"suppressed_{name}")
             self.suppressed[name].inc()
             return
         _key, alert_id, _start = self.policy.key(detection)
