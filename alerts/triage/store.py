@@ -343,13 +343,7 @@ class TriageStore:
         (else ConflictError, nothing created); each is then linked to the incident."""
         if not alert_versions:
             raise TriageError("an incident needs at least one alert")
-        alerts = []
-        for alert_id, expected in alert_versions.items():
-            current = self.get(alert_id)
-            if expected is not None and expected != current.version:
-                raise ConflictError(f"alert {alert_id} changed since you read it: reload and decide again",
-                                    current=current.as_dict())
-            alerts.append({"_id": alert_id, **current.source})
+        alerts = self._as_seen(alert_versions)
         levels = [str(alert.get("rule", {}).get("level", "")) for alert in alerts]
         document = model.new_incident(incident_id, title=title, severity=severity or model.severity_of(levels),
                                       alerts=alerts, actor=actor, now=now, owner=owner)
@@ -364,6 +358,18 @@ class TriageStore:
                            lambda state: model.link_incident(state, incident_id, actor=actor, now=now),
                            action="escalate", actor=actor, now=now, source_ip=source_ip)
         return record, linked
+
+    def _as_seen(self, alert_versions: Mapping[str, str | None]) -> list[dict[str, Any]]:
+        """The alerts (``_source`` with ``_id``), each still at the version the caller saw (or any
+        version where none was given); else ConflictError with the changed one's fresh state."""
+        alerts = []
+        for alert_id, seen in alert_versions.items():
+            current = self.get(alert_id)
+            if seen is not None and seen != current.version:
+                raise ConflictError(f"alert {alert_id} changed since you read it: reload and decide again",
+                                    current=current.as_dict())
+            alerts.append({"_id": alert_id, **current.source})
+        return alerts
 
     def get_incident(self, incident_id: str) -> Record:
         try:
@@ -408,13 +414,7 @@ class TriageStore:
     def add_to_incident(self, incident_id: str, alert_versions: Mapping[str, str | None], *, actor: str,
                         now: datetime, expected: str | None = None, source_ip: str | None = None,
                         ) -> tuple[Record, BulkResult]:
-        alerts = []
-        for alert_id, seen in alert_versions.items():
-            current = self.get(alert_id)
-            if seen is not None and seen != current.version:
-                raise ConflictError(f"alert {alert_id} changed since you read it: reload and decide again",
-                                    current=current.as_dict())
-            alerts.append({"_id": alert_id, **current.source})
+        alerts = self._as_seen(alert_versions)
         record = self.change_incident(incident_id, lambda doc: model.add_alerts(doc, alerts, actor=actor, now=now),
                                       action="add_alerts", actor=actor, now=now, expected=expected,
                                       source_ip=source_ip)
