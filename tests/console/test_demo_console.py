@@ -53,3 +53,27 @@ def test_demo_console_settings_and_login(tmp_path: Path, elasticsearch_url: str)
         drop(indexed)
         for name in names.values():
             client.indices.delete(index=name, ignore_unavailable=True)
+
+
+def test_the_demo_ends_with_the_invitation(tmp_path: Path, elasticsearch_url: str, stack_settings: object) -> None:
+    """``socflow demo``'s last step as its handler runs it (the test Elasticsearch plays the
+    developer's): the command and a login that works are printed."""
+    from rich.console import Console
+
+    from alerts.commands.demo import _console_invitation
+    from alerts.commands.demo_console import DEMO_INDICES
+
+    settings = load_settings(data_dir=tmp_path / "demo").model_copy(update={"stack": stack_settings})
+    console = Console(record=True, width=200)
+    client = Elasticsearch(elasticsearch_url)
+    try:
+        _console_invitation(settings, console)
+        text = console.export_text()
+        assert f"socflow --config {tmp_path / 'demo' / 'console.yaml'} serve" in text
+        password = text.split(f"{DEMO_USER} / ")[1].split(" ")[0]
+        store = UserStore(tmp_path / "demo" / "console" / "users.json")
+        assert store.authenticate(DEMO_USER, password) is not None
+        assert load_settings(tmp_path / "demo" / "console.yaml").elasticsearch.index_prefix == "socflow-demo-alerts"
+    finally:
+        for key in ("audit", "incidents", "filters"):
+            client.indices.delete(index=DEMO_INDICES[key], ignore_unavailable=True)
