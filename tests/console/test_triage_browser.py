@@ -134,6 +134,7 @@ def test_analyst_escalates_into_an_incident(triage_live: tuple[LiveConsole, Inde
     page.screenshot(path=str(screenshot_dir / "triage-incident.png"), full_page=True)
     page.goto(live.url + "/incidents")
     assert page.locator("#incidents-table tbody tr").count() >= 1
+    page.screenshot(path=str(screenshot_dir / "triage-incidents.png"))
     assert not page.console_errors, page.console_errors
 
 
