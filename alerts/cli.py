@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "alerts.commands.serve",
     "alerts.commands.users",
     "alerts.commands.audit",
+    "alerts.commands.alerts",
 )
 
 

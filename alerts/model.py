@@ -4,7 +4,8 @@ The document follows the Elastic Common Schema so Kibana and other ECS tools rea
 is: ``event.kind: alert``, ``rule.*``, ``threat.*`` (MITRE ATT&CK from the rule's tags), the
 entity fields of the triggering event (``host``, ``source``, ``destination``, ``user``,
 ``process``, ``url``, ``log``, ``winlog.record_id``), plus ``socflow.node`` and the triage
-fields under ``socflow.alert`` (status, assignee, first/last seen, count).
+fields under ``socflow.alert`` (status, assignee, first/last seen, count, risk: see
+:func:`risk_score`) and the analysts' work under ``socflow.triage`` (alerts.triage).
 
 Its ``_id`` is the detection id, and it lands in a monthly index chosen by the alert's event
 time, so the same detection always goes to the same index under the same id: a replay or a
@@ -23,6 +24,11 @@ from ingest.schema import get_field, parse_timestamp, set_field
 # ECS top-level objects copied from the (last) triggering event into the alert.
 ENTITY_FIELDS = ("host", "source", "destination", "user", "process", "url", "dns", "network", "log", "file")
 SEVERITY = {"informational": 21, "low": 21, "medium": 47, "high": 73, "critical": 99}
+# Risk = rule level weight x the node's security level (1-5), plus a bonus for data-center
+# systems (what the whole province depends on): 1..30, stored so the queue sorts on it cheaply.
+LEVEL_WEIGHT = {"informational": 1, "low": 2, "medium": 3, "high": 4, "critical": 5}
+DEFAULT_SECURITY_LEVEL = 3  # the inventory's unknown_node level
+DATA_CENTER_BONUS = 5
 # ``socflow.node`` of a detection group, or None (alerts.nodes.NodeResolver).
 NodeOfGroup = Callable[[Mapping[str, Any]], dict[str, Any] | None]
 
@@ -52,6 +58,18 @@ def _threat(tags: tuple[str, ...]) -> dict[str, Any]:
     return threat
 
 
+def risk_score(level: str, node: Mapping[str, Any] | None) -> int:
+    """The alert's triage risk: level weight x security level (+5 on a data-center node)."""
+    node = node or {}
+    try:
+        security = int(node.get("security_level") or DEFAULT_SECURITY_LEVEL)
+    except (TypeError, ValueError):
+        security = DEFAULT_SECURITY_LEVEL
+    security = min(max(security, 1), 5)
+    bonus = DATA_CENTER_BONUS if node.get("kind") == "data-center" else 0
+    return LEVEL_WEIGHT.get(level, LEVEL_WEIGHT["medium"]) * security + bonus
+
+
 def to_document(detection: Detection, node_of_group: NodeOfGroup | None = None) -> dict[str, Any]:
     """The ECS alert document of a detection (without ``_id``/``_index``).
 
@@ -64,6 +82,7 @@ def to_document(detection: Detection, node_of_group: NodeOfGroup | None = None) 
     if not node and node_of_group is not None:
         node = node_of_group(detection.group)
     first_time = str(get_field(detection.events[0], "@timestamp", detection.timestamp)) if detection.events else ""
+    node = node or {"id": "unknown"}
     document: dict[str, Any] = {
         "@timestamp": detection.timestamp,
         "event": {
@@ -85,7 +104,7 @@ def to_document(detection: Detection, node_of_group: NodeOfGroup | None = None) 
         },
         "threat": _threat(rule.tags),
         "socflow": {
-            "node": node or {"id": "unknown"},
+            "node": node,
             "logsource": get_field(last, "socflow.logsource") or {},
             "alert": {
                 "kind": detection.kind,
@@ -95,6 +114,7 @@ def to_document(detection: Detection, node_of_group: NodeOfGroup | None = None) 
                 "last_seen": detection.timestamp,
                 "count": detection.count or len(detection.events) or 1,
                 "version": detection.count or 1,
+                "risk": risk_score(rule.level, node),
                 "group": dict(detection.group),
             },
         },

@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
+from alerts.triage.settings import TriageSettings
 from deploy.settings import StackSettings
 from detectors.ruletools.store import Selection
 from detectors.settings import JobSettings
@@ -143,6 +144,7 @@ class Settings(BaseSettings):
     stack: StackSettings = Field(default_factory=StackSettings)  # type: ignore[arg-type]
     rules: RulesSettings = Field(default_factory=RulesSettings)  # type: ignore[arg-type]
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)  # type: ignore[arg-type]
+    triage: TriageSettings = Field(default_factory=TriageSettings)  # type: ignore[arg-type]
 
     @property
     def spool_dir(self) -> Path:
@@ -164,6 +166,12 @@ class Settings(BaseSettings):
     @property
     def deadletter_dir(self) -> Path:
         return self.data_dir / "deadletter"
+
+    @property
+    def suppression_paths(self) -> tuple[Path, ...]:
+        """What the job suppresses: the configured file, then the console's suppressions (written
+        by admins from the console, ``alerts.triage.suppressions``), merged in that order."""
+        return (self.resolve(self.job.suppressions_path), self.data_dir / "suppressions.yaml")
 
     @property
     def console_dir(self) -> Path:

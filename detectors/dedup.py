@@ -17,6 +17,7 @@ Suppressions (``config/suppressions.yaml``) drop detections an admin has decided
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,7 +28,10 @@ import yaml
 
 from detectors.errors import DetectorError
 from detectors.model import Detection
+from ingest.logs import log_event
 from ingest.schema import get_field, parse_timestamp, stable_id
+
+LOGGER = logging.getLogger(__name__)
 
 SNAPSHOT_VERSION = 1
 MAX_EVENTS = 10  # events kept in the alert document: the first and the most recent ones
@@ -182,12 +186,74 @@ class Suppressor:
             raise DetectorError(f"invalid suppressions: {error!r}", source=str(path)) from error
         return cls(suppressions=suppressions)
 
+    @classmethod
+    def load_all(cls, paths: Sequence[Path]) -> Suppressor:
+        """The suppressions of several files, in order (the configured file, then the console's
+        ``<data-dir>/suppressions.yaml``); a missing file has none; a name used twice is an error."""
+        suppressions: list[Suppression] = []
+        for path in paths:
+            for suppression in cls.load(path).suppressions:
+                if any(known.name == suppression.name for known in suppressions):
+                    raise DetectorError(f"suppression name {suppression.name!r} is used twice", source=str(path))
+                suppressions.append(suppression)
+        return cls(suppressions=suppressions)
+
     def suppressed_by(self, detection: Detection) -> str | None:
         for suppression in self.suppressions:
             if suppression.matches(detection):
                 self.counts[suppression.name] = self.counts.get(suppression.name, 0) + 1
                 return suppression.name
         return None
+
+
+class ReloadingSuppressor:
+    """A :class:`Suppressor` over files, loaded again when one of them changes, so a suppression
+    an admin adds in the console applies in a running job, not only from its next start.
+
+    ``refresh(now)`` looks at the files' modification stamps at most every ``interval_s`` of
+    ``now`` (a monotonic clock the caller passes). A file that no longer loads keeps the
+    suppressions in force and is reported once per change (``last_error``); counts carry over.
+    """
+
+    def __init__(self, paths: Sequence[Path], *, interval_s: float = 10.0) -> None:
+        self.paths = tuple(paths)
+        self.interval_s = interval_s
+        self.suppressor = Suppressor.load_all(self.paths)
+        self.last_error: str | None = None
+        self._stamp = self._stamps()
+        self._checked = float("-inf")
+
+    def _stamps(self) -> tuple[tuple[int, int] | None, ...]:
+        stamps: list[tuple[int, int] | None] = []
+        for path in self.paths:
+            try:
+                stat = path.stat()
+            except OSError:
+                stamps.append(None)
+                continue
+            stamps.append((stat.st_mtime_ns, stat.st_size))
+        return tuple(stamps)
+
+    def refresh(self, now: float) -> bool:
+        """Reload if a file changed; True when the suppressions in force changed."""
+        if now - self._checked < self.interval_s:
+            return False
+        self._checked = now
+        stamp = self._stamps()
+        if stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        try:
+            loaded = Suppressor.load_all(self.paths)
+        except DetectorError as error:
+            self.last_error = str(error)
+            log_event(LOGGER, "suppressions_not_reloaded", logging.WARNING, error=self.last_error)
+            return False
+        self.last_error = None
+        loaded.counts = self.suppressor.counts
+        self.suppressor = loaded
+        log_event(LOGGER, "suppressions_reloaded", count=len(loaded.suppressions))
+        return True
 
 
 def _aware(value: Any) -> datetime:

@@ -45,6 +45,8 @@ ROUTER_MODULES = (
     "alerts.api.user_routes",
     "alerts.api.audit_routes",
     "alerts.web.pages",
+    "alerts.api.triage",
+    "alerts.web.triage_pages",
 )
 
 CONTENT_SECURITY_POLICY = (

@@ -141,6 +141,7 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
         "event_store": settings.event_store.model_copy(
             update={"index_prefix": DEMO_EVENTS, "deadletter_prefix": DEMO_DEADLETTERS})})
     show_timeline(connect(demo.elasticsearch), demo, hits, console)
+    _console_invitation(settings, console)
     return 0 if hits else 1
 
 
@@ -166,6 +167,18 @@ def show_timeline(client: Any, settings: Settings, hits: list[dict[str, Any]], c
                        f"SOCFLOW_ELASTICSEARCH__URL={settings.elasticsearch.url} "
                        f"socflow events --around {alert['_id']} --host {alert['host']['name']}"))
     return timeline
+
+
+def _console_invitation(settings: Settings, console: Console) -> None:
+    """The console over the demo's alerts and a login (alerts.commands.demo_console)."""
+    from alerts.commands.demo_console import invitation, prepare_console
+    from alerts.indexer import connect
+    from deploy import elasticsearch
+
+    url = elasticsearch.elasticsearch_url(settings.stack)
+    client = connect(settings.elasticsearch.model_copy(update={"url": url}))
+    path, password = prepare_console(settings, client, es_url=url, alerts_prefix=DEMO_PREFIX)
+    console.print("\n".join(invitation(path, password, settings)), markup=False, highlight=False)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

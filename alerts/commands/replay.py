@@ -120,7 +120,7 @@ def group_alerts(detections: Sequence[Detection], settings: Settings) -> tuple[l
     """Suppressions, then one alert per rule, entity and window, as the Flink job does."""
     from detectors.dedup import Deduplicator, DedupPolicy, Suppressor
 
-    suppressor = Suppressor.load(settings.resolve(settings.job.suppressions_path))
+    suppressor = Suppressor.load_all(settings.suppression_paths)
     grouping = Deduplicator(DedupPolicy(window_s=settings.job.dedup_window_s,
                                         entity_fields=settings.job.dedup_entity_fields))
     # Event order, as a stream delivers them; the result does not depend on it.

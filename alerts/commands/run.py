@@ -65,7 +65,7 @@ def job_spec(settings: Settings, *, bounded: bool, parallelism: int | None = Non
         key_level_filter=KEY_LEVEL_FILTER,
         dedup_window_s=settings.job.dedup_window_s,
         dedup_entity_fields=settings.job.dedup_entity_fields,
-        suppressions_path=str(settings.resolve(settings.job.suppressions_path)),
+        suppressions_paths=tuple(str(path) for path in settings.suppression_paths),
         extra_config=dict(settings.job.flink_config),
     )
 

@@ -19,6 +19,7 @@ import logging
 import os
 import site
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,7 +105,8 @@ class JobSpec:
     key_level_filter: str = ""
     dedup_window_s: int = 3600
     dedup_entity_fields: tuple[str, ...] = ("source.ip", "host.name", "user.name")
-    suppressions_path: str = ""
+    # Suppression files, merged in order (settings.suppression_paths: config, then the console's).
+    suppressions_paths: tuple[str, ...] = ()
     extra_config: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -116,6 +118,8 @@ class JobSpec:
         data["rule_dirs"] = tuple(data["rule_dirs"])
         data["jars"] = tuple(data.get("jars", ()))
         data["dedup_entity_fields"] = tuple(data.get("dedup_entity_fields", ()))
+        old = data.pop("suppressions_path", "")  # a spec written before the console's suppressions file
+        data["suppressions_paths"] = tuple(data.get("suppressions_paths", ())) or ((old,) if old else ())
         return cls(**data)
 
 
@@ -186,23 +190,27 @@ class GroupAlerts(KeyedProcessFunction):
     outlasts the window, so memory stays bounded. Each update goes out with a higher version.
     """
 
-    def __init__(self, window_s: int, entity_fields: tuple[str, ...], suppressions_path: str) -> None:
+    def __init__(self, window_s: int, entity_fields: tuple[str, ...], suppressions_paths: tuple[str, ...]) -> None:
         self.window_s = window_s
         self.entity_fields = entity_fields
-        self.suppressions_path = suppressions_path
+        self.suppressions_paths = suppressions_paths
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        from detectors.dedup import DedupPolicy, Suppressor
+        from detectors.dedup import DedupPolicy, ReloadingSuppressor
 
         self.policy = DedupPolicy(window_s=self.window_s, entity_fields=self.entity_fields)
-        self.suppressor = Suppressor.load(Path(self.suppressions_path)) if self.suppressions_path else Suppressor()
+        # Reloaded when a file changes (checked every 10 s): the console's suppressions apply
+        # to the running job.
+        self.suppressions = ReloadingSuppressor([Path(path) for path in self.suppressions_paths])
         descriptor = ValueStateDescriptor("alert", Types.STRING())
         # Late detections of a window arrive within minutes; a day keeps room for replays.
         ttl = StateTtlConfig.new_builder(Time.seconds(self.window_s + 86_400)).build()
         descriptor.enable_time_to_live(ttl)
         self.state = runtime_context.get_state(descriptor)
         metrics = runtime_context.get_metrics_group().add_group("socflow")
-        self.suppressed = {s.name: metrics.counter(f"suppressed_{s.name}") for s in self.suppressor.suppressions}
+        self.metrics = metrics
+        self.suppressed = {s.name: metrics.counter(f"suppressed_{s.name}")
+                           for s in self.suppressions.suppressor.suppressions}
         self.updates = metrics.counter("alert_updates")
 
     def process_element(self, value: str, ctx: KeyedProcessFunction.Context) -> Any:
@@ -210,8 +218,11 @@ class GroupAlerts(KeyedProcessFunction):
         from detectors.model import Detection
 
         detection = Detection.from_record(json.loads(value))
-        name = self.suppressor.suppressed_by(detection)
+        self.suppressions.refresh(time.monotonic())
+        name = self.suppressions.suppressor.suppressed_by(detection)
         if name is not None:
+            if name not in self.suppressed:  # added while the job runs
+                self.suppressed[name] = self.metrics.counter(f"suppressed_{name}")
             self.suppressed[name].inc()
             return
         _key, alert_id, _start = self.policy.key(detection)
@@ -307,7 +318,7 @@ def build_job(env: StreamExecutionEnvironment, spec: JobSpec) -> None:
                                                      key_level_filter=spec.key_level_filter))
     grouped = (
         alerts.key_by(AlertKey(spec.dedup_window_s, spec.dedup_entity_fields), key_type=Types.STRING())
-        .process(GroupAlerts(spec.dedup_window_s, spec.dedup_entity_fields, spec.suppressions_path),
+        .process(GroupAlerts(spec.dedup_window_s, spec.dedup_entity_fields, spec.suppressions_paths),
                  output_type=Types.STRING())
         .name("suppress-and-group-alerts")
         .uid("group-alerts")

@@ -88,3 +88,55 @@ def test_invalid_suppressions_are_a_clear_error(tmp_path: Path) -> None:
     path.write_text("suppressions:\n  - name: no-reason\n    until: 2026-12-01T00:00:00Z\n", encoding="utf-8")
     with pytest.raises(DetectorError, match="invalid suppressions"):
         Suppressor.load(path)
+
+
+def test_suppressions_of_several_files_and_old_job_specs(tmp_path: Path) -> None:
+    """The job merges config/suppressions.yaml with the console's file; a name used in both is an
+    error; a job spec written with the single ``suppressions_path`` still loads."""
+    import json
+
+    from detectors.errors import DetectorError
+    from detectors.flink.job import JobSpec
+
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    entry = "  - {name: %s, reason: r, rule: x, until: 2030-01-01T00:00:00Z}\n"
+    first.write_text("suppressions:\n" + entry % "one", encoding="utf-8")
+    second.write_text("suppressions:\n" + entry % "two", encoding="utf-8")
+    merged = Suppressor.load_all([first, second, tmp_path / "absent.yaml"])
+    assert [s.name for s in merged.suppressions] == ["one", "two"]
+    second.write_text("suppressions:\n" + entry % "one", encoding="utf-8")
+    with pytest.raises(DetectorError, match="used twice"):
+        Suppressor.load_all([first, second])
+    base = {"spool_dir": "s", "alert_stream_dir": "a", "deadletter_dir": "d", "checkpoint_dir": "c",
+            "rule_dirs": ["r"], "config_dir": "c"}
+    assert JobSpec.from_json(json.dumps({**base, "suppressions_path": "x.yaml"})).suppressions_paths == ("x.yaml",)
+    assert JobSpec.from_json(json.dumps(base)).suppressions_paths == ()
+
+
+def test_suppressions_reload_when_a_file_changes(tmp_path: Path) -> None:
+    """The running job's suppressions: a file changed (the console added one) is loaded again at
+    the next look (every interval of the clock passed in); a broken file keeps the last good set."""
+    import os
+
+    from detectors.dedup import ReloadingSuppressor
+
+    config, console = tmp_path / "config.yaml", tmp_path / "console.yaml"
+    entry = "  - {name: %s, reason: r, rule: %s, until: 2030-01-01T00:00:00Z}\n"
+    config.write_text("suppressions:\n" + entry % ("reviewed", "r-a"), encoding="utf-8")
+    reloading = ReloadingSuppressor([config, console], interval_s=10)
+    rule = RuleInfo(id="r-b", title="b")
+    detection = Detection.for_events(rule, [{"@timestamp": "2026-11-20T10:00:00Z", "event": {"id": "e"}}])
+    assert reloading.suppressor.suppressed_by(detection) is None
+    console.write_text("suppressions:\n" + entry % ("console-1", "r-b"), encoding="utf-8")
+    assert reloading.refresh(100.0) is True
+    assert reloading.suppressor.suppressed_by(detection) == "console-1"
+    console.write_text("suppressions:\n" + entry % ("console-1", "r-b") + entry % ("console-2", "r-c"),
+                       encoding="utf-8")
+    assert reloading.refresh(105.0) is False  # not looked at again within 10 s
+    assert reloading.refresh(111.0) is True and len(reloading.suppressor.suppressions) == 3
+    assert reloading.suppressor.counts == {"console-1": 1}  # counts carry over
+    console.write_text("suppressions: [", encoding="utf-8")
+    os.utime(console, ns=(1, 1))
+    assert reloading.refresh(200.0) is False and reloading.last_error
+    assert reloading.suppressor.suppressed_by(detection) == "console-1"  # the last good set stays
+    assert reloading.refresh(300.0) is False  # the same broken file is not read again

@@ -1,0 +1,111 @@
+"""The pure triage core: transitions, validation, incidents' deadlines, queue queries, risk."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from alerts.model import risk_score
+from alerts.triage import model
+from alerts.triage.errors import TriageError
+from alerts.triage.queue import QueueFilter, build_query, decode_cursor, encode_cursor, search_body
+from alerts.triage.settings import REGULATION_REPORTING_HOURS, TriageSettings
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+
+def test_every_transition() -> None:
+    allowed = {(a, b) for a, targets in model.TRANSITIONS.items() for b in targets}
+    assert allowed == {("open", "acknowledged"), ("open", "investigating"), ("open", "closed"),
+                       ("acknowledged", "investigating"), ("acknowledged", "closed"), ("investigating", "closed"),
+                       ("closed", "open")}
+    for start in model.STATUSES:
+        for target in model.STATUSES:
+            state = model.Triage(status=start)
+            if (start, target) in allowed:
+                moved = model.transition(state, target, actor="lan", now=NOW, verdict="benign", reason="ok")
+                assert moved.status == target and moved.history[-1]["by"] == "lan"
+            else:
+                with pytest.raises(TriageError):
+                    model.transition(state, target, actor="lan", now=NOW, verdict="benign", reason="ok")
+
+
+def test_actions_validate_their_input() -> None:
+    state = model.Triage()
+    with pytest.raises(TriageError):
+        model.assign(state, "<script>", actor="lan", now=NOW)
+    with pytest.raises(TriageError):
+        model.comment(state, " ", actor="lan", now=NOW)
+    with pytest.raises(TriageError):
+        model.comment(state, "x" * (model.MAX_COMMENT + 1), actor="lan", now=NOW)
+    with pytest.raises(TriageError):
+        model.transition(state, "closed", actor="lan", now=NOW, verdict="maybe", reason="r")
+    assigned = model.assign(state, "binh", actor="lan", now=NOW)
+    with pytest.raises(TriageError, match="already assigned"):
+        model.assign(assigned, "binh", actor="lan", now=NOW)
+    assert model.assign(assigned, None, actor="lan", now=NOW).assignee is None
+
+
+def test_triage_round_trips_through_a_document() -> None:
+    state = model.comment(model.assign(model.Triage(), "binh", actor="lan", now=NOW), "hi", actor="lan", now=NOW)
+    source = {"socflow": state.fields()["socflow"]}
+    assert model.Triage.from_source(source) == state
+    assert state.summary()["comments"] == 1 and state.summary()["last_comment"]["text"] == "hi"
+
+
+def test_reporting_deadline_defaults_to_the_circular() -> None:
+    assert REGULATION_REPORTING_HOURS == 120
+    assert TriageSettings().reporting_deadline_h == 120
+    incident = {"detected_at": "2026-11-20T10:00:00.000Z", "reported_at": None}
+    state = model.deadline(incident, hours=120, now=NOW)
+    assert state.deadline == datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+    assert model.describe_left(state.left) == "3 d 22 h left"
+    late = model.deadline(incident, hours=24, now=NOW)
+    assert late.overdue and model.describe_left(late.left) == "2 h 0 min overdue"
+    assert model.describe_left(timedelta(minutes=5)) == "5 min left"
+
+
+def test_incident_severity_and_members() -> None:
+    alerts = [{"_id": "a", "rule": {"level": "low"}, "socflow": {"node": {"id": "n1", "agency": "g1"},
+                                                                   "alert": {"first_seen": "2026-11-20T09:00:00Z"}}},
+              {"_id": "b", "rule": {"level": "high"}, "socflow": {"node": {"id": "n1", "agency": "g1"},
+                                                                    "alert": {"first_seen": "2026-11-20T08:00:00Z"}}}]
+    assert model.severity_of(["low", "high"]) == "high" and model.severity_of(["informational"]) == "low"
+    incident = model.new_incident("i1", title="t", severity="high", alerts=alerts, actor="lan", now=NOW)
+    assert (incident["alerts"], incident["nodes"], incident["agencies"]) == (["a", "b"], ["n1"], ["g1"])
+    assert incident["detected_at"] == "2026-11-20T08:00:00Z"
+    with pytest.raises(TriageError, match="already part"):
+        model.add_alerts(incident, alerts[:1], actor="lan", now=NOW)
+    with pytest.raises(TriageError, match="nothing to change"):
+        model.update_incident(incident, actor="lan", now=NOW, status="open")
+
+
+def test_queue_filter_round_trips_through_parameters() -> None:
+    queue = QueueFilter(status=("open", "acknowledged"), level=("high",), security_level=(4, 5), assignee=("-",),
+                        text="a,b", order="risk", since="24h")
+    params = {name: [value] for name, value in queue.to_params().items()}
+    again = QueueFilter.from_params(params)
+    assert again.status == queue.status and again.security_level == (4, 5) and again.order == "risk"
+    with pytest.raises(TriageError):
+        QueueFilter.from_params({"security_level": ["high"]})
+    with pytest.raises(TriageError):
+        build_query(QueueFilter(since="yesterday"), NOW)
+
+
+def test_cursor_is_checked() -> None:
+    cursor = encode_cursor([1732000000000, "abc"])
+    assert decode_cursor(cursor, "newest") == [1732000000000, "abc"]
+    for forged in ("!!", encode_cursor([1]), encode_cursor([{"script": 1}, "x"]), encode_cursor([True, "x"])):
+        with pytest.raises(TriageError):
+            decode_cursor(forged, "newest")
+    with pytest.raises(TriageError):
+        search_body(QueueFilter(), NOW, size=10_000)
+    assert "from" not in search_body(QueueFilter(), NOW, size=50, after=cursor)
+
+
+def test_risk_score() -> None:
+    assert risk_score("critical", {"security_level": 5, "kind": "data-center"}) == 30
+    assert risk_score("low", {"security_level": 1}) == 2
+    assert risk_score("high", None) == 12  # unknown node: level 3
+    assert risk_score("medium", {"security_level": "x"}) == 9
