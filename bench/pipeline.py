@@ -321,6 +321,7 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path,
                         help="keep inputs, data and logs here (default: a temp dir whose input file and data, "
                              "about 2 GB a minute at 20,000 events/s, are deleted after the run; logs stay)")
+    parser.add_argument("--es-pid", type=int, help="pid of the --es-url Elasticsearch's JVM, for its CPU time")
     parser.add_argument("--events-store", action="store_true",
                         help="also run the event writer (socflow index events --follow) and measure it")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -359,7 +360,7 @@ def main() -> int:
     if args.events_store:
         processes.append(start("event-writer", data, ["index", "events", "--follow"], env, work / "logs"))
         names.append("event-writer")
-    es_pid = elasticsearch_pid(url)
+    es_pid = args.es_pid or elasticsearch_pid(url)
     store_lag = float("nan")
     try:
         watcher.start()
