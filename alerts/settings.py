@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 from alerts.triage.settings import TriageSettings
@@ -125,6 +125,13 @@ class EventStoreSettings(BaseModel):
     number_of_replicas: int = Field(0, ge=0, description="Replicas per event index (0 on a single node).")
     total_fields_limit: int = Field(
         1000, ge=100, description="index.mapping.total_fields.limit; dynamic fields past it are not indexed.")
+
+    @model_validator(mode="after")
+    def _distinct_prefixes(self) -> EventStoreSettings:
+        # The dead letters would join the events' alias, and their template would replace the events'.
+        if self.deadletter_prefix == self.index_prefix or self.index_prefix.startswith(f"{self.deadletter_prefix}-"):
+            raise ValueError("event_store.index_prefix must differ from deadletter_prefix and not extend it")
+        return self
 
 
 class Settings(BaseSettings):

@@ -141,7 +141,10 @@ def deadletter_template(settings: EventStoreSettings) -> dict[str, Any]:
     prefix = settings.deadletter_prefix
     return {
         "index_patterns": [f"{prefix}-*"],
-        "priority": 200,
+        # Above the events' 200: a dead-letter prefix that extends the event prefix
+        # ("x" and "x-dl") makes both patterns match its indices, which Elasticsearch allows
+        # only at different priorities; the higher one then is the one applied.
+        "priority": 201,
         "_meta": {"description": "socflow dead letters: records a collector or the event writer could not store"},
         "template": {
             "settings": {"number_of_shards": 1, "number_of_replicas": settings.number_of_replicas,

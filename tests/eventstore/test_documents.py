@@ -42,6 +42,15 @@ def test_the_mapping_types_the_contract_fields_and_maps_nothing_dynamically() ->
     assert "winlog.event_data" not in leaves
 
 
+def test_prefixes_must_not_overlap_the_wrong_way() -> None:
+    from pydantic import ValidationError
+
+    EventStoreSettings(index_prefix="x", deadletter_prefix="x-dl")  # the dead letters' template has priority
+    for events, letters in (("x", "x"), ("x-dl-events", "x-dl")):
+        with pytest.raises(ValidationError, match="must differ"):
+            EventStoreSettings(index_prefix=events, deadletter_prefix=letters)
+
+
 def test_the_template_names_the_alias_and_limits() -> None:
     body = event_template(EventStoreSettings(index_prefix="x-events"))
     assert body["index_patterns"] == ["x-events-*"] and body["template"]["aliases"] == {"x-events": {}}
