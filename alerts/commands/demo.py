@@ -1,9 +1,10 @@
 """``socflow demo``: the whole pipeline on generated sample data, end to end, on real parts.
 
 Steps: start the local Elasticsearch (fetched from Maven Central on first use), generate the
-attack scenario, collect it into the spool, run the Flink job over the spool (Flink's local
-runtime, bounded), index the committed alerts, and print them as read back from
-Elasticsearch. A rerun gives the same alerts and adds no duplicates.
+attack scenario, collect it into the spool, store every collected event in the event store
+(``socflow-demo-events-*``), run the Flink job over the spool (Flink's local runtime, bounded),
+index the committed alerts, and print them as read back from Elasticsearch. A rerun gives the
+same alerts and events and adds no duplicates.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from alerts.settings import Settings
 
 SCENARIO_START = datetime(2026, 11, 20, 7, 30, tzinfo=UTC)
 DEMO_PREFIX = "socflow-demo-alerts"
+DEMO_EVENTS = "socflow-demo-events"  # the demo's event store, apart from real events like its alerts
+DEMO_DEADLETTERS = "socflow-demo-deadletters"
 LEVEL_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "informational": "dim"}
 
 
@@ -39,13 +42,15 @@ def _step(progress: Progress, description: str, action: Callable[[], Any]) -> An
 
 def _drop_demo_indices(client: Any) -> None:
     # The server refuses wildcard deletes (action.destructive_requires_name): delete by name.
-    for name in client.indices.get(index=f"{DEMO_PREFIX}-*", allow_no_indices=True):
-        client.indices.delete(index=name)
+    for prefix in (DEMO_PREFIX, DEMO_EVENTS, DEMO_DEADLETTERS):
+        for name in client.indices.get(index=f"{prefix}-*", allow_no_indices=True):
+            client.indices.delete(index=name)
 
 
 def run_demo(settings: Settings, console: Console, *, keep: bool = False) -> list[dict[str, Any]]:
     """Run every step; return the alert documents read back from Elasticsearch."""
     from alerts.commands.run import job_spec, prepare_java
+    from alerts.eventstore.writer import EventWriter
     from alerts.indexer import Indexer, connect
     from alerts.nodes import NodeResolver
     from alerts.scenario import generate
@@ -71,6 +76,10 @@ def run_demo(settings: Settings, console: Console, *, keep: bool = False) -> lis
         stats = _step(progress, f"Collecting {files.records} records into the spool",
                       lambda: collect_paths([files.mail, files.portal, files.windows], settings.spool_dir,
                                             settings=settings.collector, writer_id="demo"))
+        store = settings.event_store.model_copy(update={"index_prefix": DEMO_EVENTS,
+                                                        "deadletter_prefix": DEMO_DEADLETTERS})
+        writer = EventWriter(connect(es_settings), settings.spool_dir, store)
+        stored = _step(progress, "Storing every event in the event store", writer.run_once)
         prepare_java(settings)
         spec = job_spec(settings, bounded=True)
         _step(progress, "Running the Flink detection job over the spool", lambda: run_job(spec))  # type: ignore[arg-type]
@@ -84,6 +93,9 @@ def run_demo(settings: Settings, console: Console, *, keep: bool = False) -> lis
     console.print(f"Elasticsearch {getattr(status, 'version', '')} at {url}: "
                   f"{stats.events} events collected, {stats.dead_letters} dead letters, "
                   f"{indexed.indexed} alerts indexed now, {indexed.already_present} already there.")
+    console.print(f"Event store: {stored.indexed} events stored now, {stored.already_present} already there, "
+                  f"{stored.deadletters_stored + stored.deadletters_present} dead letters "
+                  f"(aliases {DEMO_EVENTS}, {DEMO_DEADLETTERS}).")
     return hits
 
 
@@ -117,6 +129,8 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
         console = Console(width=170)  # piped or logged: do not squeeze the table into 80 columns
     hits = run_demo(settings, console, keep=args.keep)
     render(hits, console)
+    # The timeline of one alert's host from the event store goes here (`socflow events`, branch `hunt`):
+    # show_timeline(settings, hits, console, index=DEMO_EVENTS)
     return 0 if hits else 1
 
 
