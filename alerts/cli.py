@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "alerts.commands.replay",
     "alerts.commands.rules",
     "alerts.commands.retention",
+    "alerts.commands.report",
 )
 
 

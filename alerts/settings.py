@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
+from alerts.reports.settings import ReportSettings
 from deploy.settings import StackSettings
 from detectors.ruletools.store import Selection
 from detectors.settings import JobSettings
@@ -119,6 +120,7 @@ class Settings(BaseSettings):
     event_store: EventStoreSettings = Field(default_factory=EventStoreSettings)  # type: ignore[arg-type]
     stack: StackSettings = Field(default_factory=StackSettings)  # type: ignore[arg-type]
     rules: RulesSettings = Field(default_factory=RulesSettings)  # type: ignore[arg-type]
+    reports: ReportSettings = Field(default_factory=ReportSettings)  # type: ignore[arg-type]
 
     @property
     def spool_dir(self) -> Path:

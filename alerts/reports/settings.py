@@ -36,11 +36,13 @@ class ReportSettings(BaseModel):
     reporting_deadline_h: float = Field(
         120.0, gt=0, description="Hours from detection to an incident's report (Circular 20/2017/TT-BTTTT Art. 11: "
         "5 days); the same figure as triage's setting.")
-    silent_after_h: float = Field(24.0, gt=0, description="A source not seen this long before the period's end is silent.")
+    silent_after_h: float = Field(
+        24.0, gt=0, description="A source not seen this long before the period's end is silent.")
     top_rules: int = Field(15, ge=1, le=200, description="Rules listed in the noisy-rules table.")
     max_response_buckets: int = Field(
         200_000, ge=1000, description="Cap of the composite aggregation behind response times (one bucket per "
         "distinct opened-minute/closed-minute/level/security-level); beyond it the section says partly.")
     schedule: tuple[ScheduleEntry, ...] = Field(
-        (ScheduleEntry(kind="periodic", period="yearly"), ScheduleEntry(kind="operations", period="monthly")),
+        (ScheduleEntry(kind="periodic", period="yearly", formats=("json", "html", "pdf"), scope="province", lang="vi"),
+         ScheduleEntry(kind="operations", period="monthly", formats=("json", "html"), scope="province", lang="vi")),
         description="Reports issued by `socflow scheduler` (the last complete period each time).")
