@@ -72,10 +72,11 @@ def _barh(labels: list[str], values: list[float], xlabel: str, colour: str) -> s
 
 
 def tactics(monitoring: Mapping[str, Any]) -> str | None:
-    found = monitoring.get("by_tactic") or {}
+    found = monitoring.get("by_tactic") or []
     if not found:
         return None
-    return _barh(list(found), list(found.values()), "alerts by ATT&CK tactic", "#3182bd")
+    return _barh([item["key"] for item in found], [item["alerts"] for item in found], "alerts by ATT&CK tactic",
+                 "#3182bd")
 
 
 def attack(section: Mapping[str, Any]) -> str | None:

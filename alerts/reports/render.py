@@ -21,7 +21,8 @@ TEMPLATES = Path(__file__).with_name("templates")
 def _environment() -> Environment:
     environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True),
                               trim_blocks=True, lstrip_blocks=True)
-    environment.filters["query"] = lambda value: json.dumps(value, ensure_ascii=False, indent=1, sort_keys=True)
+    # One line per request, as it would be pasted into Kibana's console or curl.
+    environment.filters["query"] = lambda value: json.dumps(value, ensure_ascii=False, sort_keys=True)
     environment.filters["num"] = _number
     return environment
 

@@ -68,7 +68,11 @@ def build(ctx: Context) -> dict[str, Any]:
         node = str(key["node"] or "(no node)")
         count = int(bucket["in_period"]["doc_count"])
         last = bucket["last"]["value"]
-        row = {"source": _name(key), "events": count, "per_day": round(count / ctx.period.days, 2),
+        first = bucket["in_period"]["first"]["value"]
+        # Per day since the source's first event of the period (a store that keeps 10 days of a
+        # yearly period must not show a tenth of the rate).
+        days = max(1.0, (end_ms - first) / 86_400_000) if first is not None else 1.0
+        row = {"source": _name(key), "events": count, "per_day": round(count / days, 2),
                "first_seen": local_time(ctx, bucket["in_period"]["first"]["value"]), "last_seen": local_time(ctx, last)}
         per_node[node].append(row)
         if last is not None and end_ms - last >= threshold_ms:

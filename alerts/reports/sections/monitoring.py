@@ -41,6 +41,12 @@ def body(ctx: Context) -> dict[str, Any]:
     }
 
 
+def ranked(aggregations: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    """A terms aggregation as a list, most alerts first (a JSON object would lose the order)."""
+    pairs = keyed(aggregations, name)
+    return [{"key": key, "alerts": count} for key, count in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
 def build(ctx: Context) -> dict[str, Any]:
     queries: list[dict[str, Any]] = []
     try:
@@ -72,7 +78,7 @@ def build(ctx: Context) -> dict[str, Any]:
         "ok" if total else "empty", queries, total=total,
         rules_that_fired=int(aggs.get("rule_count", {}).get("value", 0)),
         by_level={level: keyed(aggs, "level").get(level, 0) for level in LEVELS},
-        by_tactic=keyed(aggs, "tactic"), by_agency=keyed(aggs, "agency"), by_district=keyed(aggs, "district"),
+        by_tactic=ranked(aggs, "tactic"), by_agency=ranked(aggs, "agency"), by_district=keyed(aggs, "district"),
         by_security_level=keyed(aggs, "security_level"), by_status=keyed(aggs, "status"),
         interval=ctx.calendar_interval(), over_time=over_time,
         heatmap={"weeks": weeks, "rows": heat, "note": "the 30 agencies with most alerts"},

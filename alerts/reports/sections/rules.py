@@ -63,7 +63,8 @@ def _suppressions(paths: Sequence[Path], now: datetime) -> list[dict[str, Any]]:
 
 
 def build(ctx: Context, *, rule_store: Path, suppression_files: Sequence[Path]) -> dict[str, Any]:
-    sources = [{"path": str(rule_store)}, *({"path": str(p)} for p in suppression_files)]
+    # Paths as an operator names them (the data dir differs per machine; the report must not).
+    sources = [{"path": f"<data-dir>/{rule_store.name}"}, *({"path": p.name} for p in suppression_files)]
     tuning_file = rule_store / "tuning" / "tuning.yaml"
     tuning = yaml.safe_load(tuning_file.read_text(encoding="utf-8")) if tuning_file.is_file() else None
     marker = rule_store / "CURRENT"
