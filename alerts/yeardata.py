@@ -201,6 +201,6 @@ def bulk_load(client: Any, documents: Iterator[tuple[str, str, dict[str, Any]]],
                for index, ident, source in documents)
     written, errors = helpers.bulk(client.options(request_timeout=120), actions, chunk_size=chunk,
                                    raise_on_error=False)
-    if errors:
+    if isinstance(errors, list) and errors:
         raise RuntimeError(f"bulk load refused {len(errors)} documents, e.g. {errors[0]}")
     return int(written)
