@@ -1,0 +1,93 @@
+"""Bad input: unknown scope ids and incidents are clear errors; a period without data says so
+section by section; a missing event store or audit trail makes its sections "not available"."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from alerts.cli import main
+from alerts.reports import ReportError
+from alerts.reports.period import named_period, parse_period
+from alerts.reports.service import Request, make_report
+from alerts.reports.settings import ReportSettings
+from tests.reports.conftest import NOW, Loaded, settings_for
+
+
+def test_periods() -> None:
+    settings = ReportSettings()
+    yearly = named_period(settings, "yearly:2026")
+    assert (yearly.start.isoformat(), yearly.end.isoformat()) == ("2025-12-15T00:00:00+07:00",
+                                                                  "2026-12-15T00:00:00+07:00")
+    assert yearly.due == (("owner_to_specialised_unit", "2026-12-18"), ("province_to_ministry", "2026-12-20"))
+    week = named_period(settings, "weekly:2026-W48")
+    assert week.start.isoformat() == "2026-11-23T00:00:00+07:00" and week.days == 7
+    custom = parse_period(settings, period=None, start="2026-11-01", end="2026-11-30")
+    assert custom.end == datetime.fromisoformat("2026-12-01T00:00:00+07:00")
+    for bad in ("yearly:26", "monthly:2026-13", "daily:2026-01-01"):
+        with pytest.raises(ReportError, match="not a period"):
+            named_period(settings, bad)
+    with pytest.raises(ReportError, match="not after"):
+        parse_period(settings, period=None, start="2026-11-30", end="2026-11-01")
+
+
+pytestmark = pytest.mark.integration
+
+
+def test_unknown_agency_and_incident_are_clear_errors(loaded: Loaded) -> None:
+    period = named_period(loaded.settings.reports, "monthly:2026-11")
+    with pytest.raises(ReportError, match="unknown agency id 'ag-999'"):
+        make_report(loaded.settings, loaded.client, Request("periodic", period, "agency ag-999"), now=NOW)
+    with pytest.raises(ReportError, match="unknown incident 'INC-NOPE'"):
+        make_report(loaded.settings, loaded.client, Request("incident", period, None, "en", "INC-NOPE"), now=NOW)
+
+
+def test_period_without_data_says_so_per_section(loaded: Loaded) -> None:
+    period = named_period(loaded.settings.reports, "monthly:2024-03")
+    report = make_report(loaded.settings, loaded.client, Request("periodic", period, None, "en"), now=NOW)
+    states = {name: report["sections"][name]["status"] for name in report["order"]}
+    assert states["monitoring"] == "empty" and states["coverage"] == "empty" and states["response"] == "empty"
+    assert report["sections"]["retention"]["deletions"]["list"] == []
+
+
+def test_missing_stores_are_not_available(elasticsearch_url: str, tmp_path: Path) -> None:
+    from elasticsearch import Elasticsearch
+
+    settings = settings_for(elasticsearch_url, "t-reports-absent", tmp_path)
+    period = named_period(settings.reports, "monthly:2026-11")
+    with Elasticsearch(elasticsearch_url) as client:
+        report = make_report(settings, client, Request("periodic", period, None, "en"), now=NOW)
+    sections = report["sections"]
+    assert sections["coverage"]["status"] == "not_available"
+    assert "event store: index t-reports-absent-events does not exist" in sections["coverage"]["reason"]
+    assert sections["monitoring"]["status"] == "not_available"
+    assert sections["retention"]["deletions"]["status"] == "not_available"
+    assert sections["response"]["incidents"]["status"] == "not_available"
+    assert sections["scope"]["status"] == "ok"
+    verdicts = {row["control"]: row["verdict"] for row in sections["controls"]["rows"]}
+    assert verdicts["AU-6 Audit record review"] == "not"
+
+
+def test_cli_writes_the_report_and_refuses_an_unknown_node(loaded: Loaded, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = loaded.settings
+    monkeypatch.setenv("SOCFLOW_ELASTICSEARCH__URL", settings.elasticsearch.url)
+    monkeypatch.setenv("SOCFLOW_ELASTICSEARCH__INDEX_PREFIX", settings.elasticsearch.index_prefix)
+    monkeypatch.setenv("SOCFLOW_EVENT_STORE__INDEX_PREFIX", settings.event_store.index_prefix)
+    monkeypatch.setenv("SOCFLOW_REPORTS__AUDIT_INDEX", settings.reports.audit_index)
+    monkeypatch.setenv("SOCFLOW_REPORTS__INCIDENTS_INDEX", settings.reports.incidents_index)
+    output = tmp_path / "ops.json"
+    base = ["--data-dir", str(tmp_path / "data"), "report"]
+    code = main([*base, "operations", "--period", "monthly:2026-11", "--format", "json", "--output", str(output),
+                 "--now", "2026-12-02T08:00:00+07:00", "--issue", "--actor", "auditor1"])
+    assert code == 0, capsys.readouterr()
+    assert '"kind": "operations"' in output.read_text(encoding="utf-8")
+    assert main([*base, "list"]) == 0
+    assert "operations\tmonthly:2026-11\tprovince\tjson:" in capsys.readouterr().out
+    assert main([*base, "periodic", "--period", "yearly:2026", "--scope", "node", "nope-01"]) == 2
+    assert "unknown node id 'nope-01'" in capsys.readouterr().err
+    assert main([*base, "schedule", "--now", "2026-12-16T08:00:00+07:00"]) == 0
+    assert "periodic\tyearly\tprovince\tjson,html,pdf\tlast complete: yearly:2026" in capsys.readouterr().out
