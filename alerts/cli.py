@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "alerts.commands.rules",
     "alerts.commands.retention",
     "alerts.commands.report",
+    "alerts.commands.scheduler",
 )
 
 

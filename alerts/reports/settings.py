@@ -40,8 +40,9 @@ class ReportSettings(BaseModel):
         24.0, gt=0, description="A source not seen this long before the period's end is silent.")
     top_rules: int = Field(15, ge=1, le=200, description="Rules listed in the noisy-rules table.")
     max_response_buckets: int = Field(
-        200_000, ge=1000, description="Cap of the composite aggregation behind response times (one bucket per "
-        "distinct opened-minute/closed-minute/level/security-level); beyond it the section says partly.")
+        2_000_000, ge=1000, description="Cap of the composite aggregation behind response times (one bucket per "
+        "distinct opened-slot/closed-slot/level/security-level, counted page by page); beyond it the section says "
+        "partly.")
     schedule: tuple[ScheduleEntry, ...] = Field(
         (ScheduleEntry(kind="periodic", period="yearly", formats=("json", "html", "pdf"), scope="province", lang="vi"),
          ScheduleEntry(kind="operations", period="monthly", formats=("json", "html"), scope="province", lang="vi")),

@@ -91,3 +91,23 @@ def test_cli_writes_the_report_and_refuses_an_unknown_node(loaded: Loaded, tmp_p
     assert "unknown node id 'nope-01'" in capsys.readouterr().err
     assert main([*base, "schedule", "--now", "2026-12-16T08:00:00+07:00"]) == 0
     assert "periodic\tyearly\tprovince\tjson,html,pdf\tlast complete: yearly:2026" in capsys.readouterr().out
+
+
+def test_scheduler_issues_each_due_report_once(loaded: Loaded, tmp_path: Path) -> None:
+    import hashlib
+
+    from alerts.reports.archive import list_reports
+    from alerts.reports.scheduler import run_due
+
+    settings = loaded.settings.model_copy(update={"data_dir": tmp_path})
+    first = run_due(settings, loaded.client, NOW)
+    assert sorted((entry["kind"], entry["period"]) for entry in first) == [("operations", "monthly:2026-11"),
+                                                                             ("periodic", "yearly:2026")]
+    assert run_due(settings, loaded.client, NOW) == []  # issued once
+    listed = list_reports(tmp_path / "reports")
+    assert len(listed) == 2
+    periodic = next(entry for entry in listed if entry["kind"] == "periodic")
+    assert sorted(periodic["files"]) == ["html", "json", "pdf"]
+    for item in periodic["files"].values():
+        assert hashlib.sha256((tmp_path / "reports" / item["name"]).read_bytes()).hexdigest() == item["sha256"]
+    assert (tmp_path / "reports" / "inventory" / f"{periodic['inventory_sha256']}.json").is_file()

@@ -8,7 +8,7 @@ becomes :class:`NotAvailable` with the reason; the section then says "not availa
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -86,9 +86,19 @@ def keyed(aggregations: Mapping[str, Any], name: str) -> dict[str, int]:
 
 def composite_all(ctx: Context, queries: list[dict[str, Any]], index: str, body: dict[str, Any], name: str,
                   *, limit: int | None = None) -> tuple[list[dict[str, Any]], bool]:
-    """Every bucket of the composite aggregation ``name`` (paged with ``after``); the first page's
-    request is recorded (the next pages differ only by ``after``). True when ``limit`` cut it."""
+    """Every bucket of the composite aggregation ``name``; True when ``limit`` cut it."""
     found: list[dict[str, Any]] = []
+    for page in composite_pages(ctx, queries, index, body, name):
+        found.extend(page)
+        if limit is not None and len(found) >= limit:
+            return found[:limit], True
+    return found, False
+
+
+def composite_pages(ctx: Context, queries: list[dict[str, Any]], index: str, body: dict[str, Any],
+                    name: str) -> Iterator[list[dict[str, Any]]]:
+    """The composite aggregation ``name`` page by page (``after``); the first page's request is
+    recorded (the next pages differ only by ``after``)."""
     after: dict[str, Any] | None = None
     recorded = False
     while True:
@@ -101,12 +111,11 @@ def composite_all(ctx: Context, queries: list[dict[str, Any]], index: str, body:
             response = search(ctx, queries, index, page)
             recorded = True
         result = response.get("aggregations", {}).get(name, {})
-        found.extend(result.get("buckets", []))
+        if result.get("buckets"):
+            yield list(result["buckets"])
         after = result.get("after_key")
         if not after or not result.get("buckets"):
-            return found, False
-        if limit is not None and len(found) >= limit:
-            return found[:limit], True
+            return
 
 
 def _quiet_search(ctx: Context, index: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ Incidents (``socflow-incidents``, a few a month) are read whole.
 from __future__ import annotations
 
 import itertools
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +22,7 @@ from alerts.reports.sections.base import (
     Context,
     NotAvailable,
     buckets,
-    composite_all,
+    composite_pages,
     keyed,
     local_time,
     search,
@@ -39,7 +39,7 @@ def close_body(ctx: Context) -> dict[str, Any]:
     histogram = {"fixed_interval": SLOT}
     return {"size": 0, "query": {"bool": {"filter": [*ctx.period_filter(), {"term": {"socflow.alert.status": "closed"}},
                                                      {"exists": {"field": "socflow.triage.closed_at"}}]}},
-            "aggs": {"slots": {"composite": {"size": 5000, "sources": [
+            "aggs": {"slots": {"composite": {"size": 10_000, "sources": [
                 {"level": {"terms": {"field": "rule.level"}}},
                 {"security_level": {"terms": {"field": "socflow.node.security_level", "missing_bucket": True}}},
                 {"opened": {"date_histogram": {"field": "@timestamp", **histogram}}},
@@ -90,8 +90,9 @@ def percentile(weighted: list[tuple[float, int]], fraction: float) -> float | No
     return sorted(weighted)[-1][0]
 
 
-def _stats(weighted: list[tuple[float, int]]) -> dict[str, Any]:
-    return {"closed": sum(c for _, c in weighted), "median_h": _hours(percentile(weighted, 0.5)),
+def _stats(counts: Counter[float]) -> dict[str, Any]:
+    weighted = list(counts.items())
+    return {"closed": sum(counts.values()), "median_h": _hours(percentile(weighted, 0.5)),
             "p90_h": _hours(percentile(weighted, 0.9))}
 
 
@@ -102,25 +103,31 @@ def _hours(ms: float | None) -> float | None:
 def build(ctx: Context) -> dict[str, Any]:
     queries: list[dict[str, Any]] = []
     try:
-        slots, cut = composite_all(ctx, queries, ctx.alerts_index, close_body(ctx), "slots",
-                                   limit=ctx.settings.max_response_buckets)
+        # Counted as pages arrive: memory grows with distinct durations, not with closed alerts.
+        by_level: dict[str, Counter[float]] = defaultdict(Counter)
+        by_security: dict[str, Counter[float]] = defaultdict(Counter)
+        every: Counter[float] = Counter()
+        seen, cut = 0, False
+        for page in composite_pages(ctx, queries, ctx.alerts_index, close_body(ctx), "slots"):
+            for slot in page:
+                key = slot["key"]
+                duration, count = max(0.0, float(key["closed"] - key["opened"])), int(slot["doc_count"])
+                every[duration] += count
+                by_level[str(key["level"])][duration] += count
+                by_security[str(key["security_level"])][duration] += count
+            seen += len(page)
+            if seen >= ctx.settings.max_response_buckets:
+                cut = True
+                break
         backlog = search(ctx, queries, ctx.alerts_index, backlog_body(ctx))
     except NotAvailable as missing:
         alerts_part: dict[str, Any] = unavailable([], missing.reason)
     else:
-        by_level: dict[str, list[tuple[float, int]]] = defaultdict(list)
-        by_security: dict[str, list[tuple[float, int]]] = defaultdict(list)
-        every: list[tuple[float, int]] = []
-        for slot in slots:
-            key = slot["key"]
-            pair = (max(0.0, float(key["closed"] - key["opened"])), int(slot["doc_count"]))
-            every.append(pair)
-            by_level[str(key["level"])].append(pair)
-            by_security[str(key["security_level"])].append(pair)
         aggs = backlog.get("aggregations", {})
         alerts_part = {
             "status": "ok" if every else "empty", "truncated": cut, "resolution": SLOT,
-            "time_to_close": {"all": _stats(every), "by_level": {k: _stats(v) for k, v in sorted(by_level.items())},
+            "time_to_close": {"all": _stats(every),
+                              "by_level": {k: _stats(v) for k, v in sorted(by_level.items())},
                               "by_security_level": {k: _stats(v) for k, v in sorted(by_security.items())}},
             "close_distribution_h": _distribution(every),
             "backlog": {"open": int(backlog["hits"]["total"]["value"]),
@@ -137,10 +144,10 @@ def build(ctx: Context) -> dict[str, Any]:
     return section(status, queries, alerts=alerts_part, time_to_acknowledge=acknowledge, incidents=incidents)
 
 
-def _distribution(weighted: list[tuple[float, int]]) -> list[dict[str, Any]]:
+def _distribution(durations: Counter[float]) -> list[dict[str, Any]]:
     edges = (1, 4, 8, 24, 72, 168)
     counts = [0] * (len(edges) + 1)
-    for value, count in weighted:
+    for value, count in durations.items():
         hours = value / 3_600_000
         index = next((i for i, edge in enumerate(edges) if hours < edge), len(edges))
         counts[index] += count
