@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,6 +34,10 @@ def report_handler(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.normalize import resolve_config_path
 
     now = args.now or datetime.now(UTC)
+    if args.kind == "incident" and not (args.period or args.start or args.end):
+        # An incident's report covers the incident, whenever it was: the year up to now frames
+        # the audit records and alerts read with it.
+        args.start, args.end = (now - timedelta(days=366)).isoformat(), now.isoformat()
     period = parse_period(settings.reports, period=args.period, start=args.start, end=args.end)
     scope = " ".join(args.scope) if args.scope else None
     client = connect(settings.elasticsearch)
