@@ -3,6 +3,7 @@ CSV (one row per figure), and the charts embedded in the HTML as SVG."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -41,8 +42,10 @@ def render_html(report: Mapping[str, Any], *, charts: Mapping[str, str] | None =
     """The report as one self-contained HTML page (charts inline as SVG made by alerts.reports.charts)."""
     template = _environment().get_template("report.html")
     css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
-    # The SVG is matplotlib's, with text drawn as paths: no string from a log reaches it as markup.
-    safe_charts = {name: Markup(svg) for name, svg in (charts or {}).items()}  # noqa: S704
+    # Each chart an image of its own (a data: URI): the SVGs' element ids (matplotlib's glyphs,
+    # clip paths) cannot collide with each other's, and their styles stay out of the page's CSS.
+    safe_charts = {name: Markup('<img class="chart" alt="{}" src="data:image/svg+xml;base64,{}">').format(
+        name, base64.b64encode(svg.encode("utf-8")).decode("ascii")) for name, svg in (charts or {}).items()}
     return template.render(r=report, t=words(str(report["report"]["lang"])), css=Markup(css),  # noqa: S704
                            charts=safe_charts, for_pdf=for_pdf)
 

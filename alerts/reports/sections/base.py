@@ -55,7 +55,7 @@ class Context:
         return [{"range": {time_field: window}}, *self.scope.filter()]
 
     def calendar_interval(self) -> str:
-        return "day" if self.period.days <= 62 else "week"
+        return "hour" if self.period.days <= 2 else "day" if self.period.days <= 62 else "week"
 
 
 def search(ctx: Context, section: list[dict[str, Any]], index: str, body: dict[str, Any]) -> dict[str, Any]:

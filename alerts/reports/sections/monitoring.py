@@ -54,9 +54,11 @@ def build(ctx: Context) -> dict[str, Any]:
     except NotAvailable as missing:
         return unavailable(queries, missing.reason)
     aggs = answer.get("aggregations", {})
+    interval = ctx.calendar_interval()
     total = int(answer["hits"]["total"]["value"])
     end_ms = ctx.period.end.timestamp() * 1000
-    over_time = [{"start": bucket["key_as_string"][:10], "total": int(bucket["doc_count"]),
+    width = 16 if interval == "hour" else 10  # 2026-11-20T14:00 or 2026-11-20
+    over_time = [{"start": bucket["key_as_string"][:width].replace("T", " "), "total": int(bucket["doc_count"]),
                   **{level: keyed(bucket, "level").get(level, 0) for level in LEVELS}}
                  for bucket in buckets(aggs, "over_time") if bucket["key"] < end_ms]
     weeks = sorted({b["key_as_string"][:10] for agency in buckets(aggs, "agency_week")
