@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from alerts.reports import ReportError
 from ingest.assets import AssetInventory
 
@@ -48,8 +50,6 @@ class Inventory:
 
     @classmethod
     def load(cls, path: Path) -> Inventory:
-        import yaml  # the inventory file is read twice: the digest needs its bytes
-
         raw = path.read_bytes()
         data = yaml.safe_load(raw)
         districts = {str(entry["id"]): str(entry.get("name", "")) for entry in data.get("districts") or []}

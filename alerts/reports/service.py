@@ -54,7 +54,14 @@ def make_report(settings: Settings, client: Elasticsearch | None, request: Reque
     return build_report(request.kind, ctx, lang=request.lang, incident_id=request.incident_id,
                         previous_inventory=previous_inventory(settings.data_dir / "reports", inventory.digest),
                         rule_store=settings.rule_store_dir, suppression_files=suppressions,
-                        rule_paths=[resolve_config_path(Path("rules"))])
+                        rule_paths=_enabled_rules(settings))
+
+
+def _enabled_rules(settings: Settings) -> list[Path]:
+    """The project's rules, and the imported release's active set where one was imported."""
+    paths = [resolve_config_path(Path("rules"))]
+    active = settings.rule_store_dir / "active"
+    return [*paths, active] if active.is_dir() else paths
 
 
 def render(report: dict[str, Any], fmt: str) -> bytes:
