@@ -37,6 +37,8 @@ COMMAND_MODULES = (
     "alerts.commands.users",
     "alerts.commands.audit",
     "alerts.commands.alerts",
+    "alerts.commands.report",
+    "alerts.commands.scheduler",
 )
 
 

@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
+from alerts.reports.settings import ReportSettings
 from alerts.triage.settings import TriageSettings
 from deploy.settings import StackSettings
 from detectors.ruletools.store import Selection
@@ -152,6 +153,7 @@ class Settings(BaseSettings):
     rules: RulesSettings = Field(default_factory=RulesSettings)  # type: ignore[arg-type]
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)  # type: ignore[arg-type]
     triage: TriageSettings = Field(default_factory=TriageSettings)  # type: ignore[arg-type]
+    reports: ReportSettings = Field(default_factory=ReportSettings)  # type: ignore[arg-type]
 
     @property
     def spool_dir(self) -> Path:

@@ -15,7 +15,9 @@ import shutil
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -124,6 +126,31 @@ def render(hits: list[dict[str, Any]], console: Console) -> None:
     console.print(table)
 
 
+def demo_report(settings: Settings, output: Path, console: Console) -> None:
+    """The operations report of the scenario's day over the demo's alerts and events (``--report``)."""
+    from datetime import timedelta
+
+    from alerts.indexer import connect
+    from alerts.reports.period import parse_period
+    from alerts.reports.service import Request, make_report, render
+    from deploy import elasticsearch
+
+    url = elasticsearch.elasticsearch_url(settings.stack)
+    demo = settings.model_copy(update={
+        "elasticsearch": settings.elasticsearch.model_copy(update={"url": url, "index_prefix": DEMO_PREFIX}),
+        "event_store": settings.event_store.model_copy(update={"index_prefix": DEMO_EVENTS})})
+    day = SCENARIO_START.astimezone(ZoneInfo(settings.reports.timezone)).date().isoformat()
+    period = parse_period(settings.reports, period=None, start=day, end=day)
+    fmt = output.suffix.lstrip(".") or "html"
+    # The report's clock: the evening of the scenario's day, so the same run gives the same report.
+    report = make_report(demo, connect(demo.elasticsearch), Request("operations", period, None, "en"),
+                         now=SCENARIO_START + timedelta(hours=12))
+    output.write_bytes(render(report, fmt))
+    console.print(f"Operations report of {day}: {output} (same as: socflow report operations --from {day} "
+                  f"--to {day} --format {fmt} with SOCFLOW_ELASTICSEARCH__INDEX_PREFIX={DEMO_PREFIX} "
+                  f"SOCFLOW_EVENT_STORE__INDEX_PREFIX={DEMO_EVENTS})")
+
+
 def handler(args: argparse.Namespace, settings: Settings) -> int:
     if args.data_dir is None:
         settings = settings.model_copy(update={"data_dir": settings.data_dir / "demo"})
@@ -142,6 +169,8 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
             update={"index_prefix": DEMO_EVENTS, "deadletter_prefix": DEMO_DEADLETTERS})})
     show_timeline(connect(demo.elasticsearch), demo, hits, console)
     _console_invitation(settings, console)
+    if args.report:
+        demo_report(settings, args.report, console)
     return 0 if hits else 1
 
 
@@ -187,4 +216,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Start the local Elasticsearch, generate an attack scenario on the provincial network, "
         "collect it, run the Flink detection job, index the alerts and print them from Elasticsearch.")
     parser.add_argument("--keep", action="store_true", help="keep the previous demo spool and alert stream")
+    parser.add_argument("--report", type=Path, metavar="FILE",
+                        help="also write the operations report of the scenario's day (.html, .pdf, .json or .csv)")
     parser.set_defaults(handler=handler)

@@ -1,0 +1,85 @@
+"""The one way to make a report, for the CLI, the scheduler and the console: settings and a
+client in, the report's data model out; then its bytes in a format."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from elasticsearch import Elasticsearch
+
+from alerts.reports import ReportError
+from alerts.reports.archive import previous_inventory
+from alerts.reports.build import build_report, canonical_json
+from alerts.reports.period import Period
+from alerts.reports.scope import Inventory, parse_scope
+from alerts.reports.sections.base import Context
+from alerts.reports.sections.integrity import verify_trail
+from ingest.normalize import resolve_config_path
+
+if TYPE_CHECKING:
+    from alerts.settings import Settings
+
+FORMATS = ("json", "html", "pdf", "csv")
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a report is asked for."""
+
+    kind: str
+    period: Period
+    scope: str | None = None
+    lang: str = "vi"
+    incident_id: str | None = None
+
+
+def make_report(settings: Settings, client: Elasticsearch | None, request: Request, *, now: datetime,
+                retention_file: Path | None = None) -> dict[str, Any]:
+    """The report's data model (see alerts.reports.build)."""
+    if request.lang not in ("vi", "en"):
+        raise ReportError(f"unknown language {request.lang!r}; vi or en")
+    inventory = Inventory.load(resolve_config_path(settings.collector.assets_path))
+    scope = parse_scope(request.scope, inventory)
+    policy_path = retention_file or resolve_config_path(Path("config/retention.yaml"))
+    policy = yaml.safe_load(policy_path.read_text(encoding="utf-8")) if policy_path.is_file() else None
+    ctx = Context(client=client, settings=settings.reports, period=request.period, scope=scope, inventory=inventory,
+                  now=now, alerts_index=settings.elasticsearch.index_prefix,
+                  events_index=settings.event_store.index_prefix, retention_policy=policy)
+    ctx.audit_verdict = verify_trail(client, settings.reports.audit_index, settings.data_dir / "audit" / "chain-head")
+    suppressions = [resolve_config_path(Path("config/suppressions.yaml")), settings.data_dir / "suppressions.yaml"]
+    return build_report(request.kind, ctx, lang=request.lang, incident_id=request.incident_id,
+                        previous_inventory=previous_inventory(settings.data_dir / "reports", inventory.digest),
+                        rule_store=settings.rule_store_dir, suppression_files=suppressions,
+                        rule_paths=_enabled_rules(settings))
+
+
+def _enabled_rules(settings: Settings) -> list[Path]:
+    """The project's rules, and the imported release's active set where one was imported."""
+    paths = [resolve_config_path(Path("rules"))]
+    active = settings.rule_store_dir / "active"
+    return [*paths, active] if active.is_dir() else paths
+
+
+def render(report: dict[str, Any], fmt: str) -> bytes:
+    """The report in ``fmt`` (json, html, pdf, csv)."""
+    if fmt == "json":
+        return canonical_json(report).encode("utf-8")
+    if fmt == "csv":
+        from alerts.reports.render import render_csv
+
+        return render_csv(report).encode("utf-8")
+    if fmt in ("html", "pdf"):
+        from alerts.reports.charts import charts_of
+        from alerts.reports.render import render_html
+
+        html = render_html(report, charts=charts_of(report), for_pdf=fmt == "pdf")
+        if fmt == "html":
+            return html.encode("utf-8")
+        from alerts.reports.pdf import html_to_pdf
+
+        return html_to_pdf(html)
+    raise ReportError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")

@@ -1,0 +1,190 @@
+"""Benchmark of the yearly report: time to make it over a generated year of ~1M alerts, and memory.
+
+    .venv/bin/python bench/reports.py [--alerts 1000000] [--url http://127.0.0.1:19200] [--keep]
+
+1. Generates the year (alerts.yeardata, seeded) and bulk-loads it once into indices of a unique
+   prefix (monthly alert indices with refresh off while loading, events of the last days,
+   incidents, retention records), then refreshes and force-merges to one segment per index, as
+   a month's index is once it is no longer written;
+2. makes the yearly periodic report (``yearly:2026``) the way ``socflow report`` does, JSON and
+   HTML (charts included), three times, and prints the best time, the time of the monitoring
+   section's single aggregation request alone (the reference: what Elasticsearch's own work
+   costs, in the same run), their ratio, and the Python heap's peak (tracemalloc) while making it;
+3. deletes the indices (``--keep`` leaves them for another run with ``--reuse PREFIX``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+import tracemalloc
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from elasticsearch import Elasticsearch, helpers
+
+from alerts import yeardata
+from alerts.eventstore.template import install_event_templates
+from alerts.indexer import install_template
+from alerts.reports.period import named_period
+from alerts.reports.sections import monitoring
+from alerts.reports.service import Request, make_report, render
+from alerts.settings import load_settings
+from deploy import elasticsearch
+from deploy.settings import StackSettings
+from ingest.assets import AssetInventory
+from ingest.normalize import resolve_config_path
+
+NOW = datetime.fromisoformat("2026-12-16T09:00:00+07:00")
+
+
+def load(client: Elasticsearch, settings, year: yeardata.Year, inventory: AssetInventory) -> float:  # type: ignore[no-untyped-def]
+    prefix = settings.elasticsearch.index_prefix
+    install_template(client, prefix)
+    install_event_templates(client, settings.event_store)
+    for month in range(13):
+        name = f"{prefix}-{year.year - 1 + (month + 11) // 12}.{(month + 11) % 12 + 1:02d}"
+        client.indices.create(index=name, settings={"refresh_interval": "-1"})
+    started = time.perf_counter()
+    actions = ({"_op_type": "create", "_index": index, "_id": ident, "_source": source}
+               for index, ident, source in yeardata.alerts(year, inventory, prefix))
+    for done, (ok, item) in enumerate(helpers.parallel_bulk(
+            client.options(request_timeout=300), actions, thread_count=2, chunk_size=5000, raise_on_error=False),
+            start=1):
+        if not ok:
+            raise RuntimeError(f"refused: {item}")
+        if done % 200_000 == 0:
+            print(f"  loaded {done:,} alerts ({done / (time.perf_counter() - started):,.0f}/s)", flush=True)
+    seconds = time.perf_counter() - started
+    yeardata.bulk_load(client, yeardata.events(year, inventory, settings.event_store.index_prefix))
+    yeardata.bulk_load(client, yeardata.incidents(year, inventory, settings.reports.incidents_index))
+    yeardata.bulk_load(client, yeardata.retention_records(year, settings.reports.audit_index))
+    client.indices.put_settings(index=f"{prefix}-*", settings={"refresh_interval": "1s"})
+    client.indices.refresh(index=f"{prefix.rsplit('-', 1)[0]}-*")
+    client.options(request_timeout=600).indices.forcemerge(index=f"{prefix}-*", max_num_segments=1)
+    return seconds
+
+
+def private_stack() -> StackSettings:
+    """An Elasticsearch of the bench's own (port 19236, 1 GB heap), not the tests' shared one."""
+    base = load_settings().stack.for_tests()
+    return base.model_copy(update={"run_dir": base.effective_run_dir.with_name(base.effective_run_dir.name
+                                                                               + "-bench-reports"),
+                                   "elasticsearch_port": 19236, "elasticsearch_transport_port": 19336,
+                                   "elasticsearch_heap": "1g"})
+
+
+def drop(client: Elasticsearch, prefix: str) -> None:
+    names = sorted(client.indices.get(index=f"{prefix}-*", expand_wildcards="all", allow_no_indices=True))
+    for start in range(0, len(names), 50):
+        client.indices.delete(index=",".join(names[start:start + 50]))
+    for template in (f"{prefix}-alerts", f"{prefix}-events", f"{prefix}-dead"):
+        client.options(ignore_status=404).indices.delete_index_template(name=template)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--alerts", type=int, default=1_000_000)
+    parser.add_argument("--url", help="an Elasticsearch to use (default: a private one, started and removed)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--keep", action="store_true", help="leave the indices (print their prefix)")
+    parser.add_argument("--reuse", metavar="PREFIX", help="use indices a --keep run left")
+    args = parser.parse_args()
+    prefix = args.reuse or f"bench-reports-{uuid.uuid4().hex[:8]}"
+    stack = None
+    if args.url is None:
+        stack = private_stack()
+        args.url = elasticsearch.start(stack).url
+    settings = load_settings(
+        data_dir=Path("/tmp") / prefix, elasticsearch={"url": args.url, "index_prefix": f"{prefix}-alerts"},
+        event_store={"index_prefix": f"{prefix}-events", "deadletter_prefix": f"{prefix}-dead"},
+        reports={"audit_index": f"{prefix}-audit", "incidents_index": f"{prefix}-incidents"})
+    client = Elasticsearch(args.url, request_timeout=300)
+    inventory = AssetInventory.load(resolve_config_path(settings.collector.assets_path))
+    year = yeardata.Year(alerts=args.alerts, incidents=40, event_days=14, events_per_source_day=50, event_nodes=60)
+    try:
+        if not args.reuse:
+            seconds = load(client, settings, year, inventory)
+            print(f"load: {args.alerts:,} alerts in {seconds:.1f} s ({args.alerts / seconds:,.0f}/s)")
+        count = client.count(index=settings.elasticsearch.index_prefix)["count"]
+        period = named_period(settings.reports, "yearly:2026")
+        request = Request("periodic", period, None, "vi")
+        best, best_html, peak = float("inf"), float("inf"), 0
+        timings = time_sections()
+        for _ in range(args.runs):
+            # Elasticsearch's request cache would answer the second run's size-0 requests.
+            client.indices.clear_cache(index=f"{prefix}-*", request=True)
+            timings.clear()
+            tracemalloc.start()
+            started = time.perf_counter()
+            report = make_report(settings, client, request, now=NOW)
+            built = time.perf_counter()
+            render(report, "html")
+            finished = time.perf_counter()
+            peak = max(peak, tracemalloc.get_traced_memory()[1])
+            tracemalloc.stop()
+            best, best_html = min(best, built - started), min(best_html, finished - built)
+        from alerts.reports.sections.base import Context
+
+        ctx = Context(client=client, settings=settings.reports, period=period, scope=report_scope(), inventory=None,  # type: ignore[arg-type]
+                      now=NOW, alerts_index=settings.elasticsearch.index_prefix, events_index="")
+        reference = float("inf")
+        for _ in range(args.runs):
+            client.indices.clear_cache(index=f"{prefix}-*", request=True)
+            started = time.perf_counter()
+            client.search(index=ctx.alerts_index, **monitoring.body(ctx))
+            reference = min(reference, time.perf_counter() - started)
+        assert report["sections"]["monitoring"]["total"] == count, "the report must count every alert"
+        print(f"yearly report over {count:,} alerts: data model {best:.2f} s, HTML with charts {best_html:.2f} s "
+              f"(best of {args.runs})")
+        print(f"reference (the monitoring section's one aggregation request): {reference:.2f} s; "
+              f"report / reference = {best / reference:.1f}x")
+        print("sections (last run): " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items()))
+        print(f"Python heap peak while making it: {peak / 2**20:.1f} MiB; process max RSS "
+              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    finally:
+        if args.keep:
+            print(f"kept indices {prefix}-* (--reuse {prefix})")
+        else:
+            drop(client, prefix)
+        client.close()
+        if stack is not None:
+            elasticsearch.stop(stack)
+            elasticsearch.remove_data(stack)
+    return 0
+
+
+def time_sections() -> dict[str, float]:
+    """Wrap each section module's build with a timer (the report's own code stays clock-free)."""
+    from alerts.reports import sections
+
+    timings: dict[str, float] = {}
+    for name in ("coverage", "monitoring", "response", "retention", "rules", "attack", "integrity"):
+        module = __import__(f"alerts.reports.sections.{name}", fromlist=["build"])
+        original = module.build
+
+        def timed(*args, _name=name, _original=original, **kwargs):  # type: ignore[no-untyped-def]
+            started = time.perf_counter()
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                timings[_name] = time.perf_counter() - started
+
+        module.build = timed
+    del sections
+    return timings
+
+
+def report_scope():  # type: ignore[no-untyped-def]
+    from alerts.reports.scope import Scope
+
+    return Scope("province")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

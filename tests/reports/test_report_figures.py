@@ -1,0 +1,96 @@
+"""The yearly report's figures against direct computations over the generated documents."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from alerts import yeardata
+from alerts.reports.period import named_period
+from alerts.reports.sections.response import percentile
+from alerts.reports.service import Request, make_report
+from tests.reports.conftest import NOW, YEAR, Loaded
+
+pytestmark = pytest.mark.integration
+SLOT_S = 300
+
+
+def _epoch(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+@pytest.fixture(scope="module")
+def yearly(loaded: Loaded) -> dict[str, Any]:
+    request = Request("periodic", named_period(loaded.settings.reports, "yearly:2026"), None, "en")
+    return make_report(loaded.settings, loaded.client, request, now=NOW)
+
+
+def test_monitoring_figures(loaded: Loaded, yearly: dict[str, Any]) -> None:
+    alerts = [doc for _, _, doc in loaded.documents["alerts"]]
+    monitoring = yearly["sections"]["monitoring"]
+    assert monitoring["total"] == len(alerts) == YEAR.alerts
+    levels = Counter(doc["rule"]["level"] for doc in alerts)
+    assert monitoring["by_level"] == {level: levels.get(level, 0) for level in monitoring["by_level"]}
+    agencies = Counter(doc["socflow"]["node"]["agency"] for doc in alerts)
+    assert {row["key"]: row["alerts"] for row in monitoring["by_agency"]} == dict(agencies)
+    assert monitoring["by_district"] == dict(Counter(doc["socflow"]["node"]["district"] for doc in alerts))
+    assert sum(row["total"] for row in monitoring["over_time"]) == len(alerts)
+    for rule in monitoring["noisy_rules"]:
+        mine = [doc for doc in alerts if doc["rule"]["name"] == rule["rule"]]
+        judged = [doc for doc in mine if doc["socflow"].get("triage")]
+        false = sum(1 for doc in judged if doc["socflow"]["triage"]["verdict"] == "false_positive")
+        assert (rule["alerts"], rule["with_verdict"], rule["false_positive"]) == (len(mine), len(judged), false)
+
+
+def test_response_figures(loaded: Loaded, yearly: dict[str, Any]) -> None:
+    alerts = [doc for _, _, doc in loaded.documents["alerts"]]
+    closed = [doc for doc in alerts if doc["socflow"]["alert"]["status"] == "closed"]
+    # The report's method: times in 5-minute slots (Elasticsearch's fixed_interval buckets).
+    durations = [((_epoch(doc["socflow"]["triage"]["closed_at"]) // SLOT_S) - (_epoch(doc["@timestamp"]) // SLOT_S))
+                 * SLOT_S * 1000 for doc in closed]
+    expected_median = round(percentile([(d, 1) for d in durations], 0.5) / 3_600_000, 2)  # type: ignore[operator]
+    expected_p90 = round(percentile([(d, 1) for d in durations], 0.9) / 3_600_000, 2)  # type: ignore[operator]
+    response = yearly["sections"]["response"]
+    stats = response["alerts"]["time_to_close"]["all"]
+    assert (stats["closed"], stats["median_h"], stats["p90_h"]) == (len(closed), expected_median, expected_p90)
+    assert response["alerts"]["backlog"]["open"] == len(alerts) - len(closed)
+    incidents = response["incidents"]
+    assert incidents["total"] == YEAR.incidents
+    assert incidents["reporting"]["overdue"] == 1 and incidents["reporting"]["late"] == 1
+    states = {row["id"]: row["reporting"] for row in incidents["list"]}
+    assert states["INC-OVERDUE"] == "overdue" and states["INC-LATE"] == "late"
+    assert incidents["reporting"]["on_time"] == YEAR.incidents - 2
+
+
+def test_coverage_and_retention_figures(loaded: Loaded, yearly: dict[str, Any]) -> None:
+    events = [doc for _, _, doc in loaded.documents["events"]]
+    coverage = yearly["sections"]["coverage"]
+    assert coverage["events"] == len(events)
+    assert coverage["nodes_reporting"] == len({doc["socflow"]["node"]["id"] for doc in events})
+    silent_node = next(iter(yeardata.event_sources(YEAR, _inventory(loaded))))[0].id
+    last = max(_epoch(doc["@timestamp"]) for doc in events
+               if doc["socflow"]["node"]["id"] == silent_node and doc["event"]["id"].startswith(f"e{YEAR.seed}-000-"))
+    assert [item["node"] for item in coverage["silent"]] == [silent_node]
+    assert coverage["silent"][0]["gap_hours"] == round((YEAR.end.timestamp() - last) / 3600, 1)
+    retention = yearly["sections"]["retention"]
+    records = [doc for _, _, doc in loaded.documents["audit"]]
+    assert len(retention["deletions"]["list"]) == len(records)
+    assert retention["deletions"]["documents"] == sum(doc["socflow"]["retention"]["documents"] for doc in records)
+
+
+def test_scope_district_counts_only_its_alerts(loaded: Loaded) -> None:
+    period = named_period(loaded.settings.reports, "monthly:2026-06")
+    report = make_report(loaded.settings, loaded.client, Request("operations", period, "district d03", "en"), now=NOW)
+    expected = sum(1 for _, _, doc in loaded.documents["alerts"] if doc["socflow"]["node"]["district"] == "d03"
+                   and period.start.timestamp() <= _epoch(doc["@timestamp"]) < period.end.timestamp())
+    assert report["sections"]["monitoring"]["total"] == expected > 0
+
+
+def _inventory(loaded: Loaded) -> Any:
+    from ingest.assets import AssetInventory
+    from ingest.normalize import resolve_config_path
+
+    return AssetInventory.load(resolve_config_path(loaded.settings.collector.assets_path))
