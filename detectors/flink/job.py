@@ -19,6 +19,7 @@ import logging
 import os
 import site
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,10 @@ class JobSpec:
     dedup_window_s: int = 3600
     dedup_entity_fields: tuple[str, ...] = ("source.ip", "host.name", "user.name")
     suppressions_path: str = ""
+    # Published rule sets (detectors.ruleset): when ``current`` names one, the job judges with it
+    # instead of ``rule_dirs`` and switches to each new version between batches.
+    ruleset_store: str = ""
+    reload_interval_s: float = 5.0
     extra_config: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -126,22 +131,43 @@ class DetectBatches(ProcessFunction):
     pickled function but their paths.
     """
 
-    def __init__(self, rule_dirs: tuple[str, ...], config_dir: str, *, stateful: bool) -> None:
+    def __init__(self, rule_dirs: tuple[str, ...], config_dir: str, *, stateful: bool,
+                 ruleset_store: str = "", reload_interval_s: float = 5.0) -> None:
         self.rule_dirs = rule_dirs
         self.config_dir = config_dir
         self.stateful = stateful
+        self.ruleset_store = ruleset_store
+        self.reload_interval_s = reload_interval_s
         self.processor: Any = None
+        self.watcher: Any = None
 
     def open(self, runtime_context: RuntimeContext) -> None:
         from detectors.pipeline import BatchProcessor
+        from detectors.ruleset import RuleSetWatcher, StampedMatcher, rule_versions, sources_version
         from detectors.sigma import SigmaEngine
 
         engine, report = SigmaEngine.load([Path(p) for p in self.rule_dirs], config_dir=Path(self.config_dir))
         for failure in report.failures:
             # A rule that cannot load is reported, not skipped silently.
             log_event(LOGGER, "rule_load_failed", logging.ERROR, path=failure.path, reason=failure.reason)
-        router = build_plan(engine, self.config_dir).route if self.stateful else None
-        self.processor = BatchProcessor(engine, router)
+        # Correlation and detector routing stays the one the job was built with: its keyed
+        # operators were planned from it (new correlation definitions apply at the next start).
+        plan_engine = engine
+        matcher: Any = None
+        active = None
+        store = Path(self.ruleset_store) if self.ruleset_store else None
+        if store is not None:
+            published = _published_rule_set(store, Path(self.config_dir))
+            if published is not None:
+                plan_engine, matcher, active = published.engine, published.matcher, published.version
+        if matcher is None:
+            # Unpublished rule directories judge as before (a failed rule reported, the rest
+            # loaded), under the digest of their files as version.
+            version = sources_version([Path(p) for p in self.rule_dirs])
+            matcher = StampedMatcher(engine, version, rule_versions(engine))
+        self.router = build_plan(plan_engine, self.config_dir).route if self.stateful else None
+        self.processor = BatchProcessor(matcher, self.router)
+        self.active_version = active or matcher.ruleset_version
         # The rule set lives as long as the task: without this the garbage collector's full
         # collections re-walk its millions of objects (measured 10-20% of matching time).
         gc.freeze()
@@ -158,12 +184,34 @@ class DetectBatches(ProcessFunction):
         # seen once in a test run). Prometheus exports Flink counters as gauges all the same.
         metrics.counter("rules_loaded").inc(report.loaded)
         metrics.counter("rules_failed").inc(len(report.failures))
+        self.rulesets_switched = metrics.counter("rulesets_switched")
+        self.rulesets_refused = metrics.counter("rulesets_refused")
+        log_event(LOGGER, "ruleset_active", version=self.active_version, published=active is not None)
+        if store is not None:
+            self.watcher = RuleSetWatcher(store, Path(self.config_dir), active=active,
+                                          interval_s=self.reload_interval_s,
+                                          on_refused=lambda _version, _reasons: self.rulesets_refused.inc())
+
+    def _maybe_switch(self) -> None:
+        """Between two batches: swap in a newly published rule set the watcher has loaded."""
+        from detectors.pipeline import BatchProcessor
+
+        loaded = self.watcher.poll(time.monotonic())
+        if loaded is None:
+            return
+        previous = self.active_version
+        self.processor = BatchProcessor(loaded.matcher, self.router)
+        self.active_version = loaded.version
+        self.rulesets_switched.inc()
+        log_event(LOGGER, "ruleset_switched", version=loaded.version, previous=previous, rules=loaded.rules_loaded)
 
     def process_element(self, value: str, ctx: ProcessFunction.Context) -> Any:
         if value.startswith(SEGMENT_END):  # no spool line starts with '#': each is JSON
             self.segments_consumed.inc()
             yield CONSUMED, value[len(SEGMENT_END):]
             return
+        if self.watcher is not None:
+            self._maybe_switch()
         result = self.processor.process_line(value, source="spool")
         self.events_in.inc(result.events)
         self.detections_out.inc(len(result.detections))
@@ -293,7 +341,8 @@ def build_job(env: StreamExecutionEnvironment, spec: JobSpec) -> None:
     batches = _kafka_source(env, spec) if spec.source == "kafka" else _spool_source(env, spec)
     plan = _client_side_plan(spec)
     detections = (
-        batches.process(DetectBatches(spec.rule_dirs, spec.config_dir, stateful=plan is not None),
+        batches.process(DetectBatches(spec.rule_dirs, spec.config_dir, stateful=plan is not None,
+                                      ruleset_store=spec.ruleset_store, reload_interval_s=spec.reload_interval_s),
                         output_type=Types.STRING())
         .name("sigma-detect")
         .uid("sigma-detect")
@@ -331,11 +380,31 @@ def side_output(stream: DataStream, tag: OutputTag) -> DataStream:
     return DataStream(stream._j_data_stream.getSideOutput(tag.get_java_output_tag()))
 
 
+def _published_rule_set(store: Path, config_dir: Path) -> Any:
+    """The rule set ``current`` names, or None (nothing published, or it does not load: then the
+    job starts from its rule directories, and says so)."""
+    from detectors.ruleset import RuleSetRefused, current_version, load_published
+
+    version = current_version(store)
+    if version is None:
+        return None
+    try:
+        return load_published(store, version, config_dir)
+    except RuleSetRefused as error:
+        log_event(LOGGER, "ruleset_refused", logging.ERROR, version=version, reason=str(error),
+                  reasons=error.reasons[:20])
+        return None
+
+
 def _client_side_plan(spec: JobSpec) -> Any:
     """The stateful plan (its shape decides the keyed operators), or None when it has no work."""
     from detectors.sigma import SigmaEngine
 
-    engine, _report = SigmaEngine.load([Path(p) for p in spec.rule_dirs], config_dir=Path(spec.config_dir))
+    published = _published_rule_set(Path(spec.ruleset_store), Path(spec.config_dir)) if spec.ruleset_store else None
+    if published is not None:
+        engine = published.engine
+    else:
+        engine, _report = SigmaEngine.load([Path(p) for p in spec.rule_dirs], config_dir=Path(spec.config_dir))
     plan = build_plan(engine, spec.config_dir)
     has_work = bool(engine.correlations) or bool(plan.anomalies.detectors)
     return plan if has_work else None
