@@ -40,6 +40,7 @@ from ingest.logs import log_event
 
 LOGGER = logging.getLogger(__name__)
 POINTER = "current"
+HISTORY = "history"  # every version ``current`` pointed at, oldest first (a job's fallbacks)
 MANIFEST = "manifest.json"
 RULES_DIR = "rules"
 SUPPRESSIONS = "suppressions.yaml"
@@ -147,7 +148,28 @@ def set_current(store: Path, version: str) -> None:
         raise RuleSetRefused("no such published rule set", [version], source=str(store))
     temporary = store / f".{POINTER}.{os.getpid()}.{threading.get_ident()}"
     temporary.write_text(version + "\n", encoding="utf-8")
+    with (store / HISTORY).open("a", encoding="utf-8") as history:
+        history.write(version + "\n")
+        history.flush()
+        os.fsync(history.fileno())
     os.replace(temporary, store / POINTER)
+
+
+def candidates(store: Path) -> list[str]:
+    """Versions a starting job tries in turn: ``current``, then earlier ones newest first (a job
+    restarted while ``current`` names a set that does not load keeps the last good one)."""
+    out: list[str] = []
+    named = current_version(store)
+    if named:
+        out.append(named)
+    try:
+        lines = (store / HISTORY).read_text(encoding="utf-8").split()
+    except FileNotFoundError:
+        lines = []
+    for version in reversed(lines):
+        if version not in out:
+            out.append(version)
+    return out
 
 
 def current_version(store: Path) -> str | None:

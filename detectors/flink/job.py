@@ -381,19 +381,17 @@ def side_output(stream: DataStream, tag: OutputTag) -> DataStream:
 
 
 def _published_rule_set(store: Path, config_dir: Path) -> Any:
-    """The rule set ``current`` names, or None (nothing published, or it does not load: then the
-    job starts from its rule directories, and says so)."""
-    from detectors.ruleset import RuleSetRefused, current_version, load_published
+    """The rule set ``current`` names or, when it does not load, the newest earlier one that does
+    (each refusal logged); None when none does (the job starts from its rule directories)."""
+    from detectors.ruleset import RuleSetRefused, candidates, load_published
 
-    version = current_version(store)
-    if version is None:
-        return None
-    try:
-        return load_published(store, version, config_dir)
-    except RuleSetRefused as error:
-        log_event(LOGGER, "ruleset_refused", logging.ERROR, version=version, reason=str(error),
-                  reasons=error.reasons[:20])
-        return None
+    for version in candidates(store):
+        try:
+            return load_published(store, version, config_dir)
+        except RuleSetRefused as error:
+            log_event(LOGGER, "ruleset_refused", logging.ERROR, version=version, reason=str(error),
+                      reasons=error.reasons[:20])
+    return None
 
 
 def _client_side_plan(spec: JobSpec) -> Any:

@@ -11,9 +11,11 @@ from alerts.model import to_document
 from alerts.settings import REPO_ROOT
 from detectors.pipeline import BatchProcessor
 from detectors.ruleset import (
+    HISTORY,
     POINTER,
     RuleSetRefused,
     RuleSetWatcher,
+    candidates,
     current_version,
     load_published,
     publish,
@@ -35,10 +37,11 @@ def test_publish_is_versioned_by_content_and_idempotent(tmp_path: Path) -> None:
     assert again.version == first.version and not again.created
     second = publish([write_rule_set(tmp_path / "v2", level="high")], store, config_dir=CONFIG)
     assert second.version != first.version and current_version(store) == second.version
-    assert sorted(p.name for p in store.iterdir()) == sorted([first.version, second.version, POINTER])
+    assert sorted(p.name for p in store.iterdir()) == sorted([first.version, second.version, POINTER, HISTORY])
     # Rolling back is pointing at a published version again.
     set_current(store, first.version)
     assert current_version(store) == first.version
+    assert candidates(store) == [first.version, second.version]
 
 
 @pytest.mark.parametrize("bad", ["not_yaml", "not_sigma", "unknown_reference", "bad_suppressions"])
@@ -65,7 +68,7 @@ def test_refused_rule_set_publishes_nothing(tmp_path: Path, bad: str) -> None:
     # Reasons name the user's files, not the staged copies.
     assert ".staging" not in " ".join(refused.value.reasons)
     assert current_version(store) == good.version
-    assert sorted(p.name for p in store.iterdir()) == sorted([good.version, POINTER])
+    assert sorted(p.name for p in store.iterdir()) == sorted([good.version, POINTER, HISTORY])
 
 
 def test_watcher_switches_once_and_refuses_a_broken_version(tmp_path: Path) -> None:
