@@ -41,6 +41,7 @@ from ingest.logs import log_event
 LOGGER = logging.getLogger(__name__)
 POINTER = "current"
 HISTORY = "history"  # every version ``current`` pointed at, oldest first (a job's fallbacks)
+REFUSED = "refused"  # <version>.json: why a job refused that version (what it kept instead)
 MANIFEST = "manifest.json"
 RULES_DIR = "rules"
 SUPPRESSIONS = "suppressions.yaml"
@@ -362,6 +363,21 @@ class RuleSetWatcher:
         self.refused.add(version)
         log_event(LOGGER, "ruleset_refused", logging.ERROR, version=version, kept=self.active,
                   reason=str(error), reasons=reasons[:20])
+        record_refusal(self.store, version, reasons, kept=self.active)
         if self.on_refused is not None:
             self.on_refused(version, reasons)
         return None
+
+
+def record_refusal(store: Path, version: str, reasons: Sequence[str], *, kept: str | None) -> None:
+    """Leave the refusal where the publisher looks (``<store>/refused/<version>.json``): a job's
+    own log may be on another machine. Best effort: the refusal is logged and counted anyway."""
+    try:
+        folder = store / REFUSED
+        folder.mkdir(exist_ok=True)
+        temporary = folder / f".{version}.{os.getpid()}.{threading.get_ident()}"
+        temporary.write_text(json.dumps({"version": version, "kept": kept, "reasons": list(reasons)[:100]},
+                                        indent=2) + "\n", encoding="utf-8")
+        os.replace(temporary, folder / f"{version}.json")
+    except OSError as error:
+        log_event(LOGGER, "ruleset_refusal_not_recorded", logging.WARNING, version=version, error=repr(error))

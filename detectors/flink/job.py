@@ -383,7 +383,7 @@ def side_output(stream: DataStream, tag: OutputTag) -> DataStream:
 def _published_rule_set(store: Path, config_dir: Path) -> Any:
     """The rule set ``current`` names or, when it does not load, the newest earlier one that does
     (each refusal logged); None when none does (the job starts from its rule directories)."""
-    from detectors.ruleset import RuleSetRefused, candidates, load_published
+    from detectors.ruleset import RuleSetRefused, candidates, load_published, record_refusal
 
     for version in candidates(store):
         try:
@@ -391,6 +391,7 @@ def _published_rule_set(store: Path, config_dir: Path) -> Any:
         except RuleSetRefused as error:
             log_event(LOGGER, "ruleset_refused", logging.ERROR, version=version, reason=str(error),
                       reasons=error.reasons[:20])
+            record_refusal(store, version, error.reasons, kept=None)
     return None
 
 

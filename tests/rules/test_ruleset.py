@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from detectors.pipeline import BatchProcessor
 from detectors.ruleset import (
     HISTORY,
     POINTER,
+    REFUSED,
     RuleSetRefused,
     RuleSetWatcher,
     candidates,
@@ -88,6 +90,8 @@ def test_watcher_switches_once_and_refuses_a_broken_version(tmp_path: Path) -> N
     (next((store / v3).rglob("hotreload_probe.yml"))).write_text("title: [\n", encoding="utf-8")
     assert watcher.poll(15.0) is None
     assert watcher.active == v2 and [version for version, _ in refusals] == [v3]
+    # ...and said so where the publisher looks, with what the job kept.
+    assert json.loads((store / REFUSED / f"{v3}.json").read_text(encoding="utf-8"))["kept"] == v2
     assert watcher.poll(20.0) is None and len(refusals) == 1  # refused once, not retried
 
 
