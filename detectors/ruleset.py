@@ -293,6 +293,44 @@ def sources_version(paths: Sequence[Path]) -> str:
     return digest.hexdigest()[:VERSION_CHARS]
 
 
+class VersionedSuppressors:
+    """The suppressions a detection is judged by: those of the rule set that judged it.
+
+    A detection carries its rule set version (``RuleInfo.ruleset_version``), so the alert
+    grouping applies that set's ``suppressions.yaml`` — the same rule set for rules and
+    suppressions, whatever the interleaving of operators, and the same again after a restore.
+    Detections without a published version (correlation and detector detections, rule sets not
+    published) get ``fallback``. A version whose suppressions cannot be read (it was validated
+    at publish) also gets ``fallback``, logged once.
+    """
+
+    def __init__(self, store: Path | None, fallback: Any) -> None:
+        self.store = store
+        self.fallback = fallback
+        self._by_version: dict[str, Any] = {}
+
+    def for_version(self, version: str) -> Any:
+        if not version or self.store is None:
+            return self.fallback
+        known = self._by_version.get(version)
+        if known is None:
+            known = self._load(version)
+            self._by_version[version] = known
+        return known
+
+    def _load(self, version: str) -> Any:
+        from detectors.dedup import Suppressor
+
+        root = self.store / version if self.store is not None else None
+        if root is None or not (root / MANIFEST).is_file():
+            return self.fallback  # not a published version (rule directories of the job)
+        try:
+            return Suppressor.load(root / SUPPRESSIONS)  # none published: no suppressions
+        except DetectorError as error:
+            log_event(LOGGER, "ruleset_suppressions_unreadable", logging.ERROR, version=version, error=str(error))
+            return self.fallback
+
+
 Loader = Callable[[Path, str, Path], LoadedRuleSet]
 
 

@@ -132,12 +132,13 @@ class DetectBatches(ProcessFunction):
     """
 
     def __init__(self, rule_dirs: tuple[str, ...], config_dir: str, *, stateful: bool,
-                 ruleset_store: str = "", reload_interval_s: float = 5.0) -> None:
+                 ruleset_store: str = "", reload_interval_s: float = 5.0, start_version: str | None = None) -> None:
         self.rule_dirs = rule_dirs
         self.config_dir = config_dir
         self.stateful = stateful
         self.ruleset_store = ruleset_store
         self.reload_interval_s = reload_interval_s
+        self.start_version = start_version
         self.processor: Any = None
         self.watcher: Any = None
 
@@ -157,7 +158,7 @@ class DetectBatches(ProcessFunction):
         active = None
         store = Path(self.ruleset_store) if self.ruleset_store else None
         if store is not None:
-            published = _published_rule_set(store, Path(self.config_dir))
+            published = _published_rule_set(store, Path(self.config_dir), self.start_version)
             if published is not None:
                 plan_engine, matcher, active = published.engine, published.matcher, published.version
         if matcher is None:
@@ -234,16 +235,22 @@ class GroupAlerts(KeyedProcessFunction):
     outlasts the window, so memory stays bounded. Each update goes out with a higher version.
     """
 
-    def __init__(self, window_s: int, entity_fields: tuple[str, ...], suppressions_path: str) -> None:
+    def __init__(self, window_s: int, entity_fields: tuple[str, ...], suppressions_path: str,
+                 ruleset_store: str = "") -> None:
         self.window_s = window_s
         self.entity_fields = entity_fields
         self.suppressions_path = suppressions_path
+        self.ruleset_store = ruleset_store
 
     def open(self, runtime_context: RuntimeContext) -> None:
         from detectors.dedup import DedupPolicy, Suppressor
+        from detectors.ruleset import VersionedSuppressors
 
         self.policy = DedupPolicy(window_s=self.window_s, entity_fields=self.entity_fields)
         self.suppressor = Suppressor.load(Path(self.suppressions_path)) if self.suppressions_path else Suppressor()
+        # A detection of a published rule set is judged by that set's suppressions (hot reload).
+        self.suppressors = VersionedSuppressors(Path(self.ruleset_store) if self.ruleset_store else None,
+                                                self.suppressor)
         descriptor = ValueStateDescriptor("alert", Types.STRING())
         # Late detections of a window arrive within minutes; a day keeps room for replays.
         ttl = StateTtlConfig.new_builder(Time.seconds(self.window_s + 86_400)).build()
@@ -251,6 +258,7 @@ class GroupAlerts(KeyedProcessFunction):
         self.state = runtime_context.get_state(descriptor)
         metrics = runtime_context.get_metrics_group().add_group("socflow")
         self.suppressed = {s.name: metrics.counter(f"suppressed_{s.name}") for s in self.suppressor.suppressions}
+        self.suppressed_published = metrics.counter("suppressed_by_published_ruleset")
         self.updates = metrics.counter("alert_updates")
 
     def process_element(self, value: str, ctx: KeyedProcessFunction.Context) -> Any:
@@ -258,9 +266,12 @@ class GroupAlerts(KeyedProcessFunction):
         from detectors.model import Detection
 
         detection = Detection.from_record(json.loads(value))
-        name = self.suppressor.suppressed_by(detection)
+        suppressor = self.suppressors.for_version(detection.rule.ruleset_version)
+        name = suppressor.suppressed_by(detection)
         if name is not None:
-            self.suppressed[name].inc()
+            # Suppressions of a published set are counted together: PyFlink registers metrics in open().
+            counter = self.suppressed.get(name) if suppressor is self.suppressor else self.suppressed_published
+            (counter or self.suppressed_published).inc()
             return
         _key, alert_id, _start = self.policy.key(detection)
         stored = self.state.value()
@@ -339,10 +350,11 @@ def flink_configuration(spec: JobSpec) -> Configuration:
 def build_job(env: StreamExecutionEnvironment, spec: JobSpec) -> None:
     """Wire the job's operators into ``env``."""
     batches = _kafka_source(env, spec) if spec.source == "kafka" else _spool_source(env, spec)
-    plan = _client_side_plan(spec)
+    plan, start_version = _client_side_plan(spec)
     detections = (
         batches.process(DetectBatches(spec.rule_dirs, spec.config_dir, stateful=plan is not None,
-                                      ruleset_store=spec.ruleset_store, reload_interval_s=spec.reload_interval_s),
+                                      ruleset_store=spec.ruleset_store, reload_interval_s=spec.reload_interval_s,
+                                      start_version=start_version),
                         output_type=Types.STRING())
         .name("sigma-detect")
         .uid("sigma-detect")
@@ -356,7 +368,8 @@ def build_job(env: StreamExecutionEnvironment, spec: JobSpec) -> None:
                                                      key_level_filter=spec.key_level_filter))
     grouped = (
         alerts.key_by(AlertKey(spec.dedup_window_s, spec.dedup_entity_fields), key_type=Types.STRING())
-        .process(GroupAlerts(spec.dedup_window_s, spec.dedup_entity_fields, spec.suppressions_path),
+        .process(GroupAlerts(spec.dedup_window_s, spec.dedup_entity_fields, spec.suppressions_path,
+                             spec.ruleset_store),
                  output_type=Types.STRING())
         .name("suppress-and-group-alerts")
         .uid("group-alerts")
@@ -380,12 +393,13 @@ def side_output(stream: DataStream, tag: OutputTag) -> DataStream:
     return DataStream(stream._j_data_stream.getSideOutput(tag.get_java_output_tag()))
 
 
-def _published_rule_set(store: Path, config_dir: Path) -> Any:
-    """The rule set ``current`` names or, when it does not load, the newest earlier one that does
-    (each refusal logged); None when none does (the job starts from its rule directories)."""
+def _published_rule_set(store: Path, config_dir: Path, first: str | None = None) -> Any:
+    """The published rule set to start with: ``first`` (the version the job was planned with),
+    else the one ``current`` names or, when it does not load, the newest earlier one that does
+    (each refusal logged and recorded); None when none does (the job uses its rule directories)."""
     from detectors.ruleset import RuleSetRefused, candidates, load_published, record_refusal
 
-    for version in candidates(store):
+    for version in ([first] if first else []) + candidates(store):
         try:
             return load_published(store, version, config_dir)
         except RuleSetRefused as error:
@@ -395,8 +409,10 @@ def _published_rule_set(store: Path, config_dir: Path) -> Any:
     return None
 
 
-def _client_side_plan(spec: JobSpec) -> Any:
-    """The stateful plan (its shape decides the keyed operators), or None when it has no work."""
+def _client_side_plan(spec: JobSpec) -> tuple[Any, str | None]:
+    """The stateful plan (its shape decides the keyed operators), or None when it has no work; and
+    the published version it was planned from (the operators start on it, so that their routing
+    matches the keyed operators even when a set is published while the job is being built)."""
     from detectors.sigma import SigmaEngine
 
     published = _published_rule_set(Path(spec.ruleset_store), Path(spec.config_dir)) if spec.ruleset_store else None
@@ -406,7 +422,7 @@ def _client_side_plan(spec: JobSpec) -> Any:
         engine, _report = SigmaEngine.load([Path(p) for p in spec.rule_dirs], config_dir=Path(spec.config_dir))
     plan = build_plan(engine, spec.config_dir)
     has_work = bool(engine.correlations) or bool(plan.anomalies.detectors)
-    return plan if has_work else None
+    return (plan if has_work else None), (published.version if published is not None else None)
 
 
 def _spool_source(env: StreamExecutionEnvironment, spec: JobSpec) -> Any:

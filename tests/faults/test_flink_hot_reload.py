@@ -27,7 +27,7 @@ import pytest
 
 from alerts.settings import REPO_ROOT, load_settings
 from detectors.pipeline import BatchProcessor
-from detectors.ruleset import MANIFEST, REFUSED, load_published, publish, set_current
+from detectors.ruleset import MANIFEST, REFUSED, load_published, publish, set_current, tree_digest
 from ingest.spool import SpoolWriter
 from tests.faults.harness import JOB_ENV, kill_group, latest_checkpoint, socflow, stream_records, wait_for
 from tests.rules.hotreload_fixtures import RULE_ID, events, write_rule_set
@@ -81,15 +81,19 @@ def test_rule_sets_switch_under_load_and_across_a_restore(tmp_path: Path) -> Non
         wait_for(lambda: v1 in versions_seen(stream), 240, "alerts judged by v1")
         v2 = publish([write_rule_set(tmp_path / "v2", level="high")], store, config_dir=CONFIG).version
         wait_for(lambda: v2 in versions_seen(stream), 120, "alerts judged by v2")
-        # A set that does not load, made current behind publish's back (publish would refuse it).
-        broken = store / "0000000000000bad"
-        shutil.copytree(store / v2, broken)
-        (next(broken.rglob("hotreload_probe.yml"))).write_text("title: [\n", encoding="utf-8")
-        (broken / MANIFEST).write_text(json.dumps({"version": broken.name}), encoding="utf-8")
+        # A set that does not load, made current behind publish's back (publish would refuse it);
+        # named by its true digest, so the job refuses it for its broken rule, not its name.
+        draft = tmp_path / "broken"
+        shutil.copytree(store / v2, draft)
+        (next(draft.rglob("hotreload_probe.yml"))).write_text("title: [\n", encoding="utf-8")
+        (draft / MANIFEST).write_text(json.dumps({"version": tree_digest(draft)}), encoding="utf-8")
+        broken = store / tree_digest(draft)
+        shutil.copytree(draft, broken)
         set_current(store, broken.name)
         refusal = store / REFUSED / f"{broken.name}.json"
         wait_for(refusal.exists, 60, "the broken set refused by the job")
-        assert json.loads(refusal.read_text(encoding="utf-8"))["kept"] == v2
+        refused = json.loads(refusal.read_text(encoding="utf-8"))
+        assert refused["kept"] == v2 and "hotreload_probe.yml" in " ".join(refused["reasons"]), refused
         time.sleep(3.0)  # the job keeps judging with v2 meanwhile
         kill_group(job)
         checkpoint = latest_checkpoint(settings.checkpoint_dir)
@@ -126,7 +130,7 @@ def test_rule_sets_switch_under_load_and_across_a_restore(tmp_path: Path) -> Non
     switches = [position for position in range(1, len(order)) if order[position] != order[position - 1]]
     assert all(position % BATCH == 0 for position in switches), switches
     # The broken set never judged anything; the restored job started on v2 (its fallback).
-    assert "0000000000000bad" not in order
+    assert broken.name not in order
     # Same alerts as a replay of the same events split at the switch points.
     bounds = [0, *switches, len(fed)]
     expected: dict[str, tuple[str, str, str]] = {}

@@ -10,6 +10,7 @@ import pytest
 
 from alerts.model import to_document
 from alerts.settings import REPO_ROOT
+from detectors.dedup import Suppressor
 from detectors.pipeline import BatchProcessor
 from detectors.ruleset import (
     HISTORY,
@@ -17,6 +18,7 @@ from detectors.ruleset import (
     REFUSED,
     RuleSetRefused,
     RuleSetWatcher,
+    VersionedSuppressors,
     candidates,
     current_version,
     load_published,
@@ -123,3 +125,22 @@ def test_detections_carry_rule_set_and_rule_versions(tmp_path: Path) -> None:
     document = to_document(rest[0])
     assert document["socflow"]["ruleset"]["version"] == v2
     assert document["rule"]["version"] == new.rule_versions[RULE_ID]
+
+
+def test_suppressions_follow_the_rule_set_that_judged(tmp_path: Path) -> None:
+    store = tmp_path / "rulesets"
+    suppressions = tmp_path / "suppressions.yaml"
+    suppressions.write_text(
+        f"suppressions:\n  - name: probe-web-3\n    reason: test host\n    until: 2099-01-01T00:00:00Z\n"
+        f"    rule: {RULE_ID}\n    host: web-0000003\n", encoding="utf-8")
+    v1 = publish([write_rule_set(tmp_path / "v1", level="low")], store, config_dir=CONFIG,
+                 suppressions=suppressions).version
+    v2 = publish([write_rule_set(tmp_path / "v2", level="high")], store, config_dir=CONFIG).version
+    fallback = Suppressor()
+    by_version = VersionedSuppressors(store, fallback)
+    stream = events(3, 1)
+    old = BatchProcessor(load_published(store, v1, CONFIG).matcher).process(stream).detections[0]
+    new = BatchProcessor(load_published(store, v2, CONFIG).matcher).process(stream).detections[0]
+    assert by_version.for_version(old.rule.ruleset_version).suppressed_by(old) == "probe-web-3"
+    assert by_version.for_version(new.rule.ruleset_version).suppressed_by(new) is None  # v2 has none
+    assert by_version.for_version("") is fallback and by_version.for_version("not-published") is fallback
