@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import shutil
 import threading
 import time
@@ -28,10 +29,12 @@ import pytest
 from alerts.settings import REPO_ROOT, load_settings
 from detectors.pipeline import BatchProcessor
 from detectors.ruleset import MANIFEST, REFUSED, load_published, publish, set_current, tree_digest
+from ingest.logs import log_event
 from ingest.spool import SpoolWriter
 from tests.faults.harness import JOB_ENV, kill_group, latest_checkpoint, socflow, stream_records, wait_for
 from tests.rules.hotreload_fixtures import RULE_ID, events, write_rule_set
 
+LOGGER = logging.getLogger(__name__)
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CONFIG = REPO_ROOT / "config"
 BATCH = 40
@@ -79,8 +82,11 @@ def test_rule_sets_switch_under_load_and_across_a_restore(tmp_path: Path) -> Non
     job = socflow(data, "run", env=ENV, log=tmp_path / "job-1.log")
     try:
         wait_for(lambda: v1 in versions_seen(stream), 240, "alerts judged by v1")
+        published_at = time.monotonic()
         v2 = publish([write_rule_set(tmp_path / "v2", level="high")], store, config_dir=CONFIG).version
         wait_for(lambda: v2 in versions_seen(stream), 120, "alerts judged by v2")
+        # Publish to the first committed alert of v2 (poll 1 s + load + next checkpoint; a figure, not a bound).
+        log_event(LOGGER, "hot_reload_first_new_alert", seconds=round(time.monotonic() - published_at, 1))
         # A set that does not load, made current behind publish's back (publish would refuse it);
         # named by its true digest, so the job refuses it for its broken rule, not its name.
         draft = tmp_path / "broken"
