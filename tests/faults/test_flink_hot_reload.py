@@ -4,7 +4,8 @@ broken one, and kill -9 and restore the job between the switches.
 A feeder commits a spool segment (one batch of 40 events) every 0.2 s for the whole test. The job
 (``socflow run``) starts on published rule set v1; v2 is published while it runs; then ``current``
 is pointed at a broken set (the job must refuse it and keep v2); the job is killed with SIGKILL
-and restored from its latest checkpoint while the feed goes on; finally v3 is published.
+and restored from its latest checkpoint while the feed goes on; finally v3 is published and the
+job killed at once (before it switched, most likely) and restored again.
 
 Every event fires the probe rule in every version (tests/rules/hotreload_fixtures.py), each on
 its own host, so every event is exactly one alert and its ``ruleset_version`` says who judged it.
@@ -111,8 +112,14 @@ def test_rule_sets_switch_under_load_and_across_a_restore(tmp_path: Path) -> Non
         wait_for(lambda: len(alerts_by_event(stream)[0]) > at_kill + 5 * BATCH, 240, "alerts of the restored job")
         # The restored job tried `current` (the broken set), refused it again and kept v2.
         assert refusal.exists()
+        # Killed again right after publishing v3, most likely before it looked (every second):
+        # the restored job starts on v3 or switches to it, at a batch boundary either way.
         v3 = publish([write_rule_set(tmp_path / "v3", level="medium")], store, config_dir=CONFIG).version
-        wait_for(lambda: v3 in versions_seen(stream), 120, "alerts judged by v3")
+        kill_group(job)
+        checkpoint = latest_checkpoint(settings.checkpoint_dir)
+        assert checkpoint is not None
+        job = socflow(data, "run", "--restore", str(checkpoint), env=ENV, log=tmp_path / "job-3.log")
+        wait_for(lambda: v3 in versions_seen(stream), 240, "alerts judged by v3")
         time.sleep(2.0)
         feeder.stop.set()
         feeder.join()
