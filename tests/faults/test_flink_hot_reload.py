@@ -1,4 +1,4 @@
-"""Hot reload on the local runtime with the spool: switch rule sets under a steady stream, refuse a
+"""Hot reload on the local runtime, with the spool and with Kafka: switch rule sets under a steady stream, refuse a
 broken one, and kill -9 and restore the job between the switches.
 
 A feeder commits a spool segment (one batch of 40 events) every 0.2 s for the whole test. The job
@@ -22,6 +22,7 @@ import logging
 import shutil
 import threading
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -43,20 +44,32 @@ ENV = {**JOB_ENV, "SOCFLOW_JOB__RELOAD_INTERVAL_S": "1"}
 
 
 class Feeder(threading.Thread):
-    """A steady stream: one spool segment of BATCH events every ``period_s``."""
+    """A steady stream: one batch of BATCH events every ``period_s``, as a spool segment or, with
+    ``kafka`` (bootstrap, topic), as one Kafka record (the same JSON array)."""
 
-    def __init__(self, spool: Path, period_s: float = 0.2) -> None:
+    def __init__(self, spool: Path, period_s: float = 0.2, kafka: tuple[str, str] | None = None) -> None:
         super().__init__(daemon=True)
-        self.writer = SpoolWriter(spool, "hotreload", batch_size=BATCH)
+        self.writer = SpoolWriter(spool, "hotreload", batch_size=BATCH) if kafka is None else None
+        self.kafka = kafka
         self.period_s = period_s
         self.sent = 0
         self.stop = threading.Event()
 
     def run(self) -> None:
+        producer = None
+        if self.kafka is not None:
+            from confluent_kafka import Producer
+
+            producer = Producer({"bootstrap.servers": self.kafka[0], "enable.idempotence": True})
         while not self.stop.is_set():
-            for event in events(self.sent, BATCH):
-                self.writer.append(event)
-            self.writer.commit({"sent": self.sent + BATCH})
+            batch = events(self.sent, BATCH)
+            if producer is not None and self.kafka is not None:
+                producer.produce(self.kafka[1], json.dumps(batch).encode("utf-8"))
+                assert producer.flush(30) == 0, "Kafka did not take a record"
+            elif self.writer is not None:
+                for event in batch:
+                    self.writer.append(event)
+                self.writer.commit({"sent": self.sent + BATCH})
             self.sent += BATCH
             self.stop.wait(self.period_s)
 
@@ -73,14 +86,21 @@ def versions_seen(stream: Path) -> set[str]:
             if record["rule"]["id"] == RULE_ID}
 
 
-def test_rule_sets_switch_under_load_and_across_a_restore(tmp_path: Path) -> None:
+@pytest.mark.parametrize("source", ["spool", "kafka"])
+def test_rule_sets_switch_under_load_and_across_a_restore(tmp_path: Path, source: str,
+                                                          request: pytest.FixtureRequest) -> None:
     data = tmp_path / "data"
     settings = load_settings(data_dir=data)
     store, stream = settings.ruleset_store_dir, settings.alert_stream_dir
     v1 = publish([write_rule_set(tmp_path / "v1", level="low")], store, config_dir=CONFIG).version
-    feeder = Feeder(settings.spool_dir)
+    run: tuple[str, ...] = ("run",)
+    kafka = None
+    if source == "kafka":
+        kafka = (str(request.getfixturevalue("kafka_bootstrap")), f"socflow-hotreload-{uuid.uuid4().hex[:8]}")
+        run = ("run", "--kafka", kafka[0], "--topic", kafka[1])
+    feeder = Feeder(settings.spool_dir, kafka=kafka)
     feeder.start()
-    job = socflow(data, "run", env=ENV, log=tmp_path / "job-1.log")
+    job = socflow(data, *run, env=ENV, log=tmp_path / "job-1.log")
     try:
         wait_for(lambda: v1 in versions_seen(stream), 240, "alerts judged by v1")
         published_at = time.monotonic()
@@ -108,7 +128,7 @@ def test_rule_sets_switch_under_load_and_across_a_restore(tmp_path: Path) -> Non
         refusal.unlink()
         at_kill = len(alerts_by_event(stream)[0])
         time.sleep(2.0)  # the feed goes on while the job is down
-        job = socflow(data, "run", "--restore", str(checkpoint), env=ENV, log=tmp_path / "job-2.log")
+        job = socflow(data, *run, "--restore", str(checkpoint), env=ENV, log=tmp_path / "job-2.log")
         wait_for(lambda: len(alerts_by_event(stream)[0]) > at_kill + 5 * BATCH, 240, "alerts of the restored job")
         # The restored job tried `current` (the broken set), refused it again and kept v2.
         assert refusal.exists()
@@ -118,7 +138,7 @@ def test_rule_sets_switch_under_load_and_across_a_restore(tmp_path: Path) -> Non
         kill_group(job)
         checkpoint = latest_checkpoint(settings.checkpoint_dir)
         assert checkpoint is not None
-        job = socflow(data, "run", "--restore", str(checkpoint), env=ENV, log=tmp_path / "job-3.log")
+        job = socflow(data, *run, "--restore", str(checkpoint), env=ENV, log=tmp_path / "job-3.log")
         wait_for(lambda: v3 in versions_seen(stream), 240, "alerts judged by v3")
         time.sleep(2.0)
         feeder.stop.set()
