@@ -1,4 +1,4 @@
-"""Hot reload on the local runtime, with the spool and with Kafka: switch rule sets under a steady stream, refuse a
+"""Hot reload on the local runtime, spool and Kafka: switch rule sets under a steady stream, refuse a
 broken one, and kill -9 and restore the job between the switches.
 
 A feeder commits a spool segment (one batch of 40 events) every 0.2 s for the whole test. The job
