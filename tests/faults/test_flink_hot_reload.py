@@ -20,10 +20,8 @@ import itertools
 import json
 import logging
 import shutil
-import threading
 import time
 import uuid
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -32,58 +30,13 @@ from alerts.settings import REPO_ROOT, load_settings
 from detectors.pipeline import BatchProcessor
 from detectors.ruleset import MANIFEST, REFUSED, load_published, publish, set_current, tree_digest
 from ingest.logs import log_event
-from ingest.spool import SpoolWriter
-from tests.faults.harness import JOB_ENV, kill_group, latest_checkpoint, socflow, stream_records, wait_for
-from tests.rules.hotreload_fixtures import RULE_ID, events, write_rule_set
+from tests.faults.harness import JOB_ENV, kill_group, latest_checkpoint, socflow, wait_for
+from tests.rules.hotreload_fixtures import BATCH, Feeder, alerts_by_event, events, versions_seen, write_rule_set
 
 LOGGER = logging.getLogger(__name__)
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CONFIG = REPO_ROOT / "config"
-BATCH = 40
 ENV = {**JOB_ENV, "SOCFLOW_JOB__RELOAD_INTERVAL_S": "1"}
-
-
-class Feeder(threading.Thread):
-    """A steady stream: one batch of BATCH events every ``period_s``, as a spool segment or, with
-    ``kafka`` (bootstrap, topic), as one Kafka record (the same JSON array)."""
-
-    def __init__(self, spool: Path, period_s: float = 0.2, kafka: tuple[str, str] | None = None) -> None:
-        super().__init__(daemon=True)
-        self.writer = SpoolWriter(spool, "hotreload", batch_size=BATCH) if kafka is None else None
-        self.kafka = kafka
-        self.period_s = period_s
-        self.sent = 0
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        producer = None
-        if self.kafka is not None:
-            from confluent_kafka import Producer
-
-            producer = Producer({"bootstrap.servers": self.kafka[0], "enable.idempotence": True})
-        while not self.stop.is_set():
-            batch = events(self.sent, BATCH)
-            if producer is not None and self.kafka is not None:
-                producer.produce(self.kafka[1], json.dumps(batch).encode("utf-8"))
-                assert producer.flush(30) == 0, "Kafka did not take a record"
-            elif self.writer is not None:
-                for event in batch:
-                    self.writer.append(event)
-                self.writer.commit({"sent": self.sent + BATCH})
-            self.sent += BATCH
-            self.stop.wait(self.period_s)
-
-
-def alerts_by_event(stream: Path) -> tuple[dict[str, dict], Counter[str]]:
-    # Only the probe rule's alerts (the anomaly detectors of config/ may alert on the stream too).
-    records = [record for record in stream_records(stream) if record["rule"]["id"] == RULE_ID]
-    seen = Counter(record["event_ids"][0] for record in records)
-    return {record["event_ids"][0]: record for record in records}, seen
-
-
-def versions_seen(stream: Path) -> set[str]:
-    return {record["rule"].get("ruleset_version", "") for record in stream_records(stream)
-            if record["rule"]["id"] == RULE_ID}
 
 
 @pytest.mark.parametrize("source", ["spool", "kafka"])
