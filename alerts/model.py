@@ -120,6 +120,10 @@ def to_document(detection: Detection, node_of_group: NodeOfGroup | None = None) 
         },
         "events": [_trim(event) for event in detection.events],
     }
+    if rule.version:
+        document["rule"]["version"] = rule.version
+    if rule.ruleset_version:
+        document["socflow"]["ruleset"] = {"version": rule.ruleset_version}
     for name in ENTITY_FIELDS:
         value = last.get(name) if isinstance(last, Mapping) else None
         if value:

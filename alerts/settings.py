@@ -173,6 +173,11 @@ class Settings(BaseSettings):
         return self.data_dir / "rules"
 
     @property
+    def ruleset_store_dir(self) -> Path:
+        """Published, versioned rule sets the running job switches to (``socflow rules publish``)."""
+        return self.data_dir / "rulesets"
+
+    @property
     def deadletter_dir(self) -> Path:
         return self.data_dir / "deadletter"
 

@@ -36,6 +36,10 @@ class RuleInfo:
     name: str = ""
     # False for rules that only feed correlations (Sigma ``generate: false`` semantics).
     generate: bool = True
+    # The rule's version (its file's digest) and the rule set version it judged with
+    # (detectors.ruleset); empty where the rule did not come from a versioned rule set.
+    version: str = ""
+    ruleset_version: str = ""
 
     @property
     def attack_techniques(self) -> tuple[str, ...]:
@@ -52,7 +56,7 @@ class RuleInfo:
         )
 
     def as_record(self) -> dict[str, Any]:
-        return {
+        record = {
             "id": self.id,
             "name": self.title,
             "level": self.level,
@@ -66,6 +70,12 @@ class RuleInfo:
             "logsource": dict(self.logsource),
             "sigma_name": self.name,
         }
+        # Only when set: records (and golden files) of unversioned rules keep their shape.
+        if self.version:
+            record["version"] = self.version
+        if self.ruleset_version:
+            record["ruleset_version"] = self.ruleset_version
+        return record
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> RuleInfo:
@@ -82,6 +92,8 @@ class RuleInfo:
             path=record.get("path", ""),
             logsource=dict(record.get("logsource", {})),
             name=record.get("sigma_name", ""),
+            version=record.get("version", ""),
+            ruleset_version=record.get("ruleset_version", ""),
         )
 
 

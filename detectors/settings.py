@@ -31,6 +31,8 @@ class JobSettings(BaseModel):
         ("source.ip", "host.name", "user.name"),
         description="The first of these event fields present names the entity of a single-event alert.")
     suppressions_path: Path = Field(Path("config/suppressions.yaml"), description="Expected detections to drop.")
+    reload_interval_s: float = Field(
+        5.0, gt=0, description="How often the job looks for a newly published rule set (socflow rules publish).")
     flink_config: dict[str, str] = Field(
         default_factory=dict, description="More Flink configuration for the job (key: value), applied last.")
     flink_metrics_port: int = Field(9250, ge=0, le=65535, description="Flink Prometheus reporter port; 0 disables.")

@@ -145,6 +145,7 @@ def demo_report(settings: Settings, output: Path, console: Console) -> None:
     # The report's clock: the evening of the scenario's day, so the same run gives the same report.
     report = make_report(demo, connect(demo.elasticsearch), Request("operations", period, None, "en"),
                          now=SCENARIO_START + timedelta(hours=12))
+    output.parent.mkdir(parents=True, exist_ok=True)
     output.write_bytes(render(report, fmt))
     console.print(f"Operations report of {day}: {output} (same as: socflow report operations --from {day} "
                   f"--to {day} --format {fmt} with SOCFLOW_ELASTICSEARCH__INDEX_PREFIX={DEMO_PREFIX} "
@@ -168,9 +169,9 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
         "event_store": settings.event_store.model_copy(
             update={"index_prefix": DEMO_EVENTS, "deadletter_prefix": DEMO_DEADLETTERS})})
     show_timeline(connect(demo.elasticsearch), demo, hits, console)
-    _console_invitation(settings, console)
-    if args.report:
-        demo_report(settings, args.report, console)
+    if not args.no_report:
+        demo_report(settings, args.report or settings.data_dir / "demo" / "operations-report.html", console)
+    _console_invitation(settings, console)  # last: what the analyst does next
     return 0 if hits else 1
 
 
@@ -217,5 +218,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "collect it, run the Flink detection job, index the alerts and print them from Elasticsearch.")
     parser.add_argument("--keep", action="store_true", help="keep the previous demo spool and alert stream")
     parser.add_argument("--report", type=Path, metavar="FILE",
-                        help="also write the operations report of the scenario's day (.html, .pdf, .json or .csv)")
+                        help="where to write the operations report of the scenario's day (.html, .pdf, .json or "
+                        ".csv; default <data-dir>/demo/operations-report.html)")
+    parser.add_argument("--no-report", action="store_true", help="do not write the operations report")
     parser.set_defaults(handler=handler)

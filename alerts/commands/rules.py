@@ -113,6 +113,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           help="events alias in Elasticsearch (default: socflow-events)")
     coverage.set_defaults(handler=coverage_handler)
     _register_store_commands(commands)
+    _register_publish(commands)
 
 
 def _rule_set_arguments(parser: argparse.ArgumentParser, *, formats: bool) -> None:
@@ -164,6 +165,48 @@ def _register_store_commands(commands: argparse._SubParsersAction) -> None:
     enable = tunes.add_parser("enable", help="enable a disabled rule again")
     enable.add_argument("rule_id", metavar="RULE_ID")
     enable.set_defaults(handler=tune_handler)
+
+
+def _register_publish(commands: argparse._SubParsersAction) -> None:
+    publish = commands.add_parser(
+        "publish", help="validate a rule set and publish it to the running job (hot reload)",
+        description="Load every rule of DIR... (default: the job's rule directories), with the suppressions and "
+        "detector settings; a rule set that does not load entirely is refused with every reason (exit 1) and "
+        "nothing is published. Otherwise it is copied to <data-dir>/rulesets/<version>/ (version: the content "
+        "digest; the directory is never changed again) and the 'current' pointer is replaced atomically. A "
+        "running job switches to it between two batches within job.reload_interval_s.")
+    publish.add_argument("paths", type=Path, nargs="*", metavar="DIR", help="rule files or directories")
+    publish.add_argument("--config-dir", type=Path, default=REPO_ROOT / "config",
+                         help="folder holding logsources.yaml and sigma/ mappings (default: config/)")
+    publish.add_argument("--suppressions", type=Path, default=None,
+                         help="suppressions file (default: job.suppressions_path)")
+    publish.add_argument("--detectors", type=Path, default=None,
+                         help="detector settings (default: detectors.yaml of --config-dir)")
+    publish.set_defaults(handler=publish_handler)
+
+
+def publish_handler(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    from detectors.ruleset import RuleSetRefused, publish
+
+    paths = list(args.paths) or [settings.resolve(path) for path in settings.job.rule_dirs]
+    suppressions = args.suppressions or settings.resolve(settings.job.suppressions_path)
+    detectors = args.detectors or args.config_dir / "detectors.yaml"
+    try:
+        published = publish(paths, settings.ruleset_store_dir, config_dir=args.config_dir,
+                            suppressions=suppressions if suppressions.exists() else None,
+                            detectors=detectors if detectors.exists() else None,
+                            now=datetime.now(UTC).isoformat())
+    except RuleSetRefused as error:
+        print(f"REFUSED: {printable(error)}", file=sys.stderr)
+        for reason in error.reasons:
+            print(f"  {printable(reason)}", file=sys.stderr)
+        print("nothing published; the running rule set is kept", file=sys.stderr)
+        return 1
+    state = "published" if published.created else "already published, made current"
+    print(f"{state}: version {published.version} ({published.rules} rules) at {printable(published.path)}")
+    return 0
 
 
 def validate_handler(args: argparse.Namespace, settings: Settings) -> int:

@@ -66,6 +66,8 @@ def job_spec(settings: Settings, *, bounded: bool, parallelism: int | None = Non
         dedup_window_s=settings.job.dedup_window_s,
         dedup_entity_fields=settings.job.dedup_entity_fields,
         suppressions_paths=tuple(str(path) for path in settings.suppression_paths),
+        ruleset_store=str(settings.ruleset_store_dir),
+        reload_interval_s=settings.job.reload_interval_s,
         extra_config=dict(settings.job.flink_config),
     )
 

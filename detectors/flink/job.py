@@ -107,6 +107,10 @@ class JobSpec:
     dedup_entity_fields: tuple[str, ...] = ("source.ip", "host.name", "user.name")
     # Suppression files, merged in order (settings.suppression_paths: config, then the console's).
     suppressions_paths: tuple[str, ...] = ()
+    # Published rule sets (detectors.ruleset): when ``current`` names one, the job judges with it
+    # instead of ``rule_dirs`` and switches to each new version between batches.
+    ruleset_store: str = ""
+    reload_interval_s: float = 5.0
     extra_config: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -130,22 +134,44 @@ class DetectBatches(ProcessFunction):
     pickled function but their paths.
     """
 
-    def __init__(self, rule_dirs: tuple[str, ...], config_dir: str, *, stateful: bool) -> None:
+    def __init__(self, rule_dirs: tuple[str, ...], config_dir: str, *, stateful: bool,
+                 ruleset_store: str = "", reload_interval_s: float = 5.0, start_version: str | None = None) -> None:
         self.rule_dirs = rule_dirs
         self.config_dir = config_dir
         self.stateful = stateful
+        self.ruleset_store = ruleset_store
+        self.reload_interval_s = reload_interval_s
+        self.start_version = start_version
         self.processor: Any = None
+        self.watcher: Any = None
 
     def open(self, runtime_context: RuntimeContext) -> None:
         from detectors.pipeline import BatchProcessor
+        from detectors.ruleset import RuleSetWatcher, StampedMatcher, rule_versions, sources_version
         from detectors.sigma import SigmaEngine
 
         engine, report = SigmaEngine.load([Path(p) for p in self.rule_dirs], config_dir=Path(self.config_dir))
         for failure in report.failures:
             # A rule that cannot load is reported, not skipped silently.
             log_event(LOGGER, "rule_load_failed", logging.ERROR, path=failure.path, reason=failure.reason)
-        router = build_plan(engine, self.config_dir).route if self.stateful else None
-        self.processor = BatchProcessor(engine, router)
+        # Correlation and detector routing stays the one the job was built with: its keyed
+        # operators were planned from it (new correlation definitions apply at the next start).
+        plan_engine = engine
+        matcher: Any = None
+        active = None
+        store = Path(self.ruleset_store) if self.ruleset_store else None
+        if store is not None:
+            published = _published_rule_set(store, Path(self.config_dir), self.start_version)
+            if published is not None:
+                plan_engine, matcher, active = published.engine, published.matcher, published.version
+        if matcher is None:
+            # Unpublished rule directories judge as before (a failed rule reported, the rest
+            # loaded), under the digest of their files as version.
+            version = sources_version([Path(p) for p in self.rule_dirs])
+            matcher = StampedMatcher(engine, version, rule_versions(engine))
+        self.router = build_plan(plan_engine, self.config_dir).route if self.stateful else None
+        self.processor = BatchProcessor(matcher, self.router)
+        self.active_version = active or matcher.ruleset_version
         # The rule set lives as long as the task: without this the garbage collector's full
         # collections re-walk its millions of objects (measured 10-20% of matching time).
         gc.freeze()
@@ -162,12 +188,34 @@ class DetectBatches(ProcessFunction):
         # seen once in a test run). Prometheus exports Flink counters as gauges all the same.
         metrics.counter("rules_loaded").inc(report.loaded)
         metrics.counter("rules_failed").inc(len(report.failures))
+        self.rulesets_switched = metrics.counter("rulesets_switched")
+        self.rulesets_refused = metrics.counter("rulesets_refused")
+        log_event(LOGGER, "ruleset_active", version=self.active_version, published=active is not None)
+        if store is not None:
+            self.watcher = RuleSetWatcher(store, Path(self.config_dir), active=active,
+                                          interval_s=self.reload_interval_s,
+                                          on_refused=lambda _version, _reasons: self.rulesets_refused.inc())
+
+    def _maybe_switch(self) -> None:
+        """Between two batches: swap in a newly published rule set the watcher has loaded."""
+        from detectors.pipeline import BatchProcessor
+
+        loaded = self.watcher.poll(time.monotonic())
+        if loaded is None:
+            return
+        previous = self.active_version
+        self.processor = BatchProcessor(loaded.matcher, self.router)
+        self.active_version = loaded.version
+        self.rulesets_switched.inc()
+        log_event(LOGGER, "ruleset_switched", version=loaded.version, previous=previous, rules=loaded.rules_loaded)
 
     def process_element(self, value: str, ctx: ProcessFunction.Context) -> Any:
         if value.startswith(SEGMENT_END):  # no spool line starts with '#': each is JSON
             self.segments_consumed.inc()
             yield CONSUMED, value[len(SEGMENT_END):]
             return
+        if self.watcher is not None:
+            self._maybe_switch()
         result = self.processor.process_line(value, source="spool")
         self.events_in.inc(result.events)
         self.detections_out.inc(len(result.detections))
@@ -190,18 +238,23 @@ class GroupAlerts(KeyedProcessFunction):
     outlasts the window, so memory stays bounded. Each update goes out with a higher version.
     """
 
-    def __init__(self, window_s: int, entity_fields: tuple[str, ...], suppressions_paths: tuple[str, ...]) -> None:
+    def __init__(self, window_s: int, entity_fields: tuple[str, ...], suppressions_paths: tuple[str, ...],
+                 ruleset_store: str = "") -> None:
         self.window_s = window_s
         self.entity_fields = entity_fields
         self.suppressions_paths = suppressions_paths
+        self.ruleset_store = ruleset_store
 
     def open(self, runtime_context: RuntimeContext) -> None:
         from detectors.dedup import DedupPolicy, ReloadingSuppressor
+        from detectors.ruleset import VersionedSuppressors
 
         self.policy = DedupPolicy(window_s=self.window_s, entity_fields=self.entity_fields)
         # Reloaded when a file changes (checked every 10 s): the console's suppressions apply
-        # to the running job.
+        # to the running job, whatever rule set judged the detection.
         self.suppressions = ReloadingSuppressor([Path(path) for path in self.suppressions_paths])
+        # A detection of a published rule set is also judged by that set's suppressions (hot reload).
+        self.published = VersionedSuppressors(Path(self.ruleset_store) if self.ruleset_store else None, None)
         descriptor = ValueStateDescriptor("alert", Types.STRING())
         # Late detections of a window arrive within minutes; a day keeps room for replays.
         ttl = StateTtlConfig.new_builder(Time.seconds(self.window_s + 86_400)).build()
@@ -211,6 +264,7 @@ class GroupAlerts(KeyedProcessFunction):
         self.metrics = metrics
         self.suppressed = {s.name: metrics.counter(f"suppressed_{s.name}")
                            for s in self.suppressions.suppressor.suppressions}
+        self.suppressed_published = metrics.counter("suppressed_by_published_ruleset")
         self.updates = metrics.counter("alert_updates")
 
     def process_element(self, value: str, ctx: KeyedProcessFunction.Context) -> Any:
@@ -224,6 +278,10 @@ class GroupAlerts(KeyedProcessFunction):
             if name not in self.suppressed:  # added while the job runs
                 self.suppressed[name] = self.metrics.counter(f"suppressed_{name}")
             self.suppressed[name].inc()
+            return
+        published = self.published.for_version(detection.rule.ruleset_version)
+        if published is not None and published.suppressed_by(detection) is not None:
+            self.suppressed_published.inc()
             return
         _key, alert_id, _start = self.policy.key(detection)
         stored = self.state.value()
@@ -302,9 +360,11 @@ def flink_configuration(spec: JobSpec) -> Configuration:
 def build_job(env: StreamExecutionEnvironment, spec: JobSpec) -> None:
     """Wire the job's operators into ``env``."""
     batches = _kafka_source(env, spec) if spec.source == "kafka" else _spool_source(env, spec)
-    plan = _client_side_plan(spec)
+    plan, start_version = _client_side_plan(spec)
     detections = (
-        batches.process(DetectBatches(spec.rule_dirs, spec.config_dir, stateful=plan is not None),
+        batches.process(DetectBatches(spec.rule_dirs, spec.config_dir, stateful=plan is not None,
+                                      ruleset_store=spec.ruleset_store, reload_interval_s=spec.reload_interval_s,
+                                      start_version=start_version),
                         output_type=Types.STRING())
         .name("sigma-detect")
         .uid("sigma-detect")
@@ -318,7 +378,8 @@ def build_job(env: StreamExecutionEnvironment, spec: JobSpec) -> None:
                                                      key_level_filter=spec.key_level_filter))
     grouped = (
         alerts.key_by(AlertKey(spec.dedup_window_s, spec.dedup_entity_fields), key_type=Types.STRING())
-        .process(GroupAlerts(spec.dedup_window_s, spec.dedup_entity_fields, spec.suppressions_paths),
+        .process(GroupAlerts(spec.dedup_window_s, spec.dedup_entity_fields, spec.suppressions_paths,
+                             spec.ruleset_store),
                  output_type=Types.STRING())
         .name("suppress-and-group-alerts")
         .uid("group-alerts")
@@ -342,14 +403,36 @@ def side_output(stream: DataStream, tag: OutputTag) -> DataStream:
     return DataStream(stream._j_data_stream.getSideOutput(tag.get_java_output_tag()))
 
 
-def _client_side_plan(spec: JobSpec) -> Any:
-    """The stateful plan (its shape decides the keyed operators), or None when it has no work."""
+def _published_rule_set(store: Path, config_dir: Path, first: str | None = None) -> Any:
+    """The published rule set to start with: ``first`` (the version the job was planned with),
+    else the one ``current`` names or, when it does not load, the newest earlier one that does
+    (each refusal logged and recorded); None when none does (the job uses its rule directories)."""
+    from detectors.ruleset import RuleSetRefused, candidates, load_published, record_refusal
+
+    for version in ([first] if first else []) + candidates(store):
+        try:
+            return load_published(store, version, config_dir)
+        except RuleSetRefused as error:
+            log_event(LOGGER, "ruleset_refused", logging.ERROR, version=version, reason=str(error),
+                      reasons=error.reasons[:20])
+            record_refusal(store, version, error.reasons, kept=None)
+    return None
+
+
+def _client_side_plan(spec: JobSpec) -> tuple[Any, str | None]:
+    """The stateful plan (its shape decides the keyed operators), or None when it has no work; and
+    the published version it was planned from (the operators start on it, so that their routing
+    matches the keyed operators even when a set is published while the job is being built)."""
     from detectors.sigma import SigmaEngine
 
-    engine, _report = SigmaEngine.load([Path(p) for p in spec.rule_dirs], config_dir=Path(spec.config_dir))
+    published = _published_rule_set(Path(spec.ruleset_store), Path(spec.config_dir)) if spec.ruleset_store else None
+    if published is not None:
+        engine = published.engine
+    else:
+        engine, _report = SigmaEngine.load([Path(p) for p in spec.rule_dirs], config_dir=Path(spec.config_dir))
     plan = build_plan(engine, spec.config_dir)
     has_work = bool(engine.correlations) or bool(plan.anomalies.detectors)
-    return plan if has_work else None
+    return (plan if has_work else None), (published.version if published is not None else None)
 
 
 def _spool_source(env: StreamExecutionEnvironment, spec: JobSpec) -> Any:
