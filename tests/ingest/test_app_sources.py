@@ -149,3 +149,26 @@ def test_catalogue_lists_the_application_formats() -> None:
         assert source.parse is not None and source.looks_like is not None and source.looks_like(source.sample)
         _, event = source.parse(source.sample, source="sample")
         assert event["socflow"]["logsource"] == dict(source.logsource)
+
+
+def test_project_rules_fire_on_the_parsed_samples() -> None:
+    """The parsers write the fields the project rules read: each sample's telling line fires its rule."""
+    from detectors.sigma import SigmaEngine
+
+    engine, report = SigmaEngine.load([Path(__file__).resolve().parents[2] / "rules"],
+                                      config_dir=Path(__file__).resolve().parents[2] / "config")
+    assert not report.failures
+    fired: dict[str, set[int]] = {}
+    for name in SAMPLES:
+        for result in parsed_lines(name):
+            if "event" in result:
+                for rule in engine.match(result["event"]):
+                    fired.setdefault(str(rule.name), set()).add(result["line"])
+    assert fired["socflow_lgsp_unsubscribed_service_call"] == {3}
+    assert fired["socflow_lgsp_api_call"] == {1, 2}
+    assert fired["socflow_mcu_admin_login_failed"] == {1, 2}
+    assert fired["socflow_mcu_streaming_or_recording_changed"] == {4}
+    assert fired["socflow_mcu_admin_account_created"] == {5}
+    assert fired["socflow_callcenter_bulk_citizen_export"] == {3}
+    assert fired["socflow_callcenter_admin_role_granted"] == {4}
+    assert "socflow_ioc_admin_action_outside_management" not in fired  # the IOC change came from its own network
