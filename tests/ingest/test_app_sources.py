@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,6 +20,7 @@ from ingest.parsers import PARSERS, catalogue, sniff
 from ingest.schema import canonical_json
 from ingest.settings import CollectorSettings
 from ingest.spool import dead_letters, read_batches
+from tests.ingest.test_sources import parsed_lines
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "ingest"
 GOLDEN = Path(__file__).resolve().parent / "golden" / "sources"
@@ -32,23 +32,6 @@ SAMPLES = {
     "mcu-audit.log": ("mcu", 6, 1),
     "callcenter-audit.jsonl": ("callcenter", 6, 1),
 }
-
-
-def parsed_lines(name: str) -> list[dict[str, Any]]:
-    path = DATA / name
-    lines = path.read_text(encoding="utf-8").splitlines()
-    fmt = sniff(lines[:5], str(path))
-    results: list[dict[str, Any]] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            dataset, event = PARSERS[fmt](line, source="sample", hint=str(path))
-        except ParseError as error:
-            results.append({"line": number, "dead_letter": error.reason})
-        else:
-            results.append({"line": number, "dataset": dataset, "event": event})
-    return results
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))

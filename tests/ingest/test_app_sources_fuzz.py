@@ -16,6 +16,7 @@ from ingest.files import CHUNK, collect_paths
 from ingest.parsers import PARSERS
 from ingest.settings import CollectorSettings
 from ingest.spool import dead_letters, read_batches
+from tests.ingest.fuzzing import file_lines, mutated
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "ingest"
 FILES = {"lgsp": "lgsp-apim_metrics.log", "mcu": "mcu-audit.log", "callcenter": "callcenter-audit.jsonl"}
@@ -24,30 +25,8 @@ ALL_SAMPLES = [line for lines in SAMPLES.values() for line in lines if line.stri
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-@st.composite
-def mutated(draw: st.DrawFn) -> str:
-    """A sample line cut, spliced with odd characters or another line, or random text."""
-    if draw(st.integers(0, 4)) == 0:
-        return draw(st.text(max_size=300))
-    line = draw(st.sampled_from(ALL_SAMPLES))
-    for _ in range(draw(st.integers(0, 4))):
-        position = draw(st.integers(0, len(line)))
-        action = draw(st.sampled_from(["cut", "insert", "delete", "splice", "quote"]))
-        if action == "cut":
-            line = line[:position]
-        elif action == "insert":
-            line = line[:position] + draw(st.text(max_size=8)) + line[position:]
-        elif action == "delete":
-            line = line[:position] + line[position + draw(st.integers(1, 10)):]
-        elif action == "splice":
-            line = line[:position] + draw(st.sampled_from(ALL_SAMPLES))[position:]
-        else:
-            line = line[:position] + draw(st.sampled_from(['"', "{", "}", "[", "\\", "=", ":", ","])) + line[position:]
-    return line
-
-
 @FUZZ
-@given(line=mutated(), fmt=st.sampled_from(sorted(FILES)))
+@given(line=mutated(ALL_SAMPLES), fmt=st.sampled_from(sorted(FILES)))
 def test_parsers_raise_only_parse_errors(line: str, fmt: str) -> None:
     try:
         _, event = PARSERS[fmt](line, source="fuzz", hint=f"/var/log/{FILES[fmt]}")
@@ -62,21 +41,7 @@ def test_parsers_raise_only_parse_errors(line: str, fmt: str) -> None:
 @given(data=st.data(), fmt=st.sampled_from(sorted(FILES)), forced=st.booleans())
 def test_collector_accounts_for_every_line(tmp_path_factory, data: st.DataObject, fmt: str, forced: bool) -> None:
     directory = tmp_path_factory.mktemp("app-sources-fuzz")
-    lines: list[bytes] = []
-    for _ in range(data.draw(st.integers(1, 12))):
-        kind = data.draw(st.sampled_from(["sample", "sample", "mutated", "bytes", "bad utf-8"]))
-        if kind == "sample":
-            lines.append(data.draw(st.sampled_from([s for s in SAMPLES[fmt] if s.strip()])).encode())
-        elif kind == "mutated":
-            lines.append(data.draw(mutated()).encode("utf-8", "surrogatepass"))
-        elif kind == "bytes":
-            lines.append(data.draw(st.binary(max_size=200)))
-        else:
-            line = data.draw(st.sampled_from(SAMPLES[fmt])).encode()
-            position = data.draw(st.integers(0, len(line)))
-            bad = data.draw(st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80"]))
-            lines.append(line[:position] + bad + line[position:])
-    lines = [line.replace(b"\n", b" ").replace(b"\r", b" ") for line in lines]
+    lines = file_lines(data.draw, [s for s in SAMPLES[fmt] if s.strip()], ALL_SAMPLES)
     if data.draw(st.booleans()):
         lines.insert(data.draw(st.integers(0, len(lines))), SAMPLES[fmt][0].encode() + b"x" * (1 << 20))
     source = directory / FILES[fmt]
