@@ -42,6 +42,8 @@ MODULES: tuple[str, ...] = (
     # DNS, mail and journald
     "ingest.parsers.journald", "ingest.parsers.exchange", "ingest.parsers.zimbra", "ingest.parsers.windns",
     "ingest.parsers.bind", "ingest.parsers.dnsmasq", "ingest.parsers.postfix", "ingest.parsers.dovecot",
+    # the data-center applications: LGSP data axis (WSO2 gateway), video-conference MCU, 1022 hotline and IOC
+    "ingest.parsers.lgsp", "ingest.parsers.mcu", "ingest.parsers.callcenter",
 )
 
 

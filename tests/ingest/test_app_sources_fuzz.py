@@ -1,0 +1,58 @@
+"""Fuzzing the data-center application parsers (LGSP gateway, MCU audit, 1022 hotline / IOC audit):
+random text, truncated and spliced sample lines, odd characters, 1 MB lines and invalid UTF-8. Each
+line is an event or a dead letter with a reason; no parser raises anything but ParseError, and the
+file collector's counts add up to the lines written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ingest.errors import ParseError
+from ingest.files import CHUNK, collect_paths
+from ingest.parsers import PARSERS
+from ingest.settings import CollectorSettings
+from ingest.spool import dead_letters, read_batches
+from tests.ingest.fuzzing import file_lines, mutated
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "ingest"
+FILES = {"lgsp": "lgsp-apim_metrics.log", "mcu": "mcu-audit.log", "callcenter": "callcenter-audit.jsonl"}
+SAMPLES = {fmt: (DATA / name).read_text(encoding="utf-8").splitlines() for fmt, name in FILES.items()}
+ALL_SAMPLES = [line for lines in SAMPLES.values() for line in lines if line.strip()]
+FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@FUZZ
+@given(line=mutated(ALL_SAMPLES), fmt=st.sampled_from(sorted(FILES)))
+def test_parsers_raise_only_parse_errors(line: str, fmt: str) -> None:
+    try:
+        _, event = PARSERS[fmt](line, source="fuzz", hint=f"/var/log/{FILES[fmt]}")
+    except ParseError as error:
+        assert error.reason
+        return
+    json.dumps(event)
+    assert event["@timestamp"].endswith("Z") and event["event"]["id"] and event["socflow"]["logsource"]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), fmt=st.sampled_from(sorted(FILES)), forced=st.booleans())
+def test_collector_accounts_for_every_line(tmp_path_factory, data: st.DataObject, fmt: str, forced: bool) -> None:
+    directory = tmp_path_factory.mktemp("app-sources-fuzz")
+    lines = file_lines(data.draw, [s for s in SAMPLES[fmt] if s.strip()], ALL_SAMPLES)
+    if data.draw(st.booleans()):
+        lines.insert(data.draw(st.integers(0, len(lines))), SAMPLES[fmt][0].encode() + b"x" * (1 << 20))
+    source = directory / FILES[fmt]
+    source.write_bytes(b"\n".join(lines) + b"\n")
+    spool = directory / "spool"
+    stats = collect_paths([source], spool, settings=CollectorSettings(), fmt=fmt if forced else "auto",
+                          progress=False)
+    non_empty = sum(-(-len(line) // CHUNK) for line in source.read_bytes().split(b"\n") if line.strip())
+    events = [event for batch in read_batches(spool) for event in batch]
+    letters = list(dead_letters(spool))
+    assert stats.events + stats.dead_letters + stats.skipped == non_empty
+    assert (len(events), len(letters)) == (stats.events, stats.dead_letters)
+    assert all(letter["reason"] for letter in letters)
+    assert all(event["@timestamp"].endswith("Z") and event["event"]["id"] for event in events)
