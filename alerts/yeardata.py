@@ -10,8 +10,8 @@ give the same documents. What it holds, over the Circular 12 yearly period ``yea
   never reported (overdue);
 - events of the last ``event_days`` days from a set of node/logsource pairs, one of which
   falls silent five days before the period's end, and one logsource with a hostile name;
-- retention deletions recorded in the audit index (the plain record shape of ``socflow
-  retention``).
+- retention deletions, as ``socflow retention`` chains them into the audit trail (appended by
+  the caller through ``alerts.audit.trail.AuditTrail``, so the trail verifies).
 
 Documents are yielded as ``(index, id, source)``; :func:`bulk_load` writes them (tests, bench).
 """
@@ -178,19 +178,23 @@ def events(year: Year, inventory: AssetInventory, prefix: str) -> Iterator[tuple
                     "socflow": {"node": node.as_event_field(), "logsource": logsource}}
 
 
-def retention_records(year: Year, index: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """Monthly retention runs: one alert deletion by query per run (as ``socflow retention`` records them)."""
+def retention_records(year: Year) -> Iterator[dict[str, Any]]:
+    """Monthly retention runs, one alert deletion by query each, as ``AuditTrail.append`` arguments.
+
+    The shape ``socflow retention`` chains (``alerts.retention.AuditLog.record``): action
+    ``retention_<action>``, target ``index:<name>``, the details under ``after``. Callers append
+    them through ``AuditTrail`` so the year's audit index is a verifiable chain.
+    """
     for month in range(12):
         moment = year.start + timedelta(days=30 * month + 2)
         ident = f"ret-{year.seed}-{month:02d}"
-        yield index, ident, {
-            "@timestamp": format_timestamp(moment),
-            "event": {"kind": "event", "category": ["configuration"], "type": ["deletion"],
-                      "action": "retention_delete_by_query", "outcome": "success", "id": ident},
-            "user": {"name": "socflow-cron"}, "host": {"name": "soc01"},
-            "socflow": {"retention": {"action": "delete_by_query", "index": f"socflow-alerts-{2024 + month // 12}.01",
-                                      "documents": 100 + month, "level": 1, "days": 180, "dry_run": False,
-                                      "run_id": ident, "policy_file": "config/retention.yaml"}}}
+        index = f"socflow-alerts-{2024 + month // 12}.01"
+        yield {"actor": "socflow-cron", "action": "retention_delete_by_query", "target": f"index:{index}",
+               "after": {"outcome": "success", "record_id": f"{ident}-0", "host": "soc01",
+                         "action": "delete_by_query", "index": index, "documents": 100 + month, "level": 1,
+                         "days": 180, "cutoff": format_timestamp(moment - timedelta(days=180)),
+                         "dry_run": False, "run_id": ident, "policy_file": "config/retention.yaml"},
+               "now": moment}
 
 
 def bulk_load(client: Any, documents: Iterator[tuple[str, str, dict[str, Any]]], *, chunk: int = 5000) -> int:

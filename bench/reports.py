@@ -4,8 +4,8 @@
 
 1. Generates the year (alerts.yeardata, seeded) and bulk-loads it once into indices of a unique
    prefix (monthly alert indices with refresh off while loading, events of the last days,
-   incidents, retention records), then refreshes and force-merges to one segment per index, as
-   a month's index is once it is no longer written;
+   incidents, retention records chained through the audit trail), then refreshes and force-merges
+   to one segment per index, as a month's index is once it is no longer written;
 2. makes the yearly periodic report (``yearly:2026``) the way ``socflow report`` does, JSON and
    HTML (charts included), three times, and prints the best time, the time of the monitoring
    section's single aggregation request alone (the reference: what Elasticsearch's own work
@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from elasticsearch import Elasticsearch, helpers
 
 from alerts import yeardata
+from alerts.audit.trail import AuditTrail
 from alerts.eventstore.template import install_event_templates
 from alerts.indexer import install_template
 from alerts.reports.period import named_period
@@ -63,7 +64,9 @@ def load(client: Elasticsearch, settings, year: yeardata.Year, inventory: AssetI
     seconds = time.perf_counter() - started
     yeardata.bulk_load(client, yeardata.events(year, inventory, settings.event_store.index_prefix))
     yeardata.bulk_load(client, yeardata.incidents(year, inventory, settings.reports.incidents_index))
-    yeardata.bulk_load(client, yeardata.retention_records(year, settings.reports.audit_index))
+    trail = AuditTrail(client, settings.reports.audit_index, settings.data_dir / "audit" / "chain-head")
+    for entry in yeardata.retention_records(year):
+        trail.append(**entry)  # through the chain, as socflow retention writes them
     client.indices.put_settings(index=f"{prefix}-*", settings={"refresh_interval": "1s"})
     client.indices.refresh(index=f"{prefix.rsplit('-', 1)[0]}-*")
     client.options(request_timeout=600).indices.forcemerge(index=f"{prefix}-*", max_num_segments=1)

@@ -31,7 +31,8 @@ FORMAT_VERSION = 1
 
 def build_report(kind: str, ctx: Context, *, lang: str = "vi", incident_id: str | None = None,
                  previous_inventory: dict[str, list[Any]] | None = None, rule_store: Path | None = None,
-                 suppression_files: Sequence[Path] = (), rule_paths: Sequence[Path] = ()) -> dict[str, Any]:
+                 suppression_files: Sequence[Path] = (), rule_paths: Sequence[Path] = (),
+                 project_rules: Path | None = None) -> dict[str, Any]:
     """The report of ``kind`` over ``ctx``'s period and scope."""
     if kind not in KINDS:
         raise ReportError(f"unknown report kind {kind!r}; one of {', '.join(KINDS)}")
@@ -47,7 +48,7 @@ def build_report(kind: str, ctx: Context, *, lang: str = "vi", incident_id: str 
         "response": lambda: response.build(ctx),
         "retention": lambda: retention.build(ctx),
         "rules": lambda: rules.build(ctx, rule_store=rule_store or Path("rules-store"),
-                                     suppression_files=suppression_files),
+                                     suppression_files=suppression_files, project_rules=project_rules),
         "attack": lambda: attack.build(ctx, rule_paths=rule_paths),
         "integrity": lambda: integrity.build(ctx),
         "controls": lambda: controls.build(sections),

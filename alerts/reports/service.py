@@ -38,8 +38,11 @@ class Request:
 
 
 def make_report(settings: Settings, client: Elasticsearch | None, request: Request, *, now: datetime,
-                retention_file: Path | None = None) -> dict[str, Any]:
-    """The report's data model (see alerts.reports.build)."""
+                retention_file: Path | None = None, rules_dir: Path | None = None) -> dict[str, Any]:
+    """The report's data model (see alerts.reports.build).
+
+    ``rules_dir``: the project's rule directory (default: the repository's ``rules/``); tests pass
+    a fixed one so their golden files do not change whenever the project gains a rule."""
     if request.lang not in ("vi", "en"):
         raise ReportError(f"unknown language {request.lang!r}; vi or en")
     inventory = Inventory.load(resolve_config_path(settings.collector.assets_path))
@@ -51,15 +54,16 @@ def make_report(settings: Settings, client: Elasticsearch | None, request: Reque
                   events_index=settings.event_store.index_prefix, retention_policy=policy)
     ctx.audit_verdict = verify_trail(client, settings.reports.audit_index, settings.data_dir / "audit" / "chain-head")
     suppressions = [resolve_config_path(Path("config/suppressions.yaml")), settings.data_dir / "suppressions.yaml"]
+    project_rules = rules_dir or resolve_config_path(Path("rules"))
     return build_report(request.kind, ctx, lang=request.lang, incident_id=request.incident_id,
                         previous_inventory=previous_inventory(settings.data_dir / "reports", inventory.digest),
                         rule_store=settings.rule_store_dir, suppression_files=suppressions,
-                        rule_paths=_enabled_rules(settings))
+                        rule_paths=_enabled_rules(settings, project_rules), project_rules=project_rules)
 
 
-def _enabled_rules(settings: Settings) -> list[Path]:
+def _enabled_rules(settings: Settings, project_rules: Path) -> list[Path]:
     """The project's rules, and the imported release's active set where one was imported."""
-    paths = [resolve_config_path(Path("rules"))]
+    paths = [project_rules]
     active = settings.rule_store_dir / "active"
     return [*paths, active] if active.is_dir() else paths
 

@@ -13,6 +13,7 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from alerts import yeardata
+from alerts.audit.trail import AuditTrail
 from alerts.eventstore.template import install_event_templates
 from alerts.indexer import install_template
 from alerts.settings import Settings, load_settings
@@ -21,6 +22,8 @@ from ingest.normalize import resolve_config_path
 
 YEAR = yeardata.Year(alerts=3000, incidents=8, event_days=8, events_per_source_day=3, event_nodes=6)
 NOW = datetime.fromisoformat("2026-12-16T09:00:00+07:00")  # the day after the yearly period ends
+# A fixed rule directory for the golden files (the project's rules/ grows; these do not).
+RULES_DIR = Path(__file__).resolve().parent / "rules"
 
 
 @dataclass
@@ -56,13 +59,17 @@ def loaded(elasticsearch_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
         "alerts": list(yeardata.alerts(YEAR, inventory, settings.elasticsearch.index_prefix)),
         "events": list(yeardata.events(YEAR, inventory, settings.event_store.index_prefix)),
         "incidents": list(yeardata.incidents(YEAR, inventory, settings.reports.incidents_index)),
-        "audit": list(yeardata.retention_records(YEAR, settings.reports.audit_index)),
     }
     client.indices.create(index=settings.reports.incidents_index, mappings={"dynamic": False, "properties": {
         "id": {"type": "keyword"}, "detected_at": {"type": "date"}, "reported_at": {"type": "date"},
         "nodes": {"type": "keyword"}, "agencies": {"type": "keyword"}, "alerts": {"type": "keyword"}}})
-    for name in ("alerts", "events", "incidents", "audit"):
+    for name in ("alerts", "events", "incidents"):
         yeardata.bulk_load(client, iter(documents[name]))
+    # Retention deletions go through the chain, as socflow retention writes them, with the head
+    # where the report's integrity section looks for it: the trail verifies.
+    trail = AuditTrail(client, settings.reports.audit_index, settings.data_dir / "audit" / "chain-head")
+    documents["audit"] = [(settings.reports.audit_index, str(record["seq"]), record)
+                          for record in (trail.append(**entry) for entry in yeardata.retention_records(YEAR))]
     client.indices.refresh(index=f"{prefix}-*")
     try:
         yield Loaded(client, settings, prefix, documents)

@@ -78,7 +78,9 @@ def test_coverage_and_retention_figures(loaded: Loaded, yearly: dict[str, Any]) 
     retention = yearly["sections"]["retention"]
     records = [doc for _, _, doc in loaded.documents["audit"]]
     assert len(retention["deletions"]["list"]) == len(records)
-    assert retention["deletions"]["documents"] == sum(doc["socflow"]["retention"]["documents"] for doc in records)
+    assert retention["deletions"]["documents"] == sum(doc["after"]["documents"] for doc in records)
+    assert [row["seq"] for row in retention["deletions"]["list"]] == [doc["seq"] for doc in records]
+    assert retention["source_queries"][-1]["index"] == loaded.settings.reports.audit_index
 
 
 def test_scope_district_counts_only_its_alerts(loaded: Loaded) -> None:

@@ -1,7 +1,9 @@
 """Each report kind's JSON form over the generated year, compared exactly with its golden file.
 
 Regenerate after a deliberate change: ``UPDATE_GOLDEN=1 pytest tests/reports/test_report_golden.py``.
-The run's unique index prefix is replaced by ``PREFIX`` before comparing.
+The run's unique index prefix is replaced by ``PREFIX`` before comparing. The rule inventory and
+ATT&CK coverage read the fixed ``tests/reports/rules/`` (the project's ``rules/`` keeps growing);
+that the default is the project's ``rules/`` is asserted in test_report_inputs.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import pytest
 from alerts.reports.build import canonical_json
 from alerts.reports.period import named_period
 from alerts.reports.service import Request, make_report
-from tests.reports.conftest import NOW, Loaded
+from tests.reports.conftest import NOW, RULES_DIR, Loaded
 
 pytestmark = pytest.mark.integration
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "reports"
@@ -29,7 +31,7 @@ CASES = {
 
 def make(loaded: Loaded, kind: str, period: str, scope: str | None, lang: str, incident: str | None) -> str:
     request = Request(kind, named_period(loaded.settings.reports, period), scope, lang, incident)
-    report = make_report(loaded.settings, loaded.client, request, now=NOW)
+    report = make_report(loaded.settings, loaded.client, request, now=NOW, rules_dir=RULES_DIR)
     return canonical_json(report).replace(loaded.prefix, "PREFIX")
 
 

@@ -1,7 +1,9 @@
 """Retention evidence: per security level the policy (config/retention.yaml, alerts and events),
 the oldest alert and event still searchable, and every retention deletion of the period from
-the audit index (records of ``socflow retention``: ``event.action`` or, in the hash-chained
-trail, ``action`` starting ``retention_``).
+the hash-chained audit trail: the records ``socflow retention`` appends (``alerts.retention.AuditLog``),
+``action`` = ``retention_<delete_index|delete_by_query>``, ``target`` = ``index:<name>``, and the
+details (index, documents, level, days, cutoff, dry_run, run_id) under ``after``. The query is
+stated in the section's sources like every other.
 """
 
 from __future__ import annotations
@@ -21,12 +23,11 @@ def oldest_body(ctx: Context) -> dict[str, Any]:
 
 
 def deletions_body(ctx: Context) -> dict[str, Any]:
-    return {"size": 10_000, "sort": [{"@timestamp": "asc"}],
+    return {"size": 10_000, "sort": [{"seq": "asc"}],  # the chain's order
             "query": {"bool": {"filter": [{"range": {"@timestamp": {"gte": iso(ctx.period.start),
-                                                                    "lt": iso(ctx.period.end)}}}],
-                               "should": [{"prefix": {"event.action": "retention_"}},
-                                          {"prefix": {"action": "retention_"}}],
-                               "minimum_should_match": 1}}}
+                                                                    "lt": iso(ctx.period.end)}}},
+                                          {"exists": {"field": "seq"}},
+                                          {"prefix": {"action": "retention_"}}]}}}
 
 
 def _oldest(ctx: Context, queries: list[dict[str, Any]], index: str) -> dict[str, Any]:
@@ -39,14 +40,11 @@ def _oldest(ctx: Context, queries: list[dict[str, Any]], index: str) -> dict[str
 
 
 def _deletion(source: dict[str, Any]) -> dict[str, Any]:
-    """One audit record of a retention action, from either shape (plain or hash-chained)."""
-    if "action" in source:
-        details = dict(source.get("after") or {})
-        action, actor = source["action"], source.get("actor")
-    else:
-        details = dict((source.get("socflow") or {}).get("retention") or {})
-        action, actor = (source.get("event") or {}).get("action"), (source.get("user") or {}).get("name")
-    return {"at": source.get("@timestamp"), "action": action, "actor": actor, "index": details.get("index"),
+    """One chained audit record of a retention action (``after`` holds what was done)."""
+    details = source.get("after")
+    details = details if isinstance(details, dict) else {}
+    return {"at": source.get("@timestamp"), "seq": source.get("seq"), "action": source.get("action"),
+            "actor": source.get("actor"), "outcome": details.get("outcome"), "index": details.get("index"),
             "documents": details.get("documents"), "level": details.get("level"), "days": details.get("days"),
             "dry_run": bool(details.get("dry_run"))}
 
@@ -69,7 +67,9 @@ def build(ctx: Context) -> dict[str, Any]:
         deletions: dict[str, Any] = {"status": "ok", "list": found}
         for row in deletions["list"]:
             row["at"] = local_time(ctx, row["at"])
-        deletions["documents"] = sum(int(r["documents"] or 0) for r in deletions["list"] if not r["dry_run"])
+        # Dry runs deleted nothing; a failed action's count is what was planned, not removed.
+        deletions["documents"] = sum(int(r["documents"] or 0) for r in deletions["list"]
+                                     if not r["dry_run"] and r["outcome"] == "success")
     except NotAvailable as missing:
         deletions = {"status": "not_available", "reason": f"audit trail: {missing.reason}"}
     status = "ok" if policy else "not_available"

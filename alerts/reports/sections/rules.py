@@ -62,7 +62,9 @@ def _suppressions(paths: Sequence[Path], now: datetime) -> list[dict[str, Any]]:
     return rows
 
 
-def build(ctx: Context, *, rule_store: Path, suppression_files: Sequence[Path]) -> dict[str, Any]:
+def build(ctx: Context, *, rule_store: Path, suppression_files: Sequence[Path],
+          project_rules: Path | None = None) -> dict[str, Any]:
+    """``project_rules``: the project's rule directory (default: the repository's ``rules/``)."""
     # Paths as an operator names them (the data dir differs per machine; the report must not).
     sources = [{"path": f"<data-dir>/{rule_store.name}"}, *({"path": p.name} for p in suppression_files)]
     tuning_file = rule_store / "tuning" / "tuning.yaml"
@@ -70,9 +72,9 @@ def build(ctx: Context, *, rule_store: Path, suppression_files: Sequence[Path]) 
     marker = rule_store / "CURRENT"
     current = marker.read_text(encoding="utf-8").strip() if marker.is_file() else None
     releases = _releases(rule_store)
-    project_rules = sorted(p.name for p in (Path(__file__).resolve().parents[3] / "rules").rglob("*.yml")
-                           if not p.name.endswith(".tests.yml"))
+    rules_dir = project_rules or Path(__file__).resolve().parents[3] / "rules"
+    project = sorted(p.name for p in rules_dir.rglob("*.yml") if not p.name.endswith(".tests.yml"))
     suppressions = _suppressions(suppression_files, ctx.now)
     return section("ok", sources, current_release=current, releases=releases,
                    store_note=None if releases else f"no imported release in {rule_store.name}/ (socflow rules import)",
-                   project_rules=len(project_rules), tuning=tuning or {}, suppressions=suppressions)
+                   project_rules=len(project), tuning=tuning or {}, suppressions=suppressions)
