@@ -28,6 +28,8 @@ COMMAND_MODULES = (
     "alerts.commands.run",
     "alerts.commands.index",
     "alerts.commands.replay",
+    "alerts.commands.hunt",
+    "alerts.commands.events",
     "alerts.commands.rules",
     "alerts.commands.retention",
 )

@@ -34,17 +34,17 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from elasticsearch import ApiError, Elasticsearch, TransportError
+from elasticsearch import Elasticsearch
 
 from alerts.errors import IndexingError
 from alerts.model import NodeOfGroup, index_name, to_document
+from alerts.retrying import RETRYABLE_STATUS, backoff, call_with_retries
 from alerts.settings import ElasticsearchSettings, IndexerSettings
 from detectors.model import Detection
 from ingest.logs import log_event
 
 LOGGER = logging.getLogger(__name__)
 TEMPLATE_PATH = Path(__file__).with_name("templates") / "socflow-alerts.json"
-RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 
 
 def connect(settings: ElasticsearchSettings) -> Elasticsearch:
@@ -287,25 +287,13 @@ class Indexer:
         return found
 
     def _backoff(self, attempt: int) -> float:
-        return float(min(self.settings.max_backoff_s, self.settings.initial_backoff_s * 2 ** (attempt - 1)))
+        return backoff(self.settings, attempt)
 
     def _call_with_retries(self, call: Callable[[], Any], stats: IndexStats) -> Any:
-        attempt = 0
-        while True:
-            try:
-                return call()
-            except (TransportError, ApiError) as error:
-                status = getattr(error, "status_code", None) or getattr(getattr(error, "meta", None), "status", None)
-                if isinstance(error, ApiError) and status not in RETRYABLE_STATUS:
-                    raise IndexingError(f"Elasticsearch refused the request: {error}") from error
-                attempt += 1
-                if attempt > self.settings.max_retries:
-                    raise IndexingError(f"Elasticsearch unavailable after {attempt - 1} retries: {error}") from error
-                stats.retries += 1
-                delay = self._backoff(attempt)
-                log_event(LOGGER, "elasticsearch_retry", logging.WARNING,
-                          attempt=attempt, delay_s=delay, error=str(error))
-                self.sleep(delay)
+        def counted() -> None:
+            stats.retries += 1
+
+        return call_with_retries(call, self.settings, sleep=self.sleep, on_retry=counted)
 
     def _dead_letter(self, reason: str, source: str, raw: object) -> None:
         record = {"reason": reason, "source": source, "stage": "index", "raw": raw}

@@ -29,7 +29,7 @@ import logging
 import os
 import re
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -51,15 +51,13 @@ class RetentionError(AlertsError):
     """The policy is invalid, or Elasticsearch refused a retention action."""
 
 
-class RetentionPolicy(BaseModel):
-    """Days an alert is kept, per security level of its node."""
+class LevelDays(BaseModel):
+    """Days kept per security level 1-5, and the level of what carries none."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    version: int = Field(1, description="Policy file format version.")
-    days_by_level: dict[int, int] = Field(description="Security level (1-5) -> days alerts are kept.")
-    default_level: int = Field(3, ge=1, le=5, description="Level assumed for alerts without one.")
-    audit_index: str = Field("socflow-audit", description="Elasticsearch index of the audit trail.")
+    days_by_level: dict[int, int] = Field(description="Security level (1-5) -> days kept.")
+    default_level: int = Field(3, ge=1, le=5, description="Level assumed for documents without one.")
 
     @field_validator("days_by_level")
     @classmethod
@@ -73,6 +71,18 @@ class RetentionPolicy(BaseModel):
     @property
     def longest_days(self) -> int:
         return max(self.days_by_level.values())
+
+
+class EventRetention(LevelDays):
+    """Days the events of a node are kept, per its security level (see alerts.eventstore.retention)."""
+
+
+class RetentionPolicy(LevelDays):
+    """Days an alert is kept, per security level of its node (and, under ``events``, an event)."""
+
+    version: int = Field(1, description="Policy file format version.")
+    audit_index: str = Field("socflow-audit", description="Elasticsearch index of the audit trail.")
+    events: EventRetention | None = Field(None, description="Retention of stored events; none: kept for good.")
 
     def cutoff(self, level: int, now: datetime) -> datetime:
         return now - timedelta(days=self.days_by_level[level])
@@ -215,17 +225,22 @@ def _month_start(index: str, prefix: str) -> datetime:
     return datetime(int(match.group(1)), int(match.group(2)), 1, tzinfo=UTC)
 
 
+Planner = Callable[[Elasticsearch, RetentionPolicy, str, datetime], Iterator[Action]]
+
+
 def apply_retention(client: Elasticsearch, policy: RetentionPolicy, prefix: str, now: datetime, audit: AuditLog,
-                    *, dry_run: bool = False, policy_file: str = "") -> RetentionReport:
-    """Run the policy at ``now``; every action (performed or, dry, planned) goes to ``audit``."""
+                    *, dry_run: bool = False, policy_file: str = "", planner: Planner | None = None) -> RetentionReport:
+    """Run the policy at ``now``; every action (performed or, dry, planned) goes to ``audit``.
+
+    ``planner``: what is due (default: the alerts' ``plan``; the event store passes its own)."""
     if now.tzinfo is None:
         raise RetentionError("now must be timezone-aware")
     report = RetentionReport(now=_iso(now), dry_run=dry_run)
     run_id = hashlib.sha256(f"{report.now}|{prefix}|{dry_run}|{os.getpid()}".encode()).hexdigest()[:16]
     try:
-        actions = list(plan(client, policy, prefix, now))
+        actions = list((planner or plan)(client, policy, prefix, now))
     except (ApiError, TransportError) as error:
-        raise RetentionError(f"could not list alert indices: {error}", source=prefix) from error
+        raise RetentionError(f"could not list indices: {error}", source=prefix) from error
     for sequence, action in enumerate(actions):
         outcome = "unknown"
         try:

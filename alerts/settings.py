@@ -71,6 +71,38 @@ class RulesSettings(BaseModel):
         return Selection(frozenset(self.statuses), self.min_level, tuple(self.logsources))
 
 
+class EventStoreSettings(BaseModel):
+    """How normalized events move from the spool into Elasticsearch (``socflow index events``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    index_prefix: str = Field("socflow-events", description="Alias of the event indices <prefix>-YYYY.MM.DD.")
+    deadletter_prefix: str = Field(
+        "socflow-deadletters", description="Alias of the dead-letter indices <prefix>-YYYY.MM.DD.")
+    bulk_size: int = Field(
+        2000, ge=1, description="Events per bulk request (checked after each spool batch: may exceed it by one batch).")
+    bulk_max_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, description="A bulk request is sent once its body reaches this many bytes.")
+    max_retries: int = Field(8, ge=0, description="Retries of a failed bulk request before giving up for now.")
+    initial_backoff_s: float = Field(0.5, gt=0, description="First retry delay; doubles each retry.")
+    max_backoff_s: float = Field(30.0, gt=0, description="Upper bound of the retry delay.")
+    poll_interval_s: float = Field(
+        0.5, gt=0, description="How often `socflow index events --follow` looks for new segments.")
+    metrics_port: int = Field(9466, ge=0, le=65535, description="Prometheus port of the event writer; 0 disables.")
+    max_event_bytes: int = Field(
+        1024 * 1024, ge=4096,
+        description="An event larger than this (encoded) is stored with its long strings truncated "
+        "(socflow.store.truncated names them).")
+    truncate_strings_to: int = Field(
+        16 * 1024, ge=256, description="Length (characters) strings of an oversized event are cut to.")
+    refresh_interval: str = Field("5s", description="index.refresh_interval of event indices (see README figures).")
+    codec: str = Field("best_compression", description="index.codec of event indices: default or best_compression.")
+    number_of_shards: int = Field(1, ge=1, description="Primary shards per daily event index.")
+    number_of_replicas: int = Field(0, ge=0, description="Replicas per event index (0 on a single node).")
+    total_fields_limit: int = Field(
+        1000, ge=100, description="index.mapping.total_fields.limit; dynamic fields past it are not indexed.")
+
+
 class Settings(BaseSettings):
     """All of socflow's settings."""
 
@@ -84,6 +116,7 @@ class Settings(BaseSettings):
     job: JobSettings = Field(default_factory=JobSettings)  # type: ignore[arg-type]
     elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)  # type: ignore[arg-type]
     indexer: IndexerSettings = Field(default_factory=IndexerSettings)  # type: ignore[arg-type]
+    event_store: EventStoreSettings = Field(default_factory=EventStoreSettings)  # type: ignore[arg-type]
     stack: StackSettings = Field(default_factory=StackSettings)  # type: ignore[arg-type]
     rules: RulesSettings = Field(default_factory=RulesSettings)  # type: ignore[arg-type]
 

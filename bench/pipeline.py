@@ -1,13 +1,16 @@
 """End-to-end throughput and latency: collector -> spool -> Flink job -> alert stream -> Elasticsearch.
 
-    .venv/bin/python bench/pipeline.py [--rate 20000] [--seconds 60] [--es-url URL] [--json]
+    .venv/bin/python bench/pipeline.py [--rate 20000] [--seconds 60] [--es-url URL] [--events-store] [--json]
 
 Real parts only: ``socflow collect files --follow`` tails a file the benchmark appends Windows
 process-creation events to (Sysmon event 1, ECS JSON lines) at ``--rate`` events/s; the
 continuous job ``socflow run`` matches them against this project's rules plus the whole
 SigmaHQ Windows rule set (``$SOCFLOW_CORPORA/sigma/rules/windows``, default
 ``../shared/corpora``); ``socflow index --follow`` puts the alerts into Elasticsearch (the test
-instance deploy/ starts, unless ``--es-url``).
+instance deploy/ starts, unless ``--es-url``). With ``--events-store`` the event writer
+(``socflow index events --follow``) stores every event too (alias ``socflow-bench-events``);
+the writer keeps up when the store holds every written event within ``STORE_LAG_S`` of the
+last write.
 
 One event in ``--attack-every`` is an attack (an encoded hidden PowerShell started by Word) on a
 host of its own, so each attack makes alerts of its own. Latency is from the moment the
@@ -49,7 +52,9 @@ from deploy import elasticsearch  # noqa: E402
 from ingest.schema import format_timestamp  # noqa: E402
 
 PREFIX = "socflow-bench-alerts"
+EVENTS_PREFIX = "socflow-bench-events"
 NAMES = ("collector", "job", "indexer")
+STORE_LAG_S = 15.0  # the writer's poll, its bulks and the indices' 5 s refresh
 BENIGN = [
     ("C:\\Windows\\System32\\svchost.exe", "C:\\Windows\\System32\\services.exe", "-k netsvcs -p"),
     ("C:\\Program Files\\Microsoft Office\\root\\Office16\\WINWORD.EXE", "C:\\Windows\\explorer.exe",
@@ -257,6 +262,23 @@ def calibrate() -> float:
     return min(timeit.repeat("sum(range(1000))", number=2000, repeat=5)) / 2000 * 1e6
 
 
+def elasticsearch_pid(url: str) -> int | None:
+    """The pid (and process group) of the local Elasticsearch at ``url``, if deploy/ started it."""
+    settings = load_settings().stack
+    for stack in (settings.for_tests(), settings):
+        status = elasticsearch.status(stack)
+        if status.url == url.rstrip("/") and status.pid:
+            return status.pid
+    return None
+
+
+def stored_events(client: Elasticsearch) -> int:
+    try:
+        return int(client.count(index=EVENTS_PREFIX)["count"])
+    except Exception:  # noqa: BLE001 - the alias appears with the first event
+        return 0
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))] if ordered else float("nan")
@@ -290,6 +312,8 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path,
                         help="keep inputs, data and logs here (default: a temp dir whose input file and data, "
                              "about 2 GB a minute at 20,000 events/s, are deleted after the run; logs stay)")
+    parser.add_argument("--events-store", action="store_true",
+                        help="also run the event writer (socflow index events --follow) and measure it")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
 
@@ -300,8 +324,9 @@ def main() -> int:
     settings = load_settings()
     url = args.es_url or elasticsearch.start(settings.stack.for_tests()).url
     client = Elasticsearch(url, request_timeout=30)
-    for name in client.indices.get(index=f"{PREFIX}-*", allow_no_indices=True):
-        client.indices.delete(index=name)  # destructive_requires_name: by exact name
+    for prefix in (PREFIX, EVENTS_PREFIX, f"{EVENTS_PREFIX}-dl"):
+        for name in client.indices.get(index=f"{prefix}-*", allow_no_indices=True):
+            client.indices.delete(index=name)  # destructive_requires_name: by exact name
     work = args.workdir or Path(tempfile.mkdtemp(prefix="socflow-bench-"))
     shutil.rmtree(work / "data", ignore_errors=True)
     (work / "logs").mkdir(parents=True, exist_ok=True)
@@ -311,7 +336,9 @@ def main() -> int:
     source.write_text("", encoding="utf-8")
     env = {**os.environ,
            "SOCFLOW_ELASTICSEARCH__URL": url, "SOCFLOW_ELASTICSEARCH__INDEX_PREFIX": PREFIX,
-           "SOCFLOW_JOB__RULE_DIRS": json.dumps([str(REPO / "rules"), str(sigma)])}
+           "SOCFLOW_JOB__RULE_DIRS": json.dumps([str(REPO / "rules"), str(sigma)]),
+           "SOCFLOW_EVENT_STORE__INDEX_PREFIX": EVENTS_PREFIX, "SOCFLOW_EVENT_STORE__DEADLETTER_PREFIX":
+           f"{EVENTS_PREFIX}-dl", "SOCFLOW_EVENT_STORE__METRICS_PORT": "0"}
     data = work / "data"
     generator = Generator(source, args.rate, args.attack_every)
     watcher = Watcher(client, generator.attacks)
@@ -319,6 +346,12 @@ def main() -> int:
                        work / "logs"),
                  start(NAMES[1], data, ["run"], env, work / "logs"),
                  start(NAMES[2], data, ["index", "--follow"], env, work / "logs")]
+    names = list(NAMES)
+    if args.events_store:
+        processes.append(start("event-writer", data, ["index", "events", "--follow"], env, work / "logs"))
+        names.append("event-writer")
+    es_pid = elasticsearch_pid(url)
+    store_lag = float("nan")
     try:
         watcher.start()
         # Warm-up: one attack, waited for end to end, so start-up (JVM, Python workers, rule
@@ -335,15 +368,22 @@ def main() -> int:
         generator.first_write = 0.0
         written_before = generator.written
         reference_before = calibrate()
-        cpu_before = {name: group_cpu_seconds(p.pid) for name, p in zip(NAMES, processes, strict=True)}
+        groups = {name: p.pid for name, p in zip(names, processes, strict=True)}
+        if es_pid:
+            groups["elasticsearch"] = es_pid
+        cpu_before = {name: group_cpu_seconds(pid) for name, pid in groups.items()}
         generator.write(args.seconds)
         offered_s = generator.span
+        last_write = time.monotonic()
         measured = {host: at for host, at in generator.attacks.items() if host not in warm}
         deadline = time.monotonic() + args.drain
         while not set(measured) <= set(watcher.seen) and time.monotonic() < deadline:
             time.sleep(0.25)
-        cpu = {name: round(group_cpu_seconds(p.pid) - cpu_before[name], 1)
-               for name, p in zip(NAMES, processes, strict=True)}
+        if args.events_store:
+            while time.monotonic() < deadline and stored_events(client) < generator.written:
+                time.sleep(0.5)
+            store_lag = time.monotonic() - last_write if stored_events(client) >= generator.written else float("inf")
+        cpu = {name: round(group_cpu_seconds(pid) - cpu_before[name], 1) for name, pid in groups.items()}
         reference_after = calibrate()
     finally:
         watcher.stop.set()
@@ -393,6 +433,7 @@ def main() -> int:
         # Python workers): events per CPU-second is the figure that survives a shared machine.
         "cpu_s": cpu, "events_per_cpu_s": {name: round(through / seconds) if seconds else None
                                            for name, seconds in cpu.items()},
+        "events_store": args.events_store, "store_lag_s": round(store_lag, 1),
     }
     if args.json:
         print(json.dumps(figures, indent=1))
@@ -414,9 +455,14 @@ def main() -> int:
                                                     "/CPU-s)" for name, seconds in cpu.items()))
     offered = figures["offered_events_per_s"] or 0
     keeps_up = not missing and figures["sustained_events_per_s"] >= 0.98 * offered and trend < 1.0
+    if args.events_store:
+        keeps_up = keeps_up and store_lag <= STORE_LAG_S
     if not args.json:
+        if args.events_store:
+            print(f"event store: every written event stored {store_lag:.1f} s after the last write "
+                  f"(keeps up: within {STORE_LAG_S:.0f} s)")
         print(f"keeps up with {offered} events/s: {'yes' if keeps_up else 'no'} (every attack alerted, sustained "
-              "within 2% of offered, latency trend under 1 s)")
+              "within 2% of offered, latency trend under 1 s" + (", every event stored)" if args.events_store else ")"))
     return 0 if not missing else 1
 
 

@@ -1,9 +1,11 @@
 """``socflow demo``: the whole pipeline on generated sample data, end to end, on real parts.
 
 Steps: start the local Elasticsearch (fetched from Maven Central on first use), generate the
-attack scenario, collect it into the spool, run the Flink job over the spool (Flink's local
-runtime, bounded), index the committed alerts, and print them as read back from
-Elasticsearch. A rerun gives the same alerts and adds no duplicates.
+attack scenario, collect it into the spool, store every collected event in the event store
+(``socflow-demo-events-*``), run the Flink job over the spool (Flink's local runtime, bounded),
+index the committed alerts, and print them as read back from Elasticsearch; end with the
+timeline of the most severe alert's host, read from the event store (``socflow events``). A
+rerun gives the same alerts and events and adds no duplicates.
 """
 
 from __future__ import annotations
@@ -18,11 +20,15 @@ from typing import Any
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
+from alerts.hunt.times import parse_duration
 from alerts.settings import Settings
 
 SCENARIO_START = datetime(2026, 11, 20, 7, 30, tzinfo=UTC)
 DEMO_PREFIX = "socflow-demo-alerts"
+DEMO_EVENTS = "socflow-demo-events"  # the demo's event store, apart from real events like its alerts
+DEMO_DEADLETTERS = "socflow-demo-deadletters"
 LEVEL_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "informational": "dim"}
 
 
@@ -39,13 +45,15 @@ def _step(progress: Progress, description: str, action: Callable[[], Any]) -> An
 
 def _drop_demo_indices(client: Any) -> None:
     # The server refuses wildcard deletes (action.destructive_requires_name): delete by name.
-    for name in client.indices.get(index=f"{DEMO_PREFIX}-*", allow_no_indices=True):
-        client.indices.delete(index=name)
+    for prefix in (DEMO_PREFIX, DEMO_EVENTS, DEMO_DEADLETTERS):
+        for name in client.indices.get(index=f"{prefix}-*", allow_no_indices=True):
+            client.indices.delete(index=name)
 
 
 def run_demo(settings: Settings, console: Console, *, keep: bool = False) -> list[dict[str, Any]]:
     """Run every step; return the alert documents read back from Elasticsearch."""
     from alerts.commands.run import job_spec, prepare_java
+    from alerts.eventstore.writer import EventWriter
     from alerts.indexer import Indexer, connect
     from alerts.nodes import NodeResolver
     from alerts.scenario import generate
@@ -71,6 +79,10 @@ def run_demo(settings: Settings, console: Console, *, keep: bool = False) -> lis
         stats = _step(progress, f"Collecting {files.records} records into the spool",
                       lambda: collect_paths([files.mail, files.portal, files.windows], settings.spool_dir,
                                             settings=settings.collector, writer_id="demo"))
+        store = settings.event_store.model_copy(update={"index_prefix": DEMO_EVENTS,
+                                                        "deadletter_prefix": DEMO_DEADLETTERS})
+        writer = EventWriter(connect(es_settings), settings.spool_dir, store)
+        stored = _step(progress, "Storing every event in the event store", writer.run_once)
         prepare_java(settings)
         spec = job_spec(settings, bounded=True)
         _step(progress, "Running the Flink detection job over the spool", lambda: run_job(spec))  # type: ignore[arg-type]
@@ -84,6 +96,9 @@ def run_demo(settings: Settings, console: Console, *, keep: bool = False) -> lis
     console.print(f"Elasticsearch {getattr(status, 'version', '')} at {url}: "
                   f"{stats.events} events collected, {stats.dead_letters} dead letters, "
                   f"{indexed.indexed} alerts indexed now, {indexed.already_present} already there.")
+    console.print(f"Event store: {stored.indexed} events stored now, {stored.already_present} already there, "
+                  f"{stored.deadletters_stored + stored.deadletters_present} dead letters "
+                  f"(aliases {DEMO_EVENTS}, {DEMO_DEADLETTERS}).")
     return hits
 
 
@@ -117,7 +132,40 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
         console = Console(width=170)  # piped or logged: do not squeeze the table into 80 columns
     hits = run_demo(settings, console, keep=args.keep)
     render(hits, console)
+    from alerts.indexer import connect
+    from deploy import elasticsearch
+
+    demo = settings.model_copy(update={
+        "elasticsearch": settings.elasticsearch.model_copy(
+            update={"url": elasticsearch.elasticsearch_url(settings.stack), "index_prefix": DEMO_PREFIX}),
+        "event_store": settings.event_store.model_copy(
+            update={"index_prefix": DEMO_EVENTS, "deadletter_prefix": DEMO_DEADLETTERS})})
+    show_timeline(connect(demo.elasticsearch), demo, hits, console)
     return 0 if hits else 1
+
+
+def show_timeline(client: Any, settings: Settings, hits: list[dict[str, Any]], console: Console) -> Any:
+    """The stored events of the most severe alert's host, in the hour around it (what an analyst
+    opens first), and the command that prints it again; returns the timeline (None: no alert
+    names a host)."""
+    from alerts.commands.events import show
+    from alerts.eventstore.timeline import Entity, alert_time, entity_events
+
+    ranked = sorted((hit for hit in hits if (hit.get("host") or {}).get("name")),
+                    key=lambda hit: (-int((hit.get("event") or {}).get("severity") or 0), hit["@timestamp"]))
+    if not ranked:
+        return None
+    alert = ranked[0]
+    timeline = entity_events(client, settings, Entity("host", alert["host"]["name"]), alert_time(alert),
+                             parse_duration("1h"), limit=40)
+    console.print(Text(f"Timeline of alert {alert['_id']} ({alert['rule']['name']}): the host's events "
+                       "around it, from the event store"))
+    show(timeline, console)
+    console.print(Text(f"Again, or for any alert: SOCFLOW_EVENT_STORE__INDEX_PREFIX={DEMO_EVENTS} "
+                       f"SOCFLOW_ELASTICSEARCH__INDEX_PREFIX={DEMO_PREFIX} "
+                       f"SOCFLOW_ELASTICSEARCH__URL={settings.elasticsearch.url} "
+                       f"socflow events --around {alert['_id']} --host {alert['host']['name']}"))
+    return timeline
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

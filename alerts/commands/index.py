@@ -1,4 +1,10 @@
-"""``socflow index``: move committed alerts from the alert stream into Elasticsearch."""
+"""``socflow index [alerts|events]``: move committed alerts, or every collected event, into Elasticsearch.
+
+``alerts`` (the default) reads the alert stream the Flink job commits (``alerts.indexer``);
+``events`` reads the spool segments the collectors commit and stores every event in the event
+store (``alerts.eventstore.writer``). Both are idempotent and resumable, and ``--follow`` keeps
+them running through Elasticsearch outages.
+"""
 
 from __future__ import annotations
 
@@ -33,6 +39,12 @@ def record(stats: IndexStats, previous: IndexStats) -> None:
 
 
 def handler(args: argparse.Namespace, settings: Settings) -> int:
+    if args.what == "events":
+        from alerts.commands.index_events import index_events
+
+        return index_events(args, settings)
+    if args.kafka:
+        raise IndexingError("--kafka is for `socflow index events`: the alert indexer reads the alert stream")
     if args.metrics and settings.indexer.metrics_port:
         start_http_server(settings.indexer.metrics_port, addr="127.0.0.1")
     indexer = build_indexer(settings)
@@ -59,9 +71,20 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "index", help="index committed alerts into Elasticsearch (idempotent, resumable)",
-        description="Read the alert stream the Flink job committed and index every alert into "
-        "Elasticsearch under its deterministic id. Safe to run again: nothing is duplicated.")
-    parser.add_argument("--follow", action="store_true", help="keep indexing new alerts as they are committed")
-    parser.add_argument("--metrics", action="store_true", help="expose Prometheus metrics (indexer.metrics_port)")
+        "index", help="index committed alerts (or, `index events`, every event) into Elasticsearch",
+        description="`socflow index` (or `index alerts`) reads the alert stream the Flink job committed and "
+        "indexes every alert under its deterministic id. `socflow index events` reads the spool segments the "
+        "collectors committed and stores every event in the event store (<event_store.index_prefix>-YYYY.MM.DD, "
+        "_id = event.id) and the collectors' dead letters in <event_store.deadletter_prefix>-*. Both resume "
+        "where they stopped and are safe to run again: nothing is duplicated.")
+    parser.add_argument("what", nargs="?", choices=("alerts", "events"), default="alerts",
+                        help="alerts (default): the alert stream; events: the spool's events")
+    parser.add_argument("--follow", action="store_true", help="keep going as new alerts or segments are committed")
+    parser.add_argument("--metrics", action="store_true",
+                        help="expose Prometheus metrics (indexer.metrics_port, event_store.metrics_port)")
+    parser.add_argument("--kafka", metavar="BOOTSTRAP",
+                        help="events only: read the Kafka topic the collectors send to instead of the spool")
+    parser.add_argument("--topic", default="socflow-events", help="events only: Kafka topic (with --kafka)")
+    parser.add_argument("--group", default="socflow-event-store",
+                        help="events only: Kafka consumer group of the event writer (with --kafka)")
     parser.set_defaults(handler=handler)

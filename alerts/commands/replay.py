@@ -11,18 +11,23 @@ import argparse
 import json
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from alerts.model import NodeOfGroup, index_name, to_document
 from alerts.nodes import NodeResolver
 from alerts.settings import REPO_ROOT, Settings
 from detectors.model import Detection, RuleInfo
-from detectors.pipeline import BatchProcessor
+from detectors.pipeline import BatchProcessor, BatchResult
 from ingest.schema import Event, canonical_json
 from ingest.spool import dead_letters, read_batches
+
+if TYPE_CHECKING:
+    from detectors.anomaly.config import StatefulSettings
+    from detectors.sigma import SigmaEngine
+    from detectors.sigma.loader import LoadReport
 
 
 @dataclass
@@ -44,14 +49,41 @@ def replay(rule_paths: Sequence[Path], event_paths: Sequence[Path], settings: Se
     ``flush``: at the end of the input, move event time to its end so every window closes
     (False: stop where the last event's watermark leaves it, as a running job would be).
     """
-    from detectors.flink.job import build_plan  # the same plan the Flink job builds
-    from detectors.sigma import SigmaEngine
-    from detectors.stateful import StatefulEngine
     from ingest.files import collect_paths
 
-    engine, report = SigmaEngine.load(list(rule_paths), config_dir=REPO_ROOT / "config")
-    result = ReplayResult(rules_loaded=report.loaded, rule_failures=list(report.failures))
-    stateful = StatefulEngine(build_plan(engine, str(REPO_ROOT / "config")))
+    engine, report = load_rules(rule_paths)
+    with tempfile.TemporaryDirectory(prefix="socflow-replay-") as temporary:
+        spool = Path(temporary) / "spool"
+        collect_paths(list(event_paths), spool, settings=settings.collector, writer_id="replay")
+        result = detect(engine, read_batches(spool), settings, flush=flush)
+        result.dead_letters.extend(dead_letters(spool))
+    result.rules_loaded, result.rule_failures = report.loaded, list(report.failures)
+    return result
+
+
+def load_rules(rule_paths: Sequence[Path]) -> tuple[SigmaEngine, LoadReport]:
+    """The Sigma engine over rule files and directories; a rule that cannot load is in the report."""
+    from detectors.sigma import SigmaEngine
+
+    return SigmaEngine.load(list(rule_paths), config_dir=REPO_ROOT / "config")
+
+
+def detect(engine: SigmaEngine, batches: Iterable[Sequence[Any]], settings: Settings, *, flush: bool = True,
+           detectors: bool = True, on_batch: Callable[[BatchResult], None] | None = None) -> ReplayResult:
+    """The detection core over batches of normalized events, in the order given: Sigma matching,
+    correlations and (``detectors``) the anomaly detectors, then suppressions and grouping.
+
+    ``socflow replay`` feeds it the batches of a spool, ``socflow hunt`` the events of the store;
+    ``on_batch`` sees each batch's result (progress). Memory grows with detections, not events.
+    """
+    from detectors.flink.job import build_plan  # the same plan the Flink job builds
+    from detectors.stateful import StatefulEngine, StatefulPlan
+
+    result = ReplayResult()
+    plan = build_plan(engine, str(REPO_ROOT / "config"))
+    if not detectors:
+        plan = StatefulPlan.build(without_detectors(plan.settings), engine.correlations, engine.rules)
+    stateful = StatefulEngine(plan)
     correlated: list[Detection] = []
 
     def feed_stateful(event: Event, matched: Sequence[RuleInfo]) -> list[tuple[str, dict[str, Any]]]:
@@ -60,21 +92,28 @@ def replay(rule_paths: Sequence[Path], event_paths: Sequence[Path], settings: Se
         return []
 
     processor = BatchProcessor(engine, router=feed_stateful)
-    with tempfile.TemporaryDirectory(prefix="socflow-replay-") as temporary:
-        spool = Path(temporary) / "spool"
-        collect_paths(list(event_paths), spool, settings=settings.collector, writer_id="replay")
-        for number, batch in enumerate(read_batches(spool)):
-            batch_result = processor.process(batch, source=f"replay-batch-{number}")
-            result.events += batch_result.events
-            result.detections.extend(batch_result.detections)
-            result.dead_letters.extend(batch_result.dead_letters)
-        # End of input: the watermark moves to the end of time and closes every window.
-        result.detections.extend(correlated)
-        if flush:
-            result.detections.extend(stateful.flush())
-        result.dead_letters.extend(dead_letters(spool))
+    for number, batch in enumerate(batches):
+        batch_result = processor.process(batch, source=f"replay-batch-{number}")
+        result.events += batch_result.events
+        result.detections.extend(batch_result.detections)
+        result.dead_letters.extend(batch_result.dead_letters)
+        if on_batch is not None:
+            on_batch(batch_result)
+    # End of input: the watermark moves to the end of time and closes every window.
+    result.detections.extend(correlated)
+    if flush:
+        result.detections.extend(stateful.flush())
     result.detections, result.suppressed = group_alerts(result.detections, settings)
     return result
+
+
+def without_detectors(settings: StatefulSettings) -> StatefulSettings:
+    """The stateful settings with every anomaly detector disabled (correlations only)."""
+    from detectors.anomaly.config import DetectorSettings
+
+    disabled = {name: getattr(settings.detectors, name).model_copy(update={"enabled": False})
+                for name in DetectorSettings.model_fields}
+    return settings.model_copy(update={"detectors": DetectorSettings(**disabled)})
 
 
 def group_alerts(detections: Sequence[Detection], settings: Settings) -> tuple[list[Detection], dict[str, int]]:

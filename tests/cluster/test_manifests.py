@@ -79,7 +79,7 @@ def test_compose_file_structure() -> None:
     compose = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
     services = compose["services"]
     expected = {"elasticsearch", "kafka", "jobmanager", "taskmanager", "collector-syslog", "collector-files",
-                "indexer", "retention", "prometheus", "grafana"}
+                "indexer", "event-writer", "retention", "prometheus", "grafana"}
     assert expected <= set(services)
     for name, service in services.items():
         for volume in service.get("volumes", []):
@@ -87,6 +87,11 @@ def test_compose_file_structure() -> None:
             if source.startswith("."):
                 assert (COMPOSE.parent / source).exists(), f"{name} mounts missing {source}"
     assert services["taskmanager"]["deploy"]["replicas"] == 2
+    assert services["event-writer"]["command"][:3] == ["index", "events", "--follow"]
+    writers = [doc for _, doc in _k8s_documents() if doc["kind"] == "Deployment"
+               and doc["metadata"]["name"] == "event-writer"]
+    assert len(writers) == 1
+    assert writers[0]["spec"]["template"]["spec"]["containers"][0]["args"][:3] == ["index", "events", "--follow"]
 
 
 def test_shipped_job_specs_are_valid() -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 from ingest.spool import SpoolWriter, sealed_segments
-from ingest.spool_prune import CONSUMED_DIR, prune_consumed
+from ingest.spool_prune import CONSUMED_DIR, CONSUMERS_DIR, prune_consumed
 
 NOW = 1_800_000_000.0
 
@@ -75,3 +76,41 @@ def test_a_collector_reopened_after_pruning_continues_its_sequence(tmp_path: Pat
     writer.append({"event": {"id": "next"}})
     writer.commit({"a.log": 99})
     assert [path.name for path in sealed_segments(tmp_path)] == ["seg-files-000000000004.jsonl"]
+
+
+def _register_consumer(root: Path, name: str, done: list[str]) -> Path:
+    path = root / CONSUMERS_DIR / f"{name}.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps({"done": done}), encoding="utf-8")
+    return path
+
+
+def test_waits_for_every_registered_consumer(tmp_path: Path) -> None:
+    # The event writer registered itself and finished only the first segment: the job finished three.
+    names = _spool_with_segments(tmp_path, 4)
+    listing = _committed_list(tmp_path, "consumed-a-0.jsonl", names[:3], age_s=700)
+    consumer = _register_consumer(tmp_path, "event-store", names[:1])
+    result = prune_consumed(tmp_path, now=NOW, grace_s=600)
+    assert (result.segments, result.lists, result.waiting) == (1, 0, 2)
+    assert [path.name for path in sealed_segments(tmp_path)] == names[1:]
+    # The list keeps the awaited names and its commit time: the grace is not restarted.
+    assert listing.read_text(encoding="utf-8").split() == names[1:3]
+    assert listing.stat().st_mtime == NOW - 700
+    consumer.write_text(json.dumps({"done": names}), encoding="utf-8")  # the writer caught up
+    result = prune_consumed(tmp_path, now=NOW, grace_s=600)
+    assert (result.segments, result.lists, result.waiting) == (2, 1, 0)
+    assert [path.name for path in sealed_segments(tmp_path)] == names[3:]  # the job has not read the last
+
+
+def test_the_intersection_of_two_consumers_and_an_unreadable_file_prunes_nothing(tmp_path: Path) -> None:
+    names = _spool_with_segments(tmp_path, 3)
+    _committed_list(tmp_path, "consumed-a-0.jsonl", names, age_s=700)
+    _register_consumer(tmp_path, "event-store", names[:2])
+    other = _register_consumer(tmp_path, "archiver", names[1:])
+    other.write_text("{torn", encoding="utf-8")
+    result = prune_consumed(tmp_path, now=NOW, grace_s=600)
+    assert result.consumers_unreadable and result.segments == 0
+    other.write_text(json.dumps({"done": names[1:]}), encoding="utf-8")
+    result = prune_consumed(tmp_path, now=NOW, grace_s=600)
+    assert (result.segments, result.waiting) == (1, 2)
+    assert [path.name for path in sealed_segments(tmp_path)] == [names[0], names[2]]

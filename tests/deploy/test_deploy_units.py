@@ -162,8 +162,9 @@ def test_stack_status_command_prints_every_service(capsys: pytest.CaptureFixture
 
     assert main(["stack", "status", "--test-instance", "--json"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [line["service"] for line in lines] == ["elasticsearch", "kafka", "flink"]
-    assert {line["url"] for line in lines} == {"http://127.0.0.1:19200", "127.0.0.1:19092", "http://127.0.0.1:18081"}
+    assert [line["service"] for line in lines] == ["elasticsearch", "kafka", "flink", "event-writer"]
+    assert {line["url"] for line in lines} == {"http://127.0.0.1:19200", "127.0.0.1:19092", "http://127.0.0.1:18081",
+                                               "http://127.0.0.1:9466/metrics"}
     assert all(line["state"] in {"running", "stopped", "unhealthy", "external"} for line in lines)
 
 

@@ -73,6 +73,7 @@ def test_documented_socflow_metrics_exist_in_the_code() -> None:
     """Catches a rename in ingest/ or alerts/ that would silently blank a panel or an alert."""
     from prometheus_client import REGISTRY
 
+    import alerts.eventstore.metrics  # registers the event writer metrics (the package import binds "alerts")
     import alerts.metrics  # noqa: F401 (registers the indexer metrics)
     import ingest.metrics  # noqa: F401 (registers the collector metrics)
 

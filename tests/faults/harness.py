@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,9 @@ from alerts.indexer import finished_files
 from alerts.model import to_document
 from alerts.scenario import generate
 from alerts.settings import load_settings
+from deploy import elasticsearch
+from deploy.lease import locked
+from deploy.settings import StackSettings
 from detectors.model import Detection
 
 REPO = Path(__file__).resolve().parents[2]
@@ -161,3 +164,25 @@ def es_count(client: Elasticsearch, prefix: str, *, refresh: bool = False) -> in
 def reset(*directories: Path) -> None:
     for directory in directories:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def private_elasticsearch(stack_settings: StackSettings, *, suffix: str, port: int,
+                          transport_port: int) -> Iterator[StackSettings]:
+    """An Elasticsearch of one test module alone (own ports and run dir), stopped at the end:
+    stopping it for an outage disturbs no other test session on the machine."""
+    base = stack_settings.effective_run_dir
+    settings = stack_settings.model_copy(update={
+        "run_dir": base.with_name(base.name + suffix),
+        "elasticsearch_port": port,
+        "elasticsearch_transport_port": transport_port,
+        "elasticsearch_heap": "512m",
+    })
+    with locked(settings.effective_run_dir / "faults.lock"):  # concurrent sessions take turns
+        if elasticsearch.status(settings).pid is None:
+            elasticsearch.remove_data(settings)
+        elasticsearch.start(settings)
+        try:
+            yield settings
+        finally:
+            elasticsearch.stop(settings)

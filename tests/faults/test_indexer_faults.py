@@ -27,9 +27,9 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from deploy import elasticsearch
-from deploy.lease import locked
 from deploy.settings import StackSettings
 from ingest.logs import log_event
+from tests.faults import harness
 from tests.faults.harness import (
     REPO,
     clear_indices,
@@ -52,21 +52,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def private_elasticsearch(stack_settings: StackSettings) -> Iterator[StackSettings]:
     """An Elasticsearch of this module alone (ports 19220/19320), stopped at the end."""
-    base = stack_settings.effective_run_dir
-    settings = stack_settings.model_copy(update={
-        "run_dir": base.with_name(base.name + "-faults"),
-        "elasticsearch_port": 19220,
-        "elasticsearch_transport_port": 19320,
-        "elasticsearch_heap": "512m",
-    })
-    with locked(settings.effective_run_dir / "faults.lock"):  # concurrent sessions take turns
-        if elasticsearch.status(settings).pid is None:
-            elasticsearch.remove_data(settings)
-        elasticsearch.start(settings)
-        try:
-            yield settings
-        finally:
-            elasticsearch.stop(settings)
+    with harness.private_elasticsearch(stack_settings, suffix="-faults", port=19220,
+                                       transport_port=19320) as settings:
+        yield settings
 
 
 def _detection_records(tmp_path: Path, days: int) -> list[dict[str, Any]]:

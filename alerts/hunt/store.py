@@ -1,0 +1,209 @@
+"""Reading the event store in ``@timestamp`` order: a point in time and ``search_after``.
+
+Deep ``from`` paging costs Elasticsearch the whole prefix on every page and stops at 10,000
+hits; a point in time (PIT) keeps one consistent view of the indices while ``search_after``
+walks it page by page at constant cost, whatever the depth. A hunt reads day by day (the
+indices are daily): a few days are fetched at once on threads, each at most two pages ahead,
+and handed over in day order, so Elasticsearch works with several threads while the caller
+runs the rules; memory stays at a few pages, however many events the range holds. Each page's query also says
+``@timestamp >= the last page's last time`` (exact: the order is by time), so that the
+pre-filter phase skips the daily indices already read instead of searching every shard of a
+month or a year for every page.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
+
+from alerts.hunt import HuntError
+from alerts.hunt.times import iso
+from alerts.settings import Settings
+from ingest.logs import log_event
+
+LOGGER = logging.getLogger(__name__)
+# Oldest first; event.id (the document _id, unique) breaks ties so the order is total and the
+# same on every run. Elasticsearch adds _shard_doc behind them for a PIT search.
+EVENT_ORDER: tuple[dict[str, Any], ...] = (
+    {"@timestamp": {"order": "asc", "format": "strict_date_optional_time_nanos"}},
+    {"event.id": {"order": "asc", "missing": "_last"}},
+)
+_END = object()
+
+
+def events_alias(settings: Settings) -> str:
+    """The alias of the event store (``event_store.index_prefix``)."""
+    return settings.event_store.index_prefix
+
+
+def require_store(client: Elasticsearch, alias: str) -> None:
+    """Raise a clear HuntError when the alias (or index) does not exist or cannot be reached."""
+    try:
+        found = client.indices.exists(index=alias)
+    except (ApiError, TransportError) as error:
+        raise HuntError(f"cannot reach Elasticsearch to read the event store: {error}", source=alias) from error
+    if not found:
+        raise HuntError("no event store: the alias does not exist (start the event writer: "
+                        "`socflow index events`, or run `socflow demo`)", source=alias)
+
+
+@dataclass
+class PageStats:
+    """What a read did: pages and events fetched."""
+
+    pages: int = 0
+    events: int = 0
+
+
+def day_slices(client: Elasticsearch, alias: str, query: Mapping[str, Any]) -> list[tuple[str, str, int]]:
+    """The UTC days that hold events matching ``query``: ``(start, end, count)``, end exclusive,
+    oldest first (a date histogram: empty days of a long range cost nothing)."""
+    try:
+        response = client.search(index=alias, query=dict(query), size=0, track_total_hits=False, aggs={"days": {
+            "date_histogram": {"field": "@timestamp", "calendar_interval": "1d", "min_doc_count": 1,
+                               "time_zone": "UTC", "format": "strict_date_optional_time"}}})
+    except (ApiError, TransportError) as error:
+        raise HuntError(f"cannot count the candidate events: {error}", source=alias) from error
+    buckets = ((response.get("aggregations") or {}).get("days") or {}).get("buckets") or []
+    found = []
+    for bucket in buckets:
+        day = datetime.fromtimestamp(int(bucket["key"]) / 1000, UTC)
+        found.append((iso(day), iso(day + timedelta(days=1)), int(bucket["doc_count"])))
+    return found
+
+
+def read_pages(client: Elasticsearch, alias: str, query: Mapping[str, Any], *, page_size: int = 2000,
+               limit: int | None = None, keep_alive: str = "2m", prefetch: bool = True,
+               slices: Sequence[tuple[str, str, int]] | None = None, workers: int = 2,
+               stats: PageStats | None = None) -> Generator[list[dict[str, Any]], None, None]:
+    """The ``_source`` of every event matching ``query``, oldest first, a page at a time.
+
+    ``slices`` (from :func:`day_slices`): read each day on its own, up to ``workers`` days at
+    once (each at most two pages ahead), and hand the pages over in day order — Elasticsearch
+    fetches with several threads while the caller works. ``limit`` stops after that many
+    events. The PIT is closed when the iterator ends or is closed (``contextlib.closing``).
+    """
+    stats = stats if stats is not None else PageStats()
+    try:
+        pit = client.open_point_in_time(index=alias, keep_alive=keep_alive)["id"]
+    except NotFoundError as error:
+        raise HuntError("no event store: the alias does not exist", source=alias) from error
+    state = {"pit": pit}
+
+    def reader(bounds: tuple[str, str, int] | None) -> Callable[[], Generator[list[dict[str, Any]], None, None]]:
+        within = dict(query) if bounds is None else {"bool": {"filter": [dict(query), {"range": {"@timestamp": {
+            "gte": bounds[0], "lt": bounds[1], "format": "strict_date_optional_time_nanos"}}}]}}
+        return partial(_pages, client, state, within, page_size=page_size, limit=limit, keep_alive=keep_alive)
+
+    sources = [reader(bounds) for bounds in slices] if slices is not None else [reader(None)]
+    try:
+        if prefetch:
+            pages: Iterator[list[dict[str, Any]]] = _ordered(sources, workers)
+        else:
+            pages = (page for source in sources for page in source())
+        for page in pages:
+            stats.pages += 1
+            stats.events += len(page)
+            yield page
+    except (ApiError, TransportError) as error:
+        raise HuntError(f"reading the event store failed after {stats.events} events: {error}",
+                        source=alias) from error
+    finally:
+        try:
+            client.close_point_in_time(id=state["pit"])
+        except (ApiError, TransportError) as error:  # it expires after keep_alive anyway
+            log_event(LOGGER, "pit_close_failed", logging.WARNING, error=repr(error))
+
+
+def _pages(client: Elasticsearch, state: dict[str, str], query: Mapping[str, Any], *, page_size: int,
+           limit: int | None, keep_alive: str) -> Generator[list[dict[str, Any]], None, None]:
+    after: list[Any] | None = None
+    left = limit
+    while left is None or left > 0:
+        size = page_size if left is None else min(page_size, left)
+        bounded = dict(query) if after is None else {"bool": {"filter": [dict(query), {"range": {"@timestamp": {
+            "gte": after[0], "format": "strict_date_optional_time_nanos"}}}]}}
+        response = client.search(
+            pit={"id": state["pit"], "keep_alive": keep_alive}, query=bounded, sort=list(EVENT_ORDER),
+            size=size, search_after=after, track_total_hits=False, pre_filter_shard_size=1,
+            filter_path=["pit_id", "hits.hits._source", "hits.hits.sort"])
+        state["pit"] = response.get("pit_id", state["pit"])
+        hits = (response.get("hits") or {}).get("hits") or []
+        if not hits:
+            return
+        yield [hit["_source"] for hit in hits]
+        if left is not None:
+            left -= len(hits)
+        if len(hits) < size:
+            return
+        after = hits[-1]["sort"]
+
+
+Source = Callable[[], Generator[list[dict[str, Any]], None, None]]
+
+
+def _ordered(sources: Sequence[Source], workers: int) -> Iterator[list[dict[str, Any]]]:
+    """The pages of each source in turn, up to ``workers`` sources fetched at once on threads,
+    each at most two pages ahead of the caller (bounded memory)."""
+    stop = threading.Event()
+    pending = deque(sources)
+    running: deque[tuple[queue.Queue[Any], threading.Thread]] = deque()
+
+    def launch() -> None:
+        slot: queue.Queue[Any] = queue.Queue(maxsize=2)
+        worker = threading.Thread(target=_fill, args=(pending.popleft(), slot, stop), name="event-store-read",
+                                  daemon=True)
+        worker.start()
+        running.append((slot, worker))
+
+    try:
+        while pending and len(running) < max(1, workers):
+            launch()
+        while running:
+            slot, worker = running[0]
+            item = slot.get()
+            if item is _END:
+                running.popleft()
+                worker.join()
+                if pending:
+                    launch()
+                continue
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        for slot, worker in running:
+            while worker.is_alive():
+                try:
+                    slot.get_nowait()
+                except queue.Empty:
+                    worker.join(0.05)
+
+
+def _fill(source: Source, slot: queue.Queue[Any], stop: threading.Event) -> None:
+    pages = source()
+    try:
+        for page in pages:
+            while not stop.is_set():
+                try:
+                    slot.put(page, timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
+            if stop.is_set():
+                return
+        slot.put(_END)
+    except BaseException as error:  # noqa: BLE001 - handed to the reading thread, re-raised there
+        slot.put(error)
+    finally:
+        pages.close()
