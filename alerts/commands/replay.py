@@ -62,10 +62,15 @@ def replay(rule_paths: Sequence[Path], event_paths: Sequence[Path], settings: Se
 
 
 def load_rules(rule_paths: Sequence[Path]) -> tuple[SigmaEngine, LoadReport]:
-    """The Sigma engine over rule files and directories; a rule that cannot load is in the report."""
-    from detectors.sigma import SigmaEngine
+    """The Sigma engine over rule files and directories; a rule that cannot load is in the report.
 
-    return SigmaEngine.load(list(rule_paths), config_dir=REPO_ROOT / "config")
+    Through the rule-set cache (``detectors/sigma/cache.py``): a second load of the same rules,
+    configuration and code is read back instead of parsed and compiled again.
+    """
+    from detectors.sigma.cache import load_engine
+
+    engine, report, _ = load_engine(list(rule_paths), config_dir=REPO_ROOT / "config")
+    return engine, report
 
 
 def detect(engine: SigmaEngine, batches: Iterable[Sequence[Any]], settings: Settings, *, flush: bool = True,

@@ -134,9 +134,10 @@ class DetectBatches(ProcessFunction):
 
     def open(self, runtime_context: RuntimeContext) -> None:
         from detectors.pipeline import BatchProcessor
-        from detectors.sigma import SigmaEngine
+        from detectors.sigma.cache import load_engine
 
-        engine, report = SigmaEngine.load([Path(p) for p in self.rule_dirs], config_dir=Path(self.config_dir))
+        # Through the rule-set cache: every task of every restart loads the same rules.
+        engine, report, _ = load_engine([Path(p) for p in self.rule_dirs], config_dir=Path(self.config_dir))
         for failure in report.failures:
             # A rule that cannot load is reported, not skipped silently.
             log_event(LOGGER, "rule_load_failed", logging.ERROR, path=failure.path, reason=failure.reason)
@@ -333,9 +334,9 @@ def side_output(stream: DataStream, tag: OutputTag) -> DataStream:
 
 def _client_side_plan(spec: JobSpec) -> Any:
     """The stateful plan (its shape decides the keyed operators), or None when it has no work."""
-    from detectors.sigma import SigmaEngine
+    from detectors.sigma.cache import load_engine
 
-    engine, _report = SigmaEngine.load([Path(p) for p in spec.rule_dirs], config_dir=Path(spec.config_dir))
+    engine, _report, _ = load_engine([Path(p) for p in spec.rule_dirs], config_dir=Path(spec.config_dir))
     plan = build_plan(engine, spec.config_dir)
     has_work = bool(engine.correlations) or bool(plan.anomalies.detectors)
     return plan if has_work else None

@@ -589,6 +589,10 @@ class SigmaEngine:
                                 f"it runs on Python re over at most {FALLBACK_REGEX_INPUT_LIMIT} characters")
         return engine, report
 
+    def loaded_rules(self) -> list[LoadedRule]:
+        """The rules as loaded (what :mod:`detectors.sigma.cache` keeps)."""
+        return list(self._loaded)
+
     def _check(self, position: int, rule: LoadedRule) -> None:
         """Compile a rule once for its own logsource so that errors surface at load time."""
         product, category, service = rule.source
