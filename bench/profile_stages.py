@@ -1,6 +1,6 @@
 """Where every microsecond of ``socflow replay`` goes, stage by stage (cProfile on the pure core).
 
-    .venv/bin/python bench/profile_stages.py [--rules DIR ...] [--null-rule] [--repeat N] [--json]
+    .venv/bin/python bench/profile_stages.py [--rules DIR ...] [--null-rule] [--repeat N] [--spool] [--json]
 
 Runs the whole replay path once unprofiled (CPU time: the real µs/event) and once under cProfile
 over the evtx-attack-samples corpus (``$SOCFLOW_CORPORA``, default ``../shared/corpora``), with
@@ -41,7 +41,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from alerts.commands.replay import alert_documents, group_alerts, load_rules, replay, write_jsonl  # noqa: E402
+from alerts.commands.replay import DetectionRun, alert_documents, load_rules, replay, write_jsonl  # noqa: E402
 from alerts.settings import load_settings  # noqa: E402
 from bench.pipeline import calibrate  # noqa: E402
 from detectors.sigma import BUILD  # noqa: E402
@@ -63,6 +63,7 @@ level: low
 def _stages() -> dict[str, list[Callable[..., Any]]]:
     """stage -> the functions whose inclusive time makes it; a stage's exclusive time is that
     minus the stages nested in it (NESTED). Functions, not names: several share a name."""
+    from detectors.dedup import Deduplicator
     from detectors.model import Detection
     from detectors.pipeline import BatchProcessor
     from detectors.sigma import SigmaEngine
@@ -78,7 +79,7 @@ def _stages() -> dict[str, list[Callable[..., Any]]]:
         "Sigma match": [SigmaEngine.match],
         "detection objects": [Detection.for_events.__func__],  # type: ignore[attr-defined]
         "anomaly routing": [StatefulEngine.process],
-        "alert grouping": [group_alerts],
+        "alert grouping": [DetectionRun._group, Deduplicator.alerts],
         "output (alert documents)": [write_jsonl],
     }
 
@@ -109,9 +110,9 @@ def shares(stats: pstats.Stats, whole: float) -> dict[str, float]:
     return {stage: seconds / whole for stage, seconds in exclusive.items()}
 
 
-def run_replay(rules: list[Path], events: list[Path]) -> int:
+def run_replay(rules: list[Path], events: list[Path], spool: bool) -> int:
     settings = load_settings()
-    result = replay(rules, events, settings)
+    result = replay(rules, events, settings, spool=spool)
     with open(os.devnull, "w", encoding="utf-8") as sink:
         write_jsonl(alert_documents(result.detections, settings.elasticsearch.index_prefix), sink)
     return result.events
@@ -128,6 +129,7 @@ def main() -> int:
     parser.add_argument("--rules", type=Path, nargs="+", help="rule directories (default: SigmaHQ rules/windows)")
     parser.add_argument("--null-rule", action="store_true", help="one rule that never matches instead")
     parser.add_argument("--repeat", type=int, default=1, help="read the corpus this many times (default 1)")
+    parser.add_argument("--spool", action="store_true", help="through a temporary spool (replay --spool)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     samples = CORPORA / "evtx-attack-samples"
@@ -147,10 +149,10 @@ def main() -> int:
         os.environ["SOCFLOW_RULESET_CACHE"] = "1"
         load_rules(rules)  # make sure the cache holds them
         _, cached_load = cpu(lambda: load_rules(rules))
-        count, whole = cpu(lambda: run_replay(rules, events))
+        count, whole = cpu(lambda: run_replay(rules, events, args.spool))
         profile = cProfile.Profile(time.process_time)  # CPU: the VM's other load is not ours
         profile.enable()
-        _, profiled_whole = cpu(lambda: run_replay(rules, events))
+        _, profiled_whole = cpu(lambda: run_replay(rules, events, args.spool))
         profile.disable()
         stats = pstats.Stats(profile, stream=io.StringIO())
     per_event = whole / count * 1e6 if count else 0.0
