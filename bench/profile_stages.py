@@ -19,7 +19,8 @@ is measured). Stages:
 - alert grouping: suppressions and deduplication; output: alert documents as JSON lines;
 - replay's own path: the rest (batch loop, rule-set cache read, temporary directories ...).
 
-Rule loading is measured apart (first load and cached load), so the stages are per event.
+The Sigma engine runs as plain Python here (``SOCFLOW_SIGMA_COMPILED=0``): cProfile cannot see
+into its mypyc-compiled build. Rule loading is measured apart (first load and cached load), so the stages are per event.
 The reference loop (``sum(range(1000))``, µs) is measured in the same run: this VM's speed swings.
 """
 
@@ -40,6 +41,9 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+# cProfile cannot see into the mypyc-compiled engine: profile its Python sources (the whole run
+# is measured in that build; bench/engine_vs_rsigma.py measures the compiled one).
+os.environ.setdefault("SOCFLOW_SIGMA_COMPILED", "0")
 
 from alerts.commands.replay import DetectionRun, alert_documents, load_rules, replay, write_jsonl  # noqa: E402
 from alerts.settings import load_settings  # noqa: E402
