@@ -84,12 +84,16 @@ def _stages() -> dict[str, list[Callable[..., Any]]]:
         "detection objects": [Detection.for_events.__func__],  # type: ignore[attr-defined]
         "anomaly routing": [StatefulEngine.process],
         "alert grouping": [DetectionRun._group, Deduplicator.alerts],
+        "detection batch loop": [DetectionRun.feed],
         "output (alert documents)": [write_jsonl],
     }
 
 
+# Stages called from inside another (exclusive time = inclusive minus these). Streaming, the
+# collector's sink runs the whole detection batch loop; through a spool, the loop runs after it.
 NESTED = {
-    "collector (read+parse)": ("collector normalise+enrich", "spool write"),
+    "collector (read+parse)": ("collector normalise+enrich", "spool write", "detection batch loop"),
+    "detection batch loop": ("Sigma match", "detection objects", "anomaly routing", "alert grouping"),
 }
 TOTAL = "replay, whole path"
 
@@ -104,12 +108,22 @@ def _inclusive(stats: pstats.Stats, function: Callable[..., Any]) -> float:
     return float(found[3]) if found else 0.0
 
 
+def _grouping_outside(stats: pstats.Stats) -> float:
+    from detectors.dedup import Deduplicator
+
+    return _inclusive(stats, Deduplicator.alerts)
+
+
 def shares(stats: pstats.Stats, whole: float) -> dict[str, float]:
     inclusive = {stage: sum(_inclusive(stats, function) for function in functions)
                  for stage, functions in _stages().items()}
     exclusive = dict(inclusive)
+    streaming = inclusive["spool write"] == 0
     for stage, inner in NESTED.items():
-        exclusive[stage] = inclusive[stage] - sum(inclusive[name] for name in inner)
+        nested = [name for name in inner if streaming or name != "detection batch loop"]
+        exclusive[stage] = inclusive[stage] - sum(inclusive[name] for name in nested)
+    # Grouping's final sort (Deduplicator.alerts) runs after the loop: only _group is inside it.
+    exclusive["detection batch loop"] += _grouping_outside(stats)
     exclusive["replay's own path"] = whole - sum(exclusive.values())
     return {stage: seconds / whole for stage, seconds in exclusive.items()}
 
