@@ -44,6 +44,15 @@ SOCFLOW = [sys.executable, "-c", "import sys; from alerts.cli import main; sys.e
 ROUTING = ["--logsource-routing", "--logsource-field-map", "product=ls_product,service=ls_service,category=ls_category"]
 
 
+def corpus_samples(rules: Path) -> Path | None:
+    """The evtx-attack-samples folder, or None (said on stderr) when it or ``rules`` is absent."""
+    samples = CORPORA / "evtx-attack-samples"
+    if samples.is_dir() and rules.is_dir():
+        return samples
+    print(f"corpus not found under {CORPORA} (set SOCFLOW_CORPORA)", file=sys.stderr)
+    return None
+
+
 def collected_events(samples: Path) -> list[dict[str, Any]]:
     """The corpus as socflow's collector delivers it (through a spool, as production does)."""
     from alerts.settings import load_settings
@@ -140,9 +149,8 @@ def main() -> int:
     parser.add_argument("--rules", type=Path, default=CORPORA / "sigma" / "rules" / "windows")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    samples = CORPORA / "evtx-attack-samples"
-    if not samples.is_dir() or not args.rules.is_dir():
-        print(f"corpus not found under {CORPORA} (set SOCFLOW_CORPORA)", file=sys.stderr)
+    samples = corpus_samples(args.rules)
+    if samples is None:
         return 2
     rsigma = os.environ.get("RSIGMA") or shutil.which("rsigma")
     why = "" if rsigma else "no rsigma binary on PATH and RSIGMA not set (cargo install rsigma builds one)"

@@ -21,7 +21,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.engine_vs_rsigma import CORPORA, collected_events, run_reaped, socflow_command, write_lines  # noqa: E402
+from bench.engine_vs_rsigma import (  # noqa: E402
+    CORPORA,
+    collected_events,
+    corpus_samples,
+    run_reaped,
+    socflow_command,
+    write_lines,
+)
 from bench.pipeline import calibrate  # noqa: E402
 
 
@@ -32,9 +39,8 @@ def main() -> int:
     parser.add_argument("--baseline", type=Path, help="another socflow checkout to run beside this one")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    samples = CORPORA / "evtx-attack-samples"
-    if not samples.is_dir() or not args.rules.is_dir():
-        print(f"corpus not found under {CORPORA} (set SOCFLOW_CORPORA)", file=sys.stderr)
+    samples = corpus_samples(args.rules)
+    if samples is None:
         return 2
     reference = calibrate()
     events = collected_events(samples)
