@@ -633,8 +633,8 @@ class SigmaEngine:
                             self._plain_groups[(channel, code)] = self.group(route)
                 return route
         tags = event.get("socflow")
-        logsource = tags.get("logsource") if isinstance(tags, Mapping) else None
-        if isinstance(logsource, Mapping):
+        logsource = tags.get("logsource") if tags.__class__ is dict or isinstance(tags, Mapping) else None
+        if logsource.__class__ is dict or isinstance(logsource, Mapping):
             category = logsource.get("category")
             return (
                 _text_or_none(logsource.get("product")),
