@@ -88,12 +88,15 @@ def write_lines(path: Path, records: Sequence[dict[str, Any]], total: int) -> No
             handle.write(lines[index % len(lines)])
 
 
-def run_reaped(command: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
-    """CPU seconds and peak RSS (MiB) of one pinned run of ``command`` (its own rusage, from wait4)."""
+def run_reaped(command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> dict[str, float]:
+    """CPU seconds and peak RSS (MiB) of one pinned run of ``command`` (its own rusage, from wait4).
+
+    ``cwd``: where it runs; for ``python -c`` the working directory comes first on the import path,
+    so a socflow process runs the checkout it is started in, whatever PYTHONPATH says."""
     pinned = (["taskset", "-c", "0"] if shutil.which("taskset") else []) + command
     start = time.perf_counter()
     with tempfile.TemporaryFile() as errors:
-        process = subprocess.Popen(pinned, stdout=subprocess.DEVNULL, stderr=errors, env=env)
+        process = subprocess.Popen(pinned, stdout=subprocess.DEVNULL, stderr=errors, env=env, cwd=cwd)
         _, status, usage = os.wait4(process.pid, 0)
         process.returncode = os.waitstatus_to_exitcode(status)
         if process.returncode:
@@ -172,14 +175,14 @@ def main() -> int:
                                                                               work / "flat-corpus.jsonl")
             report["match_sets"] = {"socflow": len(ours), "rsigma": len(theirs), "both": len(ours & theirs),
                                     "agree": ours == theirs}
-        run_reaped(socflow_command(args.rules, work / "socflow-one.jsonl", work / "warm.jsonl"), env)  # fills cache
+        run_reaped(socflow_command(args.rules, work / "socflow-one.jsonl", work / "warm.jsonl"), env, REPO)  # cache
         runs: dict[str, list[dict[str, float]]] = {"socflow": [], "socflow_startup": [], "rsigma": [],
                                                    "rsigma_startup": []}
         for _ in range(args.rounds):
             runs["socflow_startup"].append(run_reaped(socflow_command(args.rules, work / "socflow-one.jsonl",
-                                                                      work / "one.jsonl"), env))
+                                                                      work / "one.jsonl"), env, REPO))
             runs["socflow"].append(run_reaped(socflow_command(args.rules, work / "socflow.jsonl",
-                                                              work / "alerts.jsonl"), env))
+                                                              work / "alerts.jsonl"), env, REPO))
             if rsigma:
                 runs["rsigma_startup"].append(run_reaped(rsigma_command(rsigma, args.rules, work / "flat-one.jsonl")))
                 runs["rsigma"].append(run_reaped(rsigma_command(rsigma, args.rules, work / "flat.jsonl")))
