@@ -4,7 +4,7 @@
 
 The input is evtx-attack-samples read by socflow's collector (8,255 events), written as JSON lines
 and repeated ``--times`` times. Each run is a whole ``socflow replay`` process pinned to one core;
-its peak RSS and CPU time come from ``wait4``. ``--baseline`` runs another checkout (e.g. the
+its peak RSS and CPU time come from GNU time. ``--baseline`` runs another checkout (e.g. the
 previous main) on the same files beside this one, in the same run. The reference loop
 (``sum(range(1000))``, µs) is printed too: this VM's speed swings.
 """
