@@ -42,16 +42,33 @@ COMMAND_MODULES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="socflow",
-        description="SOC event pipeline: collect events, run Sigma rules and detectors on Flink, "
-        "index alerts into Elasticsearch.",
-    )
-    parser.add_argument("--config", type=Path, help="settings file (default: config/socflow.yaml)")
-    parser.add_argument("--data-dir", type=Path, help="spool, alert stream and state (default: ~/.local/state/socflow)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+# Global options that take a value (the command is the first other word of the command line).
+_VALUED_OPTIONS = ("--config", "--data-dir")
+
+
+def _command_named(argv: Sequence[str]) -> str | None:
+    words = iter(argv)
+    for word in words:
+        if word in _VALUED_OPTIONS:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser of every sub-command; of only the one ``argv`` names when it names one, since
+    importing every command's module (the Elasticsearch client, PyFlink's helpers...) costs about
+    a second of start-up that a ``socflow replay`` does not need."""
+    command = _command_named(argv) if argv is not None else None
+    if command is not None:
+        name = f"alerts.commands.{command}"
+        if name in COMMAND_MODULES:
+            parser, subparsers = _base_parser()
+            importlib.import_module(name).register(subparsers)
+            if command in subparsers.choices:
+                return parser
+    parser, subparsers = _base_parser()
     for module in present_modules(COMMAND_MODULES):
         module.register(subparsers)
     return parser
@@ -67,8 +84,21 @@ def present_modules(names: Sequence[str]) -> Iterator[ModuleType]:
                 raise  # the module exists but something it imports does not: a real error
 
 
+def _base_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
+    parser = argparse.ArgumentParser(
+        prog="socflow",
+        description="SOC event pipeline: collect events, run Sigma rules and detectors on Flink, "
+        "index alerts into Elasticsearch.",
+    )
+    parser.add_argument("--config", type=Path, help="settings file (default: config/socflow.yaml)")
+    parser.add_argument("--data-dir", type=Path, help="spool, alert stream and state (default: ~/.local/state/socflow)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    return parser, subparsers
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -45,7 +45,7 @@ from typing import Any
 
 from detectors.anomaly.config import StatefulSettings
 from detectors.anomaly.logic import AnomalyLogic, compact_counts, is_counting_key
-from detectors.correlation.engine import CorrelationLogic, DriverStats, EventTimeDriver, KeyedItem, event_time_ms
+from detectors.correlation.engine import CorrelationLogic, DriverStats, EventTimeDriver, KeyedItem
 from detectors.correlation.spec import specs_from_sigma
 from detectors.errors import DetectorError
 from detectors.model import Detection, RuleInfo, event_id
@@ -193,7 +193,8 @@ class StatefulEngine:
         out: list[Detection] = []
         for key, item in self.plan.route(event, matched):
             out.extend(self.driver.submit(key, item))
-        moment = event_time_ms(event)
+        # The plan's memo of parsed @timestamp texts (route just parsed this one): parsed once.
+        moment = self.plan.anomalies.event_time(event)
         if moment is not None:
             self.driver.observe(moment)
             out.extend(self.driver.advance())

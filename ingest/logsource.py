@@ -21,6 +21,9 @@ import yaml
 from ingest.errors import ConfigError
 from ingest.schema import Event, get_field
 
+# libyaml's safe loader when built (the same documents, parsed 10x as fast): read at every start-up.
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 @dataclass(frozen=True)
 class ExtraCategory:
@@ -48,7 +51,7 @@ class LogsourceTable:
     @classmethod
     def load(cls, path: Path) -> LogsourceTable:
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER) or {}  # noqa: S506 - a safe loader
             windows = data.get("windows", {})
             services = {str(k).lower(): str(v) for k, v in (windows.get("services") or {}).items()}
             categories: dict[tuple[str, int], str] = {}

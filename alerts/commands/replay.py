@@ -1,17 +1,20 @@
 """``socflow replay``: the detection core over files, no Flink — for rule tests and hunts.
 
-Events go through exactly the collector's reading and normalization (into a throw-away
-spool), then through the same batch stage the Flink job runs, so a rule behaves the same
-here as in production.
+Events go through exactly the collector's reading and normalization, then, batch by batch,
+through the same batch stage the Flink job runs, so a rule behaves the same here as in
+production. They stream from the reader to the matcher (``--spool``: through a throw-away spool,
+the bytes Flink would read) and detections are grouped as they come: memory does not grow with
+the input (``bench/replay_memory.py``).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -22,7 +25,7 @@ from alerts.settings import REPO_ROOT, Settings
 from detectors.model import Detection, RuleInfo
 from detectors.pipeline import BatchProcessor, BatchResult
 from ingest.schema import Event, canonical_json
-from ingest.spool import dead_letters, read_batches
+from ingest.spool import DeadLetter, dead_letters, read_batches
 
 if TYPE_CHECKING:
     from detectors.anomaly.config import StatefulSettings
@@ -43,8 +46,12 @@ class ReplayResult:
 
 
 def replay(rule_paths: Sequence[Path], event_paths: Sequence[Path], settings: Settings, *,
-           flush: bool = True) -> ReplayResult:
-    """Collect ``event_paths`` into a temporary spool and run the detection core over it.
+           flush: bool = True, spool: bool = False) -> ReplayResult:
+    """Read ``event_paths`` as the collector does and run the detection core over the events.
+
+    Events go from the reader straight to the matcher in batches (``spool``: through a temporary
+    spool first, as before: the bytes Flink would read); detections are grouped into alerts as
+    they come. Memory holds the rules, one batch and the alerts, not the input.
 
     ``flush``: at the end of the input, move event time to its end so every window closes
     (False: stop where the last event's watermark leaves it, as a running job would be).
@@ -52,20 +59,75 @@ def replay(rule_paths: Sequence[Path], event_paths: Sequence[Path], settings: Se
     from ingest.files import collect_paths
 
     engine, report = load_rules(rule_paths)
+    # The rule set lives as long as the process: the collector's full collections need not
+    # re-walk its millions of objects (as in the Flink operator).
+    gc.freeze()
+    run = DetectionRun(engine, settings, flush=flush)
     with tempfile.TemporaryDirectory(prefix="socflow-replay-") as temporary:
-        spool = Path(temporary) / "spool"
-        collect_paths(list(event_paths), spool, settings=settings.collector, writer_id="replay")
-        result = detect(engine, read_batches(spool), settings, flush=flush)
-        result.dead_letters.extend(dead_letters(spool))
+        spool_dir = Path(temporary) / "spool"
+        if spool:
+            collect_paths(list(event_paths), spool_dir, settings=settings.collector, writer_id="replay")
+            for batch in read_batches(spool_dir):
+                run.feed(batch)
+            collected: list[dict[str, Any]] = list(dead_letters(spool_dir))
+        else:
+            sink = DetectingSink(run, settings.collector.batch_size)
+            collect_paths(list(event_paths), spool_dir, settings=settings.collector, writer_id="replay", sink=sink)
+            sink.commit()
+            collected = sink.dead_letters
+    result = run.finish()
+    result.dead_letters.extend(collected)  # the collector's after the detection stage's, as from a spool
     result.rules_loaded, result.rule_failures = report.loaded, list(report.failures)
     return result
 
 
-def load_rules(rule_paths: Sequence[Path]) -> tuple[SigmaEngine, LoadReport]:
-    """The Sigma engine over rule files and directories; a rule that cannot load is in the report."""
-    from detectors.sigma import SigmaEngine
+class DetectingSink:
+    """A collector sink that hands each batch of events to a :class:`DetectionRun` (no spool).
 
-    return SigmaEngine.load(list(rule_paths), config_dir=REPO_ROOT / "config")
+    The events are the collector's own objects, which hold only JSON types: what the spool's
+    encoding and decoding would give back (tests/pipeline/test_golden.py checks it stays so).
+    """
+
+    def __init__(self, run: DetectionRun, batch_size: int) -> None:
+        self.run = run
+        self.batch_size = batch_size
+        self.offsets: dict[str, Any] = {}
+        self.events_uncommitted = 0
+        self.dead_letters: list[dict[str, Any]] = []
+        self._batch: list[Event] = []
+
+    def append(self, event: Event) -> None:
+        self._batch.append(event)
+        self.events_uncommitted += 1
+        if len(self._batch) >= self.batch_size:
+            self._hand_over()
+
+    def dead_letter(self, letter: DeadLetter) -> None:
+        self.dead_letters.append(letter.as_record())
+
+    def commit(self, offsets: Mapping[str, Any] | None = None) -> int:
+        self._hand_over()
+        if offsets is not None:
+            self.offsets = dict(offsets)
+        committed, self.events_uncommitted = self.events_uncommitted, 0
+        return committed
+
+    def _hand_over(self) -> None:
+        if self._batch:
+            batch, self._batch = self._batch, []
+            self.run.feed(batch)
+
+
+def load_rules(rule_paths: Sequence[Path]) -> tuple[SigmaEngine, LoadReport]:
+    """The Sigma engine over rule files and directories; a rule that cannot load is in the report.
+
+    Through the rule-set cache (``detectors/sigma/cache.py``): a second load of the same rules,
+    configuration and code is read back instead of parsed and compiled again.
+    """
+    from detectors.sigma.cache import load_engine
+
+    engine, report, _ = load_engine(list(rule_paths), config_dir=REPO_ROOT / "config")
+    return engine, report
 
 
 def detect(engine: SigmaEngine, batches: Iterable[Sequence[Any]], settings: Settings, *, flush: bool = True,
@@ -73,38 +135,70 @@ def detect(engine: SigmaEngine, batches: Iterable[Sequence[Any]], settings: Sett
     """The detection core over batches of normalized events, in the order given: Sigma matching,
     correlations and (``detectors``) the anomaly detectors, then suppressions and grouping.
 
-    ``socflow replay`` feeds it the batches of a spool, ``socflow hunt`` the events of the store;
-    ``on_batch`` sees each batch's result (progress). Memory grows with detections, not events.
+    ``socflow replay`` feeds it the batches of the collector, ``socflow hunt`` the events of the
+    store; ``on_batch`` sees each batch's result (progress). Memory grows with alerts, not events.
     """
-    from detectors.flink.job import build_plan  # the same plan the Flink job builds
-    from detectors.stateful import StatefulEngine, StatefulPlan
+    run = DetectionRun(engine, settings, flush=flush, detectors=detectors, on_batch=on_batch)
+    for batch in batches:
+        run.feed(batch)
+    return run.finish()
 
-    result = ReplayResult()
-    plan = build_plan(engine, str(REPO_ROOT / "config"))
-    if not detectors:
-        plan = StatefulPlan.build(without_detectors(plan.settings), engine.correlations, engine.rules)
-    stateful = StatefulEngine(plan)
-    correlated: list[Detection] = []
 
-    def feed_stateful(event: Event, matched: Sequence[RuleInfo]) -> list[tuple[str, dict[str, Any]]]:
+class DetectionRun:
+    """:func:`detect` one batch at a time (pushed by a collector sink, or pulled by detect).
+
+    Each detection is suppressed or folded into its alert as soon as it is made, so only the
+    alerts are kept. The result is the one of grouping them all at the end in event order:
+    an alert's id, count, first/last seen and kept events do not depend on arrival order
+    (``detectors/dedup.py``) — except the idempotence list of an alert past ``MAX_IDS``
+    detections, which only matters when the input holds the same event more than once.
+    """
+
+    def __init__(self, engine: SigmaEngine, settings: Settings, *, flush: bool = True, detectors: bool = True,
+                 on_batch: Callable[[BatchResult], None] | None = None) -> None:
+        from detectors.dedup import Deduplicator, DedupPolicy, Suppressor
+        from detectors.flink.job import build_plan  # the same plan the Flink job builds
+        from detectors.stateful import StatefulEngine, StatefulPlan
+
+        self.result = ReplayResult()
+        self.flush, self.on_batch = flush, on_batch
+        plan = build_plan(engine, str(REPO_ROOT / "config"))
+        if not detectors:
+            plan = StatefulPlan.build(without_detectors(plan.settings), engine.correlations, engine.rules)
+        self.stateful = StatefulEngine(plan)
+        self.suppressor = Suppressor.load(settings.resolve(settings.job.suppressions_path))
+        self.grouping = Deduplicator(DedupPolicy(window_s=settings.job.dedup_window_s,
+                                                 entity_fields=settings.job.dedup_entity_fields))
+        self.processor = BatchProcessor(engine, router=self._feed_stateful)
+        self.batches = 0
+
+    def _feed_stateful(self, event: Event, matched: Sequence[RuleInfo]) -> list[tuple[str, dict[str, Any]]]:
         # Without Flink the keyed stage runs inline, in event order, on the same matches.
-        correlated.extend(stateful.process(event, matched))
+        for detection in self.stateful.process(event, matched):
+            self._group(detection)
         return []
 
-    processor = BatchProcessor(engine, router=feed_stateful)
-    for number, batch in enumerate(batches):
-        batch_result = processor.process(batch, source=f"replay-batch-{number}")
-        result.events += batch_result.events
-        result.detections.extend(batch_result.detections)
-        result.dead_letters.extend(batch_result.dead_letters)
-        if on_batch is not None:
-            on_batch(batch_result)
-    # End of input: the watermark moves to the end of time and closes every window.
-    result.detections.extend(correlated)
-    if flush:
-        result.detections.extend(stateful.flush())
-    result.detections, result.suppressed = group_alerts(result.detections, settings)
-    return result
+    def _group(self, detection: Detection) -> None:
+        if self.suppressor.suppressed_by(detection) is None:
+            self.grouping.add(detection)
+
+    def feed(self, batch: Sequence[Any]) -> None:
+        batch_result = self.processor.process(batch, source=f"replay-batch-{self.batches}")
+        self.batches += 1
+        self.result.events += batch_result.events
+        for detection in batch_result.detections:
+            self._group(detection)
+        self.result.dead_letters.extend(batch_result.dead_letters)
+        if self.on_batch is not None:
+            self.on_batch(batch_result)
+
+    def finish(self) -> ReplayResult:
+        # End of input: the watermark moves to the end of time and closes every window.
+        if self.flush:
+            for detection in self.stateful.flush():
+                self._group(detection)
+        self.result.detections, self.result.suppressed = self.grouping.alerts(), dict(self.suppressor.counts)
+        return self.result
 
 
 def without_detectors(settings: StatefulSettings) -> StatefulSettings:
@@ -146,7 +240,7 @@ def write_jsonl(records: Iterator[dict[str, Any]] | Sequence[dict[str, Any]], ha
 
 
 def handler(args: argparse.Namespace, settings: Settings) -> int:
-    result = replay(args.rules, args.events, settings)
+    result = replay(args.rules, args.events, settings, spool=args.spool)
     for failure in result.rule_failures:
         print(f"rule not loaded: {failure.path}: {failure.reason}", file=sys.stderr)
     documents = alert_documents(result.detections, settings.elasticsearch.index_prefix,
@@ -182,5 +276,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dead-letters", type=Path, metavar="FILE",
                         help="where records that could not be processed go (default: OUTPUT.deadletter.jsonl)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when any rule failed to load")
+    parser.add_argument("--spool", action="store_true",
+                        help="pass the events through a temporary spool, as the Flink job reads them (slower)")
     parser.add_argument("events", type=Path, nargs="+", metavar="EVENTS", help="event files or directories")
     parser.set_defaults(handler=handler)

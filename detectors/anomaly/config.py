@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from detectors.errors import DetectorError
 
+# libyaml's safe loader when built: the same documents, read at every start-up 10x as fast.
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -158,7 +161,7 @@ class StatefulSettings(_Frozen):
     def load(cls, path: Path | str = Path("config/detectors.yaml")) -> StatefulSettings:
         source = str(path)
         try:
-            data: Any = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+            data: Any = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_LOADER) or {}  # noqa: S506 - a safe loader
         except (OSError, yaml.YAMLError) as error:
             raise DetectorError(f"cannot read detector settings: {error}", source=source) from error
         try:

@@ -148,9 +148,10 @@ class DetectBatches(ProcessFunction):
     def open(self, runtime_context: RuntimeContext) -> None:
         from detectors.pipeline import BatchProcessor
         from detectors.ruleset import RuleSetWatcher, StampedMatcher, rule_versions, sources_version
-        from detectors.sigma import SigmaEngine
+        from detectors.sigma.cache import load_engine
 
-        engine, report = SigmaEngine.load([Path(p) for p in self.rule_dirs], config_dir=Path(self.config_dir))
+        # Through the rule-set cache: every task of every restart loads the same rules.
+        engine, report, _ = load_engine([Path(p) for p in self.rule_dirs], config_dir=Path(self.config_dir))
         for failure in report.failures:
             # A rule that cannot load is reported, not skipped silently.
             log_event(LOGGER, "rule_load_failed", logging.ERROR, path=failure.path, reason=failure.reason)
@@ -423,13 +424,13 @@ def _client_side_plan(spec: JobSpec) -> tuple[Any, str | None]:
     """The stateful plan (its shape decides the keyed operators), or None when it has no work; and
     the published version it was planned from (the operators start on it, so that their routing
     matches the keyed operators even when a set is published while the job is being built)."""
-    from detectors.sigma import SigmaEngine
+    from detectors.sigma.cache import load_engine
 
     published = _published_rule_set(Path(spec.ruleset_store), Path(spec.config_dir)) if spec.ruleset_store else None
     if published is not None:
         engine = published.engine
     else:
-        engine, _report = SigmaEngine.load([Path(p) for p in spec.rule_dirs], config_dir=Path(spec.config_dir))
+        engine, _report, _ = load_engine([Path(p) for p in spec.rule_dirs], config_dir=Path(spec.config_dir))
     plan = build_plan(engine, spec.config_dir)
     has_work = bool(engine.correlations) or bool(plan.anomalies.detectors)
     return (plan if has_work else None), (published.version if published is not None else None)

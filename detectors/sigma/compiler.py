@@ -254,7 +254,7 @@ def _path_getter(path: str) -> Accessor:
             return event[path]
         node: Any = event
         for index, part in enumerate(parts):
-            if not isinstance(node, Mapping):
+            if node.__class__ is not dict and not isinstance(node, Mapping):  # the ABC check costs ~1 us
                 return MISSING
             if part in node:
                 node = node[part]

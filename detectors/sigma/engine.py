@@ -589,6 +589,10 @@ class SigmaEngine:
                                 f"it runs on Python re over at most {FALLBACK_REGEX_INPUT_LIMIT} characters")
         return engine, report
 
+    def loaded_rules(self) -> list[LoadedRule]:
+        """The rules as loaded (what :mod:`detectors.sigma.cache` keeps)."""
+        return list(self._loaded)
+
     def _check(self, position: int, rule: LoadedRule) -> None:
         """Compile a rule once for its own logsource so that errors surface at load time."""
         product, category, service = rule.source
@@ -629,8 +633,8 @@ class SigmaEngine:
                             self._plain_groups[(channel, code)] = self.group(route)
                 return route
         tags = event.get("socflow")
-        logsource = tags.get("logsource") if isinstance(tags, Mapping) else None
-        if isinstance(logsource, Mapping):
+        logsource = tags.get("logsource") if tags.__class__ is dict or isinstance(tags, Mapping) else None
+        if logsource.__class__ is dict or isinstance(logsource, Mapping):
             category = logsource.get("category")
             return (
                 _text_or_none(logsource.get("product")),

@@ -37,6 +37,9 @@ EventRoute = tuple[str | None, str | None, tuple[str, ...]]
 # (product, category, service) of a rule.
 RuleSource = tuple[str | None, str | None, str | None]
 
+# libyaml's safe loader when built (the same documents, parsed 10x as fast): read at every start-up.
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 @dataclass(frozen=True)
 class MappingEntry:
@@ -94,7 +97,7 @@ class FieldMappings:
             raise RuleLoadError("Sigma mapping folder not found", source=str(directory))
         for path in sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")]):
             try:
-                data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+                data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER) or {}  # noqa: S506 - a safe loader
                 for item in data.get("mappings") or ():
                     entries.append(
                         MappingEntry(
