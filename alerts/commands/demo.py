@@ -170,7 +170,7 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
             update={"index_prefix": DEMO_EVENTS, "deadletter_prefix": DEMO_DEADLETTERS})})
     show_timeline(connect(demo.elasticsearch), demo, hits, console)
     if not args.no_report:
-        demo_report(settings, args.report or settings.data_dir / "demo" / "operations-report.html", console)
+        demo_report(settings, args.report or settings.data_dir / "operations-report.html", console)
     _console_invitation(settings, console)  # last: what the analyst does next
     return 0 if hits else 1
 
@@ -219,6 +219,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--keep", action="store_true", help="keep the previous demo spool and alert stream")
     parser.add_argument("--report", type=Path, metavar="FILE",
                         help="where to write the operations report of the scenario's day (.html, .pdf, .json or "
-                        ".csv; default <data-dir>/demo/operations-report.html)")
+                        ".csv; default <data-dir>/operations-report.html of the demo)")
     parser.add_argument("--no-report", action="store_true", help="do not write the operations report")
     parser.set_defaults(handler=handler)
