@@ -62,7 +62,9 @@ def replay(rule_paths: Sequence[Path], event_paths: Sequence[Path], settings: Se
     # The rule set lives as long as the process: the collector's full collections need not
     # re-walk its millions of objects (as in the Flink operator).
     gc.freeze()
-    run = DetectionRun(engine, settings, flush=flush)
+    from detectors.ruleset import sources_version
+
+    run = DetectionRun(engine, settings, flush=flush, ruleset_version=sources_version(list(rule_paths)))
     with tempfile.TemporaryDirectory(prefix="socflow-replay-") as temporary:
         spool_dir = Path(temporary) / "spool"
         if spool:
@@ -131,14 +133,16 @@ def load_rules(rule_paths: Sequence[Path]) -> tuple[SigmaEngine, LoadReport]:
 
 
 def detect(engine: SigmaEngine, batches: Iterable[Sequence[Any]], settings: Settings, *, flush: bool = True,
-           detectors: bool = True, on_batch: Callable[[BatchResult], None] | None = None) -> ReplayResult:
+           detectors: bool = True, on_batch: Callable[[BatchResult], None] | None = None,
+           ruleset_version: str | None = None) -> ReplayResult:
     """The detection core over batches of normalized events, in the order given: Sigma matching,
     correlations and (``detectors``) the anomaly detectors, then suppressions and grouping.
 
     ``socflow replay`` feeds it the batches of the collector, ``socflow hunt`` the events of the
     store; ``on_batch`` sees each batch's result (progress). Memory grows with alerts, not events.
     """
-    run = DetectionRun(engine, settings, flush=flush, detectors=detectors, on_batch=on_batch)
+    run = DetectionRun(engine, settings, flush=flush, detectors=detectors, on_batch=on_batch,
+                       ruleset_version=ruleset_version)
     for batch in batches:
         run.feed(batch)
     return run.finish()
@@ -155,9 +159,10 @@ class DetectionRun:
     """
 
     def __init__(self, engine: SigmaEngine, settings: Settings, *, flush: bool = True, detectors: bool = True,
-                 on_batch: Callable[[BatchResult], None] | None = None) -> None:
+                 on_batch: Callable[[BatchResult], None] | None = None, ruleset_version: str | None = None) -> None:
         from detectors.dedup import Deduplicator, DedupPolicy, Suppressor
         from detectors.flink.job import build_plan  # the same plan the Flink job builds
+        from detectors.ruleset import StampedMatcher, rule_versions
         from detectors.stateful import StatefulEngine, StatefulPlan
 
         self.result = ReplayResult()
@@ -166,10 +171,14 @@ class DetectionRun:
         if not detectors:
             plan = StatefulPlan.build(without_detectors(plan.settings), engine.correlations, engine.rules)
         self.stateful = StatefulEngine(plan)
-        self.suppressor = Suppressor.load(settings.resolve(settings.job.suppressions_path))
+        self.suppressor = Suppressor.load_all(settings.suppression_paths)  # config, then the console's
         self.grouping = Deduplicator(DedupPolicy(window_s=settings.job.dedup_window_s,
                                                  entity_fields=settings.job.dedup_entity_fields))
-        self.processor = BatchProcessor(engine, router=self._feed_stateful)
+        # The versions the Flink job stamps on its detections (rule set, each rule), so that
+        # replay's alerts are the job's, field for field.
+        matcher: Any = engine if ruleset_version is None else StampedMatcher(engine, ruleset_version,
+                                                                            rule_versions(engine))
+        self.processor = BatchProcessor(matcher, router=self._feed_stateful)
         self.batches = 0
 
     def _feed_stateful(self, event: Event, matched: Sequence[RuleInfo]) -> list[tuple[str, dict[str, Any]]]:

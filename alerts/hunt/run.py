@@ -50,6 +50,8 @@ def hunt(client: Elasticsearch, settings: Settings, rule_paths: Sequence[Path], 
     """Run the rules over stored events in ``[start, end]``; see the module docstring."""
     alias = events_alias(settings)
     require_store(client, alias)
+    from detectors.ruleset import sources_version
+
     engine, report = load_rules(rule_paths)
     if detectors:
         query: dict[str, Any] = {"bool": {"filter": [time_range(start, end)]}}
@@ -73,7 +75,8 @@ def hunt(client: Elasticsearch, settings: Settings, rule_paths: Sequence[Path], 
     pages: Generator[list[dict[str, Any]], None, None] = read_pages(
         client, alias, query, page_size=page_size, slices=slices, workers=workers, stats=stats)
     with closing(pages):
-        result = detect(engine, pages, settings, detectors=detectors, on_batch=seen)
+        result = detect(engine, pages, settings, detectors=detectors, on_batch=seen,
+                        ruleset_version=sources_version(list(rule_paths)))
     result.rules_loaded, result.rule_failures = report.loaded, list(report.failures)
     if outcome.first_detection_s is None and result.detections:  # correlations close at the end
         outcome.first_detection_s = clock() - began
