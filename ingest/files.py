@@ -300,6 +300,7 @@ class RecordSource:
         self.signature = entry.get("signature") if entry else None
         self.fid = stable_id("records", path)
         self._iter: Iterator[tuple[int, Any, str]] | None = None
+        self._undecoded = ""
         # Unchanged since it was read to the end: no need to parse it again to skip records.
         self.finished = bool(entry and entry.get("complete") and self.signature == self._stat_signature())
         self.rotated = False
@@ -340,8 +341,13 @@ class RecordSource:
                     position += 1
                     yield position, item, ""
         except ValueError as error:
+            # Keep what could not be read in the dead letter (from the start of the broken line),
+            # so the record is not lost with the reason.
+            at = getattr(error, "pos", 0)
+            self._undecoded = text[text.rfind("\n", 0, at) + 1:]
             position += 1
-            yield position, None, f"JSON export undecodable after record {position - 1}: {error}"
+            yield position, None, (f"JSON export undecodable after record {position - 1} "
+                                   f"({len(self._undecoded.encode())} bytes not read): {error}")
 
     def poll(self, final: bool, budget: int) -> int:
         if self.finished:
@@ -362,7 +368,7 @@ class RecordSource:
                 continue
             source = f"{self.path}#{position}"
             if record is None:
-                emitter.dead(note, source, "", self.fmt)
+                emitter.dead(note, source, self._undecoded, self.fmt)
             elif self.fmt == "winxml":
                 emitter.guarded(_parsed(record), fmt="winxml", source=source, raw="",
                                 source_id=self.fid, position=position, extra=self._file_fields)
@@ -429,22 +435,40 @@ def _kind_of(path: Path, fmt: str) -> str:  # noqa: PLR0911 - first match wins
         return "winxml"  # <Event> elements, one per line or spread over lines: read as a document
     if stripped.startswith(b"[") and stripped[1:].lstrip()[:1] in (b"{", b"]"):
         return "winjson"  # one JSON array of records (not "[12.345] kernel: ..." lines)
-    first, newline, _ = stripped.partition(b"\n")
+    first, newline, rest = stripped.partition(b"\n")
     first = first.strip()
     if first == b"{":
         return "winjson"  # pretty-printed: values span lines
     if first.startswith(b"{") and name.endswith(".json"):
-        # A .json export whose first line is not one object (concatenated or pretty-printed
+        # A .json export whose first two lines are not objects (concatenated or pretty-printed
         # values) is read whole; elsewhere a bad first line is just a bad line, and so is a first
         # line longer than the bytes read (it cannot be judged whole: lines are the safer reading).
         if not newline and len(head) == CHUNK:
             return "auto"
-        try:
-            json.loads(first)
-        except ValueError:
-            return "winjson"
-        return "auto"  # JSON lines: sniffing tells a catalogued JSON format (journald) from plain JSON
+        if _json_object(first) or _json_object(_next_line(rest, cut=len(head) == CHUNK)):
+            # JSON lines (the first one perhaps torn by a crash): sniffing tells a catalogued JSON
+            # format (journald) from plain JSON, and a bad line is one dead letter, not the file.
+            return "auto"
+        return "winjson"
     return "auto"
+
+
+def _json_object(line: bytes) -> bool:
+    if not line.startswith(b"{"):
+        return False
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
+
+
+def _next_line(rest: bytes, *, cut: bool) -> bytes:
+    """The first non-blank line of ``rest`` that the bytes read hold whole (``cut``: the last may not be)."""
+    lines = rest.split(b"\n")
+    for line in lines[:-1] if cut else lines:
+        if line.strip():
+            return line.strip()
+    return b""
 
 
 def expand(paths: Iterable[Path | str]) -> list[Path]:

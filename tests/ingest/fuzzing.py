@@ -1,25 +1,33 @@
-"""Hypothesis strategies shared by the parser fuzz tests: sample lines cut, spliced and salted with
-odd characters, and whole files mixing samples, mutants, random bytes and invalid UTF-8."""
+"""Shared by the parser fuzz tests: hypothesis strategies (sample lines cut, spliced and salted with
+odd characters; whole files mixing samples, mutants, random bytes and invalid UTF-8) and the check
+that the file collector accounts for every line it was given."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from hypothesis import strategies as st
+
+from ingest.files import CHUNK, collect_paths
+from ingest.settings import CollectorSettings
+from ingest.spool import dead_letters, read_batches
 
 ODD = ['"', "{", "}", "[", "(", "<", "\\", "=", ";", ":", ","]
 BAD_UTF8 = [b"\xff", b"\xc3", b"\xe2\x82", b"\xed\xa0\x80"]
 
 
-def mutated(samples: Sequence[str]) -> st.SearchStrategy[str]:
-    """A line of ``samples`` cut, spliced with odd characters or another sample, or random text."""
+def mutated(samples: Sequence[str], *, odd: Sequence[str] = ODD, min_edits: int = 0) -> st.SearchStrategy[str]:
+    """A line of ``samples`` cut, spliced with ``odd`` characters or another sample, or random text."""
 
     @st.composite
     def strategy(draw: st.DrawFn) -> str:
         if draw(st.integers(0, 4)) == 0:
             return draw(st.text(max_size=300))
         line = draw(st.sampled_from(samples))
-        for _ in range(draw(st.integers(0, 4))):
+        for _ in range(draw(st.integers(min_edits, min_edits + 4))):
             position = draw(st.integers(0, len(line)))
             action = draw(st.sampled_from(["cut", "insert", "delete", "splice", "odd"]))
             if action == "cut":
@@ -31,7 +39,7 @@ def mutated(samples: Sequence[str]) -> st.SearchStrategy[str]:
             elif action == "splice":
                 line = line[:position] + draw(st.sampled_from(samples))[position:]
             else:
-                line = line[:position] + draw(st.sampled_from(ODD)) + line[position:]
+                line = line[:position] + draw(st.sampled_from(odd)) + line[position:]
         return line
 
     return strategy()
@@ -53,3 +61,30 @@ def file_lines(draw: st.DrawFn, own: Sequence[str], others: Sequence[str]) -> li
             position = draw(st.integers(0, len(line)))
             lines.append(line[:position] + draw(st.sampled_from(BAD_UTF8)) + line[position:])
     return [line.replace(b"\n", b" ").replace(b"\r", b" ") for line in lines]
+
+
+@dataclass(frozen=True)
+class Collected:
+    """What the file collector made of one fuzzed file."""
+
+    skipped: int
+    events: list[dict[str, Any]]
+    letters: list[dict[str, Any]]
+
+
+def collect_accounting(source: Path, content: bytes, fmt: str) -> Collected:
+    """Collect ``content`` written to ``source`` and check that nothing was lost silently: every
+    non-empty line (a line longer than the read chunk counts as one record per chunk) is an event,
+    a dead letter with its reason and source, or a counted skipped line; every event has a UTC
+    timestamp and an id."""
+    source.write_bytes(content)
+    spool = source.parent / "spool"
+    stats = collect_paths([source], spool, settings=CollectorSettings(), fmt=fmt, progress=False)
+    records = sum(-(-len(line) // CHUNK) for line in content.split(b"\n") if line.strip())
+    events = [event for batch in read_batches(spool) for event in batch]
+    letters = list(dead_letters(spool))
+    assert (len(events), len(letters)) == (stats.events, stats.dead_letters)
+    assert stats.events + stats.dead_letters + stats.skipped == records
+    assert all(letter["reason"] and letter["source"].startswith(str(source)) for letter in letters)
+    assert all(event["@timestamp"].endswith("Z") and event["event"]["id"] for event in events)
+    return Collected(stats.skipped, events, letters)

@@ -12,11 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest.errors import ParseError
-from ingest.files import CHUNK, collect_paths
 from ingest.parsers import PARSERS
-from ingest.settings import CollectorSettings
-from ingest.spool import dead_letters, read_batches
-from tests.ingest.fuzzing import file_lines, mutated
+from tests.ingest.fuzzing import collect_accounting, file_lines, mutated
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "ingest"
 FILES = {"lgsp": "lgsp-apim_metrics.log", "mcu": "mcu-audit.log", "callcenter": "callcenter-audit.jsonl"}
@@ -44,15 +41,4 @@ def test_collector_accounts_for_every_line(tmp_path_factory, data: st.DataObject
     lines = file_lines(data.draw, [s for s in SAMPLES[fmt] if s.strip()], ALL_SAMPLES)
     if data.draw(st.booleans()):
         lines.insert(data.draw(st.integers(0, len(lines))), SAMPLES[fmt][0].encode() + b"x" * (1 << 20))
-    source = directory / FILES[fmt]
-    source.write_bytes(b"\n".join(lines) + b"\n")
-    spool = directory / "spool"
-    stats = collect_paths([source], spool, settings=CollectorSettings(), fmt=fmt if forced else "auto",
-                          progress=False)
-    non_empty = sum(-(-len(line) // CHUNK) for line in source.read_bytes().split(b"\n") if line.strip())
-    events = [event for batch in read_batches(spool) for event in batch]
-    letters = list(dead_letters(spool))
-    assert stats.events + stats.dead_letters + stats.skipped == non_empty
-    assert (len(events), len(letters)) == (stats.events, stats.dead_letters)
-    assert all(letter["reason"] for letter in letters)
-    assert all(event["@timestamp"].endswith("Z") and event["event"]["id"] for event in events)
+    collect_accounting(directory / FILES[fmt], b"\n".join(lines) + b"\n", fmt if forced else "auto")

@@ -88,6 +88,31 @@ def test_windows_json_export(tmp_path: Path) -> None:
     assert collect_paths([DATA / "windows_export.json"], spool, settings=SETTINGS).events == 0
 
 
+def test_json_lines_with_a_torn_first_line_lose_only_that_line(tmp_path: Path) -> None:
+    # Found by the fuzz tests: a .json file of JSON lines whose first line a crash tore was read as
+    # one JSON document, and the whole file became one dead letter with nothing in it.
+    lines = [line for line in (DATA / "journald.json").read_text(encoding="utf-8").splitlines() if line.strip()]
+    torn = next(line for line in lines if "torn" in line)
+    whole = [line for line in lines if "torn" not in line][:2]
+    source = tmp_path / "journal.json"
+    source.write_text("\n".join([torn, *whole]) + "\n", encoding="utf-8")
+    spool = tmp_path / "spool"
+    stats = collect_paths([source], spool, settings=SETTINGS)
+    assert (stats.events, stats.dead_letters) == (2, 1)
+    assert next(dead_letters(spool))["raw"] == torn
+
+
+def test_a_json_export_broken_midway_keeps_the_rest_in_its_dead_letter(tmp_path: Path) -> None:
+    source = tmp_path / "export.json"
+    good = '{"EventID": 4625, "Channel": "Security", "Computer": "ws1",\n "TimeCreated": "2026-11-20T08:15:42Z"}'
+    source.write_text(good + '\n{"EventID": 4624,\n "Channel": "Security", oops}\n', encoding="utf-8")
+    spool = tmp_path / "spool"
+    stats = collect_paths([source], spool, settings=SETTINGS)
+    assert stats.dead_letters >= 1
+    letter = list(dead_letters(spool))[-1]
+    assert "bytes not read" in letter["reason"] and "oops" in letter["raw"]
+
+
 def test_evtx_directory(tmp_path: Path, corpora: Path) -> None:
     folder = corpora / "evtx-attack-samples" / "Defense Evasion"
     if not folder.is_dir():

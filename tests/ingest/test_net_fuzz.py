@@ -15,12 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest.errors import ParseError, SkippedLineError
-from ingest.files import collect_paths
 from ingest.parsers import PARSERS, fortigate, iis
 from ingest.parsers import syslog as syslog_parser
 from ingest.parsers.linux import enrich_program
-from ingest.settings import CollectorSettings
-from ingest.spool import dead_letters, read_batches
+from tests.ingest.fuzzing import collect_accounting, mutated
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "ingest" / "net"
 FORMATS = ("fortigate", "asa", "cef", "filterlog", "netfilter", "squid", "iis")
@@ -31,32 +29,12 @@ ODD = ('"', "\\", "|", "=", "\t", ",", "%ASA-", "#Fields: x", "\udcff", "CEF:0|"
 FEW = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-@st.composite
-def mutated_lines(draw: st.DrawFn) -> str:
-    """A sample line cut, spliced with odd characters (quotes, pipes, escapes, '='), or random text."""
-    if draw(st.integers(0, 4)) == 0:
-        return draw(st.text(max_size=300))
-    line = draw(st.sampled_from(SAMPLES))
-    for _ in range(draw(st.integers(1, 5))):
-        position = draw(st.integers(0, len(line)))
-        action = draw(st.sampled_from(["cut", "insert", "delete", "odd"]))
-        if action == "cut":
-            line = line[:position]
-        elif action == "insert":
-            line = line[:position] + draw(st.text(max_size=8)) + line[position:]
-        elif action == "odd":
-            line = line[:position] + draw(st.sampled_from(ODD)) + line[position:]
-        else:
-            line = line[:position] + line[position + draw(st.integers(1, 10)):]
-    return line
-
-
 def _serializable(event: object) -> None:
     json.dumps(event)
 
 
 @FUZZ
-@given(line=mutated_lines(), fmt=st.sampled_from(FORMATS))
+@given(line=mutated(SAMPLES, odd=ODD, min_edits=1), fmt=st.sampled_from(FORMATS))
 def test_parsers_raise_only_parse_errors(line: str, fmt: str) -> None:
     try:
         _, event = PARSERS[fmt](line, source="fuzz", hint="")
@@ -71,7 +49,7 @@ def test_parsers_raise_only_parse_errors(line: str, fmt: str) -> None:
 
 
 @FUZZ
-@given(line=mutated_lines(), pri=st.sampled_from(["<134>", "<4>", "<166>", "<189>", ""]))
+@given(line=mutated(SAMPLES, odd=ODD, min_edits=1), pri=st.sampled_from(["<134>", "<4>", "<166>", "<189>", ""]))
 def test_syslog_hooks_raise_only_parse_errors(line: str, pri: str) -> None:
     text = pri + line
     try:
@@ -86,21 +64,12 @@ def test_syslog_hooks_raise_only_parse_errors(line: str, pri: str) -> None:
 
 
 def _collect(directory: Path, content: bytes, fmt: str) -> tuple[int, list[dict], list[dict]]:
-    source = directory / "input.log"
-    source.write_bytes(content)
-    spool = directory / "spool"
-    stats = collect_paths([source], spool, settings=CollectorSettings(), fmt=fmt, progress=False)
-    non_empty = sum(1 for line in content.split(b"\n") if line.strip())
-    events = [event for batch in read_batches(spool) for event in batch]
-    letters = list(dead_letters(spool))
-    assert (len(events), len(letters)) == (stats.events, stats.dead_letters)
-    assert stats.events + stats.dead_letters + stats.skipped == non_empty  # nothing lost silently
-    assert all(letter["reason"] and letter["source"].startswith(str(source)) for letter in letters)
-    return stats.skipped, events, letters
+    found = collect_accounting(directory / "input.log", content, fmt)
+    return found.skipped, found.events, found.letters
 
 
 LINES = st.one_of(
-    mutated_lines().map(lambda text: text.encode("utf-8", "surrogatepass")),
+    mutated(SAMPLES, odd=ODD, min_edits=1).map(lambda text: text.encode("utf-8", "surrogatepass")),
     st.binary(max_size=300),  # random bytes, invalid UTF-8 among them
     st.sampled_from(SAMPLES).map(lambda text: text.encode()[: len(text) // 2] + b"\xff\xfe\xc3"),
 )
