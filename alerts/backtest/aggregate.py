@@ -127,15 +127,16 @@ class Aggregator:
         state.nodes.add(_text(get_field(event, "socflow.node.id"), "unknown"))
         state.agencies.add(_text(get_field(event, "socflow.node.agency"), "unknown"))
         state.hosts.add(_host(detection, event))
+        shown: dict[str, list[str]] = {}
         for name, values in self.values_of(state.spec, detection).items():
             tally = state.fields.get(name)
             if tally is not None:
-                for value in values:
-                    for text in scalars(value):
-                        tally.add(text)
+                shown[name] = [text for value in values for text in scalars(value)]
+                for text in shown[name]:
+                    tally.add(text)
         sample: dict[str, Any] | None = None
         if len(state.samples) < self.samples:
-            sample = _sample(detection, key)
+            sample = _sample(detection, key, shown)
             state.samples.append(sample)
         partner_id = self.partner.get(detection.rule.id)
         if partner_id is not None:
@@ -143,7 +144,7 @@ class Aggregator:
             if key in partner.keys:
                 partner.pending.pop(key, None)
             elif len(state.pending) < PENDING:
-                state.pending[key] = sample or _sample(detection, key)
+                state.pending[key] = sample or _sample(detection, key, shown)
 
     def result(self, *, source: str, start: str | None = None, end: str | None = None, events_read: int = 0,
                candidates: int | None = None, dead_letters: int = 0,
@@ -183,13 +184,14 @@ def _host(detection: Detection, event: Mapping[str, Any]) -> str:
     return _text(get_field(event, "host.name"), "") or _text(detection.group.get("host.name"), "-")
 
 
-def _sample(detection: Detection, key: str) -> dict[str, Any]:
-    """A hit as shown: its time, event id(s) and the (last) event it fired on, as stored."""
+def _sample(detection: Detection, key: str, fields: Mapping[str, list[str]]) -> dict[str, Any]:
+    """A hit as shown: its time, event id(s), the values of the rule's fields and the (last)
+    event it fired on, as stored."""
     event = detection.events[-1] if detection.events else {}
     ids = list(detection.event_ids)
     sample: dict[str, Any] = {"time": detection.timestamp, "event_id": key if len(ids) == 1 else None,
                               "node": _text(get_field(event, "socflow.node.id"), "unknown"),
-                              "host": _host(detection, event), "event": event}
+                              "host": _host(detection, event), "fields": dict(fields), "event": event}
     if len(ids) != 1:
         sample["event_ids"] = ids[:MAX_SAMPLE_IDS]
         sample["events"] = len(ids)

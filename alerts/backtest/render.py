@@ -68,27 +68,36 @@ def _print_rule(rule: RuleReport, out: Console) -> None:
     out.print(Text(safe(f"{title}: {rule.spec.role} {rule.spec.pair or rule.spec.id}, {rule.spec.path}", 1000)))
     if not rule.hits:
         return
-    out.print(table(f"{title}: per day", ("day", "hits"), rule.days))
+    out.print(table("hits per day", ("day", "hits"), rule.days))
     where = [*_top_rows("node", rule.nodes), *_top_rows("agency", rule.agencies), *_top_rows("host", rule.hosts)]
-    out.print(table(f"{rule.spec.title}: where", ("by", "value", "hits"), where))
+    out.print(table("where", ("by", "value", "hits"), where))
     values = [row for name, top in rule.fields.items() for row in _top_rows(name, top)]
     if values:
-        out.print(table(f"{rule.spec.title}: top values of its fields", ("field", "value", "hits"), values))
-    _print_samples(f"{rule.spec.title}: samples", rule.samples, out)
+        out.print(table("top values of the rule's fields", ("field", "value", "hits"), values))
+    _print_samples("samples", rule.samples, out)
 
 
 def _print_samples(title: str, samples: Sequence[dict[str, Any]], out: Console) -> None:
     if samples:
-        out.print(table(title, ("time", "event id", "node", "host", "event"),
+        out.print(table(title, ("time", "event id", "node", "host", "values of the rule's fields"),
                         ([s["time"], s.get("event_id") or f"{s.get('events', 0)} events", s["node"], s["host"],
-                          summary_line(s["event"], 100)] for s in samples)))
+                          _shown_fields(s)] for s in samples)))
+
+
+def _shown_fields(sample: dict[str, Any]) -> str:
+    """``field=value`` of a sample (a correlation: its group), or the start of its event."""
+    pairs = [f"{name}={value}" for name, values in (sample.get("fields") or {}).items() for value in values]
+    pairs += [f"{name}={value}" for name, value in (sample.get("group") or {}).items()]
+    return "; ".join(pairs) if pairs else summary_line(sample["event"], 100)
 
 
 def _print_diff(diff: BaselineDiff, out: Console) -> None:
-    out.print(table(f"baseline: {diff.title}", ("old hits", "new hits", "unchanged", "added", "removed", "old file"),
-                    [(diff.old_hits, diff.new_hits, diff.unchanged, diff.added, diff.removed, diff.old_path)]))
-    _print_samples(f"{diff.title}: added (only the new version)", diff.added_samples, out)
-    _print_samples(f"{diff.title}: removed (only the old version)", diff.removed_samples, out)
+    out.print()
+    out.print(Text(safe(f"baseline of {diff.title}: {diff.old_path}", 1000)))
+    out.print(table("old and new version", ("old hits", "new hits", "unchanged", "added", "removed"),
+                    [(diff.old_hits, diff.new_hits, diff.unchanged, diff.added, diff.removed)]))
+    _print_samples("added: only the new version hits", diff.added_samples, out)
+    _print_samples("removed: only the old version hits", diff.removed_samples, out)
 
 
 # ------------------------------------------------------------------ HTML
