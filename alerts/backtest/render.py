@@ -86,8 +86,10 @@ def _print_samples(title: str, samples: Sequence[dict[str, Any]], out: Console) 
 
 def _shown_fields(sample: dict[str, Any]) -> str:
     """``field=value`` of a sample (a correlation: its group), or the start of its event."""
-    pairs = [f"{name}={value}" for name, values in (sample.get("fields") or {}).items() for value in values]
-    pairs += [f"{name}={value}" for name, value in (sample.get("group") or {}).items()]
+    if sample.get("group"):  # a correlation's fields are its group-by fields
+        pairs = [f"{name}={value}" for name, value in sample["group"].items()]
+    else:
+        pairs = [f"{name}={value}" for name, values in (sample.get("fields") or {}).items() for value in values]
     return "; ".join(pairs) if pairs else summary_line(sample["event"], 100)
 
 
@@ -125,10 +127,16 @@ def chart(result: BacktestResult) -> str | None:
 
     figure, axes = plt.subplots(figsize=(7.5, 2.8))
     width = 0.85 / len(reports)
+    # A baseline takes its candidate's colour, hatched.
+    palette = plt.get_cmap("tab10").colors
+    colours = {rule.spec.id: palette[index % len(palette)]
+               for index, rule in enumerate(r for r in result.rules if r.spec.role == "candidate")}
     for index, rule in enumerate(reports):
         counts = dict(rule.days)
+        baseline = rule.spec.role == "baseline"
         axes.bar([position + index * width for position in range(len(days))], [counts.get(day, 0) for day in days],
-                 width=width, label=safe(rule.spec.title, 60), hatch="//" if rule.spec.role == "baseline" else None)
+                 width=width, label=safe(rule.spec.title, 60), hatch="//" if baseline else None,
+                 color=colours.get(rule.spec.pair if baseline else rule.spec.id), edgecolor="white" if baseline else None)
     step = max(1, len(days) // 12)
     axes.set_xticks([position + 0.425 - width / 2 for position in range(len(days))][::step], days[::step],
                     rotation=30, ha="right")
