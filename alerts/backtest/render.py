@@ -136,7 +136,8 @@ def chart(result: BacktestResult) -> str | None:
         baseline = rule.spec.role == "baseline"
         axes.bar([position + index * width for position in range(len(days))], [counts.get(day, 0) for day in days],
                  width=width, label=safe(rule.spec.title, 60), hatch="//" if baseline else None,
-                 color=colours.get(rule.spec.pair if baseline else rule.spec.id), edgecolor="white" if baseline else None)
+                 color=colours.get(rule.spec.pair if baseline else rule.spec.id),
+                 edgecolor="white" if baseline else None)
     step = max(1, len(days) // 12)
     axes.set_xticks([position + 0.425 - width / 2 for position in range(len(days))][::step], days[::step],
                     rotation=30, ha="right")
