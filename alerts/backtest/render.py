@@ -128,7 +128,7 @@ def chart(result: BacktestResult) -> str | None:
     figure, axes = plt.subplots(figsize=(7.5, 2.8))
     width = 0.85 / len(reports)
     # A baseline takes its candidate's colour, hatched.
-    palette = plt.get_cmap("tab10").colors
+    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     colours = {rule.spec.id: palette[index % len(palette)]
                for index, rule in enumerate(r for r in result.rules if r.spec.role == "candidate")}
     for index, rule in enumerate(reports):
