@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -54,8 +52,10 @@ def handler(args: argparse.Namespace, settings: Settings, *, now: datetime | Non
         from alerts.indexer import connect
 
         client = connect(settings.elasticsearch)
+    from alerts.commands.hunt import _progress  # the hunt's bar: events read of those pre-selected
+
     show = not args.no_progress and sys.stderr.isatty()
-    with _progress(show and not args.events) as (on_total, on_batch):
+    with _progress(show and not args.events, "backtest") as (on_total, on_batch):
         result = backtest(settings, args.rules, start=start, end=end, events=args.events or (), client=client,
                           baselines=args.baseline or (), supporting=args.with_rules or (),
                           options=Options(samples=args.samples, top=args.top), on_total=on_total,
@@ -89,32 +89,6 @@ def _write(result: Any, fmt: str, args: argparse.Namespace) -> None:
         args.output.write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
-
-
-@contextmanager
-def _progress(show: bool) -> Iterator[tuple[Callable[[int], None] | None, Callable[[int, int], None] | None]]:
-    """A rich progress bar on stderr: events read of those the store pre-selected, hits so far."""
-    if not show:
-        yield None, None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from alerts.hunt.display import console
-
-    with Progress(TextColumn("backtest"), BarColumn(), MofNCompleteColumn(), TextColumn("events"),
-                  TextColumn("{task.fields[hits]} hits"), TimeRemainingColumn(),
-                  console=console(stderr=True), transient=True) as bar:
-        task = bar.add_task("backtest", total=None, hits=0)
-        hits = [0]
-
-        def on_total(total: int) -> None:
-            bar.update(task, total=total)
-
-        def on_batch(events: int, detections: int) -> None:
-            hits[0] += detections
-            bar.update(task, advance=events, hits=hits[0])
-
-        yield on_total, on_batch
 
 
 def register_action(commands: argparse._SubParsersAction) -> None:
