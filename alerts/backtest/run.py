@@ -247,7 +247,12 @@ def backtest(settings: Settings, rules: Sequence[Path], *, start: datetime | Non
                 raise BacktestError(f"two baselines for rule {partner}", source=str(baseline))
             copies.append(copy)
             pairs[new_id] = partner
-        engine, report = load_rules([*rules, *supporting, *copies])
+        if copies:  # not through the rule-set cache: its key holds the copies' temporary paths
+            from detectors.sigma import SigmaEngine
+
+            engine, report = SigmaEngine.load([*rules, *supporting, *copies], config_dir=REPO_ROOT / "config")
+        else:
+            engine, report = load_rules([*rules, *supporting])
         failed = [failure for failure in report.failures
                   if failure.rule_id in candidates or failure.rule_id in pairs
                   or any(Path(failure.path) == Path(path) or Path(path) in Path(failure.path).parents
