@@ -79,15 +79,17 @@ def _entity(document: dict[str, Any]) -> str:
 
 
 @contextmanager
-def _progress(show: bool) -> Iterator[tuple[Callable[[int], None] | None, Callable[[int, int], None] | None]]:
-    """A rich progress bar on stderr (events scanned of the candidates counted), or nothing."""
+def _progress(show: bool, label: str = "hunting"
+              ) -> Iterator[tuple[Callable[[int], None] | None, Callable[[int, int], None] | None]]:
+    """A rich progress bar on stderr (events scanned of the candidates counted), or nothing.
+    Also ``socflow rules backtest``'s (``label``)."""
     if not show:
         with nullcontext():
             yield None, None
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    with Progress(TextColumn("hunting"), BarColumn(), MofNCompleteColumn(), TextColumn("events"),
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("events"),
                   TextColumn("{task.fields[matches]} matches"), TimeRemainingColumn(),
                   console=console(stderr=True), transient=True) as bar:
         task = bar.add_task("hunt", total=None, matches=0)

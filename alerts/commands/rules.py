@@ -15,7 +15,8 @@ enabled rules; ``--by-source`` weighs it by what the event store has seen.
 ``socflow rules import RELEASE`` takes a SigmaHQ release (zip or folder) into the versioned
 rule store under ``<data-dir>/rules`` and prints what changed; ``socflow rules tune ...`` adds
 local filters, level overrides and disabled rules, re-applied to every release;
-``socflow rules releases`` lists the store.
+``socflow rules releases`` lists the store. ``socflow rules backtest RULE...`` runs candidate
+rules over stored events and reports their hits (``alerts.commands.rules_backtest``).
 
 Reports go to a rich table on a terminal and to plain tab-separated lines otherwise (or JSON
 with ``--format json``). Every string shown came from a rule or an event file: it is printed
@@ -114,6 +115,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     coverage.set_defaults(handler=coverage_handler)
     _register_store_commands(commands)
     _register_publish(commands)
+    from alerts.commands.rules_backtest import register_action
+
+    register_action(commands)
 
 
 def _rule_set_arguments(parser: argparse.ArgumentParser, *, formats: bool) -> None:
