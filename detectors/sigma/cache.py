@@ -26,6 +26,7 @@ report); routes compile their rules on first use, as they do after a load from f
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import logging
@@ -50,6 +51,8 @@ LOGGER = logging.getLogger(__name__)
 FORMAT = 1  # bump when the pickled state's shape changes
 ENV_DIR = "SOCFLOW_CACHE_DIR"
 ENV_SWITCH = "SOCFLOW_RULESET_CACHE"
+KEEP = 16  # cache files kept, most recently used first: each is 1-50 MB, and a rule set edited
+# many times (or loaded from temporary copies, as tests do) would otherwise leave one per version
 PACKAGE_DIR = Path(__file__).resolve().parent
 # Code whose change changes what a load produces, besides this package's own sources.
 CODE_FILES = (PACKAGE_DIR.parent / "model.py", PACKAGE_DIR.parents[1] / "ingest" / "logsource.py")
@@ -152,7 +155,22 @@ def _write(path: Path, state: dict[str, Any]) -> str:
             raise
     except (OSError, pickle.PicklingError, TypeError, AttributeError, RecursionError) as error:
         return f"not written: {type(error).__name__}: {error}"
+    prune(path.parent, keep=KEEP)
     return ""
+
+
+def prune(directory: Path, *, keep: int) -> list[Path]:
+    """Delete all but the ``keep`` most recently used cache files (a hit touches its file)."""
+    try:
+        files = sorted(directory.glob("*.pickle"), key=lambda item: item.stat().st_mtime, reverse=True)
+    except OSError:
+        return []
+    removed = []
+    for stale in files[keep:]:
+        with contextlib.suppress(OSError):  # another process pruned it, or it is not ours to remove
+            stale.unlink()
+            removed.append(stale)
+    return removed
 
 
 def load_engine(paths: list[Path] | tuple[Path, ...], *, config_dir: Path | None = None, indexed: bool = True,
@@ -184,6 +202,8 @@ def load_engine(paths: list[Path] | tuple[Path, ...], *, config_dir: Path | None
         if enabled:
             gc.enable()
     if state is not None:
+        with contextlib.suppress(OSError):
+            os.utime(path)  # most recently used: the last to be pruned
         log_event(LOGGER, "ruleset_cache_hit", path=str(path), rules=len(loaded))
         return engine, state["report"], CacheOutcome("hit", path)
     engine, report = SigmaEngine.load(rule_paths, config_dir=config, indexed=indexed)

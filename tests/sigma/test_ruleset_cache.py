@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from detectors.sigma import SigmaEngine
-from detectors.sigma.cache import cache_root, load_engine, ruleset_digest
+from detectors.sigma.cache import KEEP, cache_root, load_engine, ruleset_digest
 from tests.sigma.conftest import CONFIG_DIR, REPO_ROOT
 
 ENCODED = {
@@ -116,3 +116,18 @@ def test_the_cache_can_be_turned_off(rules: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("SOCFLOW_RULESET_CACHE", "0")
     _, _, outcome = load_engine([rules], config_dir=CONFIG_DIR)
     assert outcome.state == "off" and not _cache_files()
+
+
+def test_the_cache_keeps_only_the_most_recently_used_files(rules: Path) -> None:
+    root = cache_root()
+    root.mkdir(parents=True, mode=0o700)
+    for number in range(KEEP + 5):  # stale entries of older rule-set versions, oldest first
+        stale = root / f"{number:064x}.pickle"
+        stale.write_bytes(b"old")
+        os.utime(stale, (1_000_000 + number, 1_000_000 + number))
+    newest_stale = root / f"{KEEP + 4:064x}.pickle"
+    _, _, outcome = load_engine([rules])
+    assert outcome.state == "miss" and outcome.path is not None
+    kept = set(root.glob("*.pickle"))
+    assert len(kept) == KEEP and outcome.path in kept and newest_stale in kept
+    assert not (root / f"{0:064x}.pickle").exists()
