@@ -47,6 +47,7 @@ ROUTER_MODULES = (
     "alerts.web.pages",
     "alerts.api.triage",
     "alerts.web.triage_pages",
+    "alerts.api.report_routes",
 )
 
 CONTENT_SECURITY_POLICY = (

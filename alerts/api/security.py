@@ -8,7 +8,10 @@ route without one); each returns the current ``User`` (``.name``, ``.role``):
 - ``require_read``: every role (pages and GET API routes);
 - ``require_triage``: analyst, admin (triage actions, incidents);
 - ``require_admin``: admin (suppressions, users);
-- ``require_audit``: auditor, admin (the audit trail).
+- ``require_audit``: auditor, admin (the audit trail);
+- ``require_issue``: auditor, admin (issuing a report: the one change an auditor may make; it
+  adds an archive entry and an audit record and changes no alert, incident, rule, suppression
+  or user; ``AUDITOR_MAY_CHANGE`` names it for the route-table test).
 
 A request authenticates with a session cookie (the browser) or ``Authorization: Bearer <API
 token>`` (scripts). A cookie session must send its CSRF token on every POST/PUT/PATCH/DELETE,
@@ -107,18 +110,27 @@ async def require_audit(user: Annotated[User, Depends(authenticate)]) -> User:
     return _allow(user, (AUDITOR, ADMIN), "read the audit trail")
 
 
+async def require_issue(user: Annotated[User, Depends(authenticate)]) -> User:
+    """Auditors and admins: issuing a report into the archive (audited as ``report.issue``)."""
+    return _allow(user, (AUDITOR, ADMIN), "issue reports")
+
+
 # Which roles each dependency lets through: the route-table test's source of truth.
 ROLE_DEPENDENCIES = {
     require_read: frozenset(ROLES),
     require_triage: frozenset({ANALYST, ADMIN}),
     require_admin: frozenset({ADMIN}),
     require_audit: frozenset({AUDITOR, ADMIN}),
+    require_issue: frozenset({AUDITOR, ADMIN}),
 }
+# The only dependencies under which an auditor may POST: none of them changes security state.
+AUDITOR_MAY_CHANGE = frozenset({require_issue})
 
 ReadUser = Annotated[User, Depends(require_read)]
 TriageUser = Annotated[User, Depends(require_triage)]
 AdminUser = Annotated[User, Depends(require_admin)]
 AuditUser = Annotated[User, Depends(require_audit)]
+IssueUser = Annotated[User, Depends(require_issue)]
 
 
 def client_address(request: Request) -> str:

@@ -27,11 +27,9 @@ def _moment(text: str) -> datetime:
 
 def report_handler(args: argparse.Namespace, settings: Settings) -> int:
     from alerts.indexer import connect
-    from alerts.reports.archive import audit_trail, issue
+    from alerts.reports.archive import audit_trail
     from alerts.reports.period import parse_period
-    from alerts.reports.scope import Inventory
-    from alerts.reports.service import Request, make_report, render
-    from ingest.normalize import resolve_config_path
+    from alerts.reports.service import Request, archive_report, make_report, render
 
     now = args.now or datetime.now(UTC)
     if args.kind == "incident" and not (args.period or args.start or args.end):
@@ -55,10 +53,9 @@ def report_handler(args: argparse.Namespace, settings: Settings) -> int:
         if section["status"] != "ok":
             print(f"  {name}: {section['status']}{': ' + section['reason'] if section.get('reason') else ''}")
     if args.issue:
-        inventory = Inventory.load(resolve_config_path(settings.collector.assets_path))
         trail = audit_trail(client, settings.reports.audit_index, settings.data_dir / "audit" / "chain-head")
-        entry = issue(settings.data_dir / "reports", report, {args.format: data}, inventory=inventory.snapshot(),
-                      now=now, actor=args.actor or getpass.getuser(), audit=trail)
+        entry = archive_report(settings, client, report, {args.format: data}, now=now,
+                               actor=args.actor or getpass.getuser(), audit=trail)
         print(f"  issued: {entry['id']} sha256 {entry['files'][args.format]['sha256']}"
               + ("" if trail else " (no hash-chained audit trail in this build: digest kept in the archive index)"))
     return 0

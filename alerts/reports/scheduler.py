@@ -7,15 +7,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from alerts.reports.archive import audit_trail, issue, list_reports
+from alerts.reports.archive import list_reports
 from alerts.reports.period import last_complete
-from alerts.reports.scope import Inventory
-from alerts.reports.service import Request, make_report, render
+from alerts.reports.service import Request, issue_report
 from ingest.logs import log_event
-from ingest.normalize import resolve_config_path
 
 if TYPE_CHECKING:
     from alerts.reports.settings import ScheduleEntry
@@ -39,15 +36,11 @@ def due(settings: Settings, now: datetime) -> list[tuple[ScheduleEntry, Any]]:
 def run_due(settings: Settings, client: Any, now: datetime, *, actor: str = "socflow-scheduler",
             on_issue: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """Issue every due report; return the archive entries written."""
-    inventory = Inventory.load(resolve_config_path(settings.collector.assets_path))
-    root: Path = settings.data_dir / "reports"
     written = []
     for entry, period in due(settings, now):
         scope = None if entry.scope == "province" else entry.scope.replace(":", " ")
-        report = make_report(settings, client, Request(entry.kind, period, scope, entry.lang), now=now)
-        files = {fmt: render(report, fmt) for fmt in entry.formats}
-        trail = audit_trail(client, settings.reports.audit_index, settings.data_dir / "audit" / "chain-head")
-        archived = issue(root, report, files, inventory=inventory.snapshot(), now=now, actor=actor, audit=trail)
+        _, archived = issue_report(settings, client, Request(entry.kind, period, scope, entry.lang), entry.formats,
+                                   now=now, actor=actor)
         log_event(LOGGER, "report_issued", kind=entry.kind, period=period.label, scope=entry.scope,
                   id=archived["id"])
         written.append(archived)

@@ -1,5 +1,7 @@
 """The one way to make a report, for the CLI, the scheduler and the console: settings and a
-client in, the report's data model out; then its bytes in a format."""
+client in, the report's data model out; then its bytes in a format; ``issue_report`` also
+archives it with its digests (``archive_report``: an already made report, as ``socflow report
+--issue`` has one)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import yaml
 from elasticsearch import Elasticsearch
 
 from alerts.reports import ReportError
-from alerts.reports.archive import previous_inventory
+from alerts.reports.archive import audit_trail, issue, previous_inventory
 from alerts.reports.build import build_report, canonical_json
 from alerts.reports.period import Period
 from alerts.reports.scope import Inventory, parse_scope
@@ -87,3 +89,30 @@ def render(report: dict[str, Any], fmt: str) -> bytes:
 
         return html_to_pdf(html)
     raise ReportError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+
+
+def archive_report(settings: Settings, client: Elasticsearch | None, report: dict[str, Any], files: dict[str, bytes],
+                   *, now: datetime, actor: str, audit: Any = None, source_ip: str | None = None) -> dict[str, Any]:
+    """Archive ``files`` (format -> bytes) of ``report`` under ``<data-dir>/reports`` with their SHA-256s,
+    recorded in ``audit`` (default: the trail of ``reports.audit_index``); the archive's entry."""
+    inventory = Inventory.load(resolve_config_path(settings.collector.assets_path))
+    trail = audit if audit is not None else audit_trail(client, settings.reports.audit_index,
+                                                        settings.data_dir / "audit" / "chain-head")
+    return issue(settings.data_dir / "reports", report, files, inventory=inventory.snapshot(), now=now, actor=actor,
+                 audit=trail, source_ip=source_ip)
+
+
+def issue_report(settings: Settings, client: Elasticsearch | None, request: Request, formats: tuple[str, ...], *,
+                 now: datetime, actor: str, audit: Any = None,
+                 source_ip: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Make, render in each of ``formats`` and archive a report: (the report, its archive entry).
+
+    What the scheduler and the console's "generate" run; ``socflow report --issue`` is the same
+    ``make_report`` + ``render`` + ``archive_report``."""
+    unknown = [fmt for fmt in formats if fmt not in FORMATS]
+    if unknown or not formats:
+        raise ReportError(f"unknown format {', '.join(unknown) or '(none)'}; one or more of {', '.join(FORMATS)}")
+    report = make_report(settings, client, request, now=now)
+    files = {fmt: render(report, fmt) for fmt in formats}
+    entry = archive_report(settings, client, report, files, now=now, actor=actor, audit=audit, source_ip=source_ip)
+    return report, entry

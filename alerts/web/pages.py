@@ -25,7 +25,7 @@ router = APIRouter(include_in_schema=False)
 ROLE_TEXT = {
     "analyst": "you triage alerts and manage incidents.",
     "admin": "you triage alerts, manage incidents, suppressions and users.",
-    "auditor": "you can read everything, including the audit trail, and change nothing.",
+    "auditor": "you can read everything, including the audit trail, and change nothing; you can issue reports.",
 }
 
 

@@ -33,6 +33,7 @@ NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("/incidents", "Incidents", ALL),
     ("/suppressions", "Suppressions", ALL),
     ("/audit", "Audit trail", ("auditor", "admin")),
+    ("/reports", "Reports", ALL),
     ("/admin/users", "Users", ("admin",)),
 ]
 
