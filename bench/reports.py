@@ -115,6 +115,8 @@ def main() -> int:
             seconds = load(client, settings, year, inventory)
             print(f"load: {args.alerts:,} alerts in {seconds:.1f} s ({args.alerts / seconds:,.0f}/s)")
         count = client.count(index=settings.elasticsearch.index_prefix)["count"]
+        if args.runs == 0:
+            return 0
         period = named_period(settings.reports, "yearly:2026")
         request = Request("periodic", period, None, "vi")
         best, best_html, peak = float("inf"), float("inf"), 0
@@ -158,7 +160,8 @@ def main() -> int:
         client.close()
         if stack is not None:
             elasticsearch.stop(stack)
-            elasticsearch.remove_data(stack)
+            if not args.keep:
+                elasticsearch.remove_data(stack)
     return 0
 
 

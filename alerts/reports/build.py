@@ -79,7 +79,9 @@ def notes(ctx: Context, kind: str) -> list[str]:
                      "were NOT confirmed against the official text of Circular 12/2022: check them before filing.")
     if kind != "incident":
         found.append("Time to close is computed over 5-minute slots (no scripts in Elasticsearch); time to "
-                     "acknowledge is not available until triage indexes the acknowledgement time.")
+                     "acknowledge from the first-response duration triage stores (socflow.triage.ack_seconds), to "
+                     "the minute. Alerts never acknowledged are counted in the open backlog, not in the "
+                     "percentiles.")
     return found
 
 

@@ -1,13 +1,16 @@
-"""Response: time to close (median and p90 by level and by security level), the open backlog and
-its age, and the incidents with how many were reported within the deadline.
+"""Response: time to acknowledge and to close (median and p90 by level and by security level),
+the open backlog and its age, and the incidents with how many were reported within the deadline.
 
 Elasticsearch's percentiles cannot take the difference of two fields without a script, and
-socflow uses no scripts; so one composite aggregation groups the closed alerts by level,
-security level, and the 5-minute slots they were raised and closed in, and the percentiles are
-taken over those weighted slots (to 5 minutes). Time to acknowledge: triage keeps the moment of
-acknowledgement only in its unindexed history and in the audit trail, where it can be joined
-to an alert one by one only, so it is reported as not available until triage indexes it.
-Incidents (``socflow-incidents``, a few a month) are read whole.
+socflow uses no scripts. Time to close: one composite aggregation groups the closed alerts by
+level, security level, and the 5-minute slots they were raised and closed in, and the
+percentiles are taken over those weighted slots (to 5 minutes). Time to acknowledge: triage
+stores the first response's duration when it stamps it (``socflow.triage.ack_seconds``, whole
+seconds from the alert's ``@timestamp``), so one composite aggregation counts the alerts per
+level, security level and minute of that duration, and the nearest-rank percentiles are taken
+over the minutes (to 1 minute; not Elasticsearch's ``percentiles``, whose t-digest estimates
+would not agree exactly with the audit trail). Alerts never acknowledged are in the backlog,
+not in the percentiles. Incidents (``socflow-incidents``, a few a month) are read whole.
 """
 
 from __future__ import annotations
@@ -32,6 +35,14 @@ from alerts.reports.sections.base import (
 
 SLOT = "5m"
 SLOT_MS = 5 * 60 * 1000
+ACK_RESOLUTION_S = 60
+ACK_NOTES = (
+    "Time to acknowledge counts from the alert's time to its first response: acknowledged, or "
+    "straight to investigating or closed (socflow.triage.acknowledged_at, stamped once by triage).",
+    "Alerts never acknowledged are counted in the open backlog (never_acknowledged), not in the percentiles.",
+    "Alerts first answered before triage stamped the first response have no socflow.triage.ack_seconds "
+    "and are left out of the percentiles (the audit trail has their actions).",
+)
 AGE_RANGES = (("under_1d", 1), ("1d_7d", 7), ("7d_30d", 30))
 
 
@@ -46,6 +57,16 @@ def close_body(ctx: Context) -> dict[str, Any]:
                 {"closed": {"date_histogram": {"field": "socflow.triage.closed_at", **histogram}}}]}}}}
 
 
+def ack_body(ctx: Context) -> dict[str, Any]:
+    return {"size": 0, "query": {"bool": {"filter": [*ctx.period_filter(),
+                                                     {"exists": {"field": "socflow.triage.ack_seconds"}}]}},
+            "aggs": {"durations": {"composite": {"size": 10_000, "sources": [
+                {"level": {"terms": {"field": "rule.level"}}},
+                {"security_level": {"terms": {"field": "socflow.node.security_level", "missing_bucket": True}}},
+                {"seconds": {"histogram": {"field": "socflow.triage.ack_seconds",
+                                           "interval": ACK_RESOLUTION_S}}}]}}}}
+
+
 def backlog_body(ctx: Context) -> dict[str, Any]:
     end = iso(min(ctx.period.end, ctx.now))
     ranges = [{"key": name, "from": f"{end}||-{days}d"} for name, days in AGE_RANGES[:1]]
@@ -57,6 +78,9 @@ def backlog_body(ctx: Context) -> dict[str, Any]:
                                "must_not": [{"term": {"socflow.alert.status": "closed"}}]}},
             "aggs": {"age": {"range": {"field": "@timestamp", "keyed": False, "ranges": ranges}},
                      "level": {"terms": {"field": "rule.level", "size": 10}},
+                     "never_acknowledged": {"filter": {"bool": {
+                         "filter": [{"term": {"socflow.alert.status": "open"}}],
+                         "must_not": [{"exists": {"field": "socflow.triage.acknowledged_at"}}]}}},
                      "oldest": {"min": {"field": "@timestamp"}}}}
 
 
@@ -90,10 +114,29 @@ def percentile(weighted: list[tuple[float, int]], fraction: float) -> float | No
     return sorted(weighted)[-1][0]
 
 
-def _stats(counts: Counter[float]) -> dict[str, Any]:
+def _stats(counts: Counter[float], label: str = "closed") -> dict[str, Any]:
     weighted = list(counts.items())
-    return {"closed": sum(counts.values()), "median_h": _hours(percentile(weighted, 0.5)),
+    return {label: sum(counts.values()), "median_h": _hours(percentile(weighted, 0.5)),
             "p90_h": _hours(percentile(weighted, 0.9))}
+
+
+class Durations:
+    """Alerts counted per duration (ms), overall, by level and by security level."""
+
+    def __init__(self) -> None:
+        self.every: Counter[float] = Counter()
+        self.by_level: dict[str, Counter[float]] = defaultdict(Counter)
+        self.by_security: dict[str, Counter[float]] = defaultdict(Counter)
+
+    def add(self, level: object, security_level: object, duration: float, count: int) -> None:
+        self.every[duration] += count
+        self.by_level[str(level)][duration] += count
+        self.by_security[str(security_level)][duration] += count
+
+    def figures(self, label: str) -> dict[str, Any]:
+        return {"all": _stats(self.every, label),
+                "by_level": {k: _stats(v, label) for k, v in sorted(self.by_level.items())},
+                "by_security_level": {k: _stats(v, label) for k, v in sorted(self.by_security.items())}}
 
 
 def _hours(ms: float | None) -> float | None:
@@ -104,44 +147,54 @@ def build(ctx: Context) -> dict[str, Any]:
     queries: list[dict[str, Any]] = []
     try:
         # Counted as pages arrive: memory grows with distinct durations, not with closed alerts.
-        by_level: dict[str, Counter[float]] = defaultdict(Counter)
-        by_security: dict[str, Counter[float]] = defaultdict(Counter)
-        every: Counter[float] = Counter()
+        closing = Durations()
         seen, cut = 0, False
         for page in composite_pages(ctx, queries, ctx.alerts_index, close_body(ctx), "slots"):
             for slot in page:
                 key = slot["key"]
-                duration, count = max(0.0, float(key["closed"] - key["opened"])), int(slot["doc_count"])
-                every[duration] += count
-                by_level[str(key["level"])][duration] += count
-                by_security[str(key["security_level"])][duration] += count
+                closing.add(key["level"], key["security_level"], max(0.0, float(key["closed"] - key["opened"])),
+                            int(slot["doc_count"]))
             seen += len(page)
             if seen >= ctx.settings.max_response_buckets:
                 cut = True
                 break
         backlog = search(ctx, queries, ctx.alerts_index, backlog_body(ctx))
+        acknowledge = _acknowledge(ctx, queries)
     except NotAvailable as missing:
         alerts_part: dict[str, Any] = unavailable([], missing.reason)
+        acknowledge = {"status": "not_available", "reason": missing.reason}
     else:
         aggs = backlog.get("aggregations", {})
         alerts_part = {
-            "status": "ok" if every else "empty", "truncated": cut, "resolution": SLOT,
-            "time_to_close": {"all": _stats(every),
-                              "by_level": {k: _stats(v) for k, v in sorted(by_level.items())},
-                              "by_security_level": {k: _stats(v) for k, v in sorted(by_security.items())}},
-            "close_distribution_h": _distribution(every),
+            "status": "ok" if closing.every else "empty", "truncated": cut, "resolution": SLOT,
+            "time_to_close": closing.figures("closed"),
+            "close_distribution_h": _distribution(closing.every),
             "backlog": {"open": int(backlog["hits"]["total"]["value"]),
+                        "never_acknowledged": int(aggs.get("never_acknowledged", {}).get("doc_count", 0)),
                         "by_age": {str(b["key"]): int(b["doc_count"]) for b in buckets(aggs, "age")},
                         "by_level": keyed(aggs, "level"),
                         "oldest": local_time(ctx, aggs.get("oldest", {}).get("value"))},
         }
-    acknowledge = {"status": "not_available",
-                   "reason": "triage keeps the acknowledgement time only in its unindexed history and the audit "
-                             "trail (joinable per alert only, no aggregation): needs an indexed acknowledged_at"}
     incidents = _incidents(ctx, queries)
     status = "ok" if alerts_part["status"] == "ok" or incidents.get("total") else (
         "not_available" if alerts_part["status"] == "not_available" else "empty")
     return section(status, queries, alerts=alerts_part, time_to_acknowledge=acknowledge, incidents=incidents)
+
+
+def _acknowledge(ctx: Context, queries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Time to first response from the durations triage stored, per minute of duration."""
+    acked = Durations()
+    seen, cut = 0, False
+    for page in composite_pages(ctx, queries, ctx.alerts_index, ack_body(ctx), "durations"):
+        for bucket in page:
+            key = bucket["key"]
+            acked.add(key["level"], key["security_level"], float(key["seconds"]) * 1000, int(bucket["doc_count"]))
+        seen += len(page)
+        if seen >= ctx.settings.max_response_buckets:
+            cut = True
+            break
+    return {"status": "ok" if acked.every else "empty", "truncated": cut, "resolution": f"{ACK_RESOLUTION_S // 60}m",
+            **acked.figures("acknowledged"), "distribution_h": _distribution(acked.every), "notes": list(ACK_NOTES)}
 
 
 def _distribution(durations: Counter[float]) -> list[dict[str, Any]]:
