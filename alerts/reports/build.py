@@ -16,7 +16,7 @@ from alerts.reports import ReportError
 from alerts.reports.period import iso
 from alerts.reports.scope import scope_section
 from alerts.reports.sections import attack, controls, coverage, integrity, monitoring, response, retention, rules
-from alerts.reports.sections.base import Context, NotAvailable, local_time, search
+from alerts.reports.sections.base import Context, NotAvailable, concurrently, local_time, search
 from alerts.reports.texts import words
 
 KINDS = ("periodic", "operations", "incident")
@@ -54,8 +54,12 @@ def build_report(kind: str, ctx: Context, *, lang: str = "vi", incident_id: str 
         "controls": lambda: controls.build(sections),
         "incident_detail": lambda: incident_detail(ctx, str(incident_id)),
     }
-    for name in SECTIONS[kind]:
-        sections[name] = makers[name]()
+    # Sections are independent but for the control mapping, made from the others once they are done.
+    independent = [name for name in SECTIONS[kind] if name != "controls"]
+    made = concurrently([makers[name] for name in independent], ctx.settings.concurrency)
+    sections.update(zip(independent, made, strict=True))
+    if "controls" in SECTIONS[kind]:
+        sections["controls"] = makers["controls"]()
     for name, body in sections.items():
         body["title"] = text[name]
     return {

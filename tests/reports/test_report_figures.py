@@ -10,6 +10,7 @@ import pytest
 
 from alerts import yeardata
 from alerts.reports.period import named_period
+from alerts.reports.sections import response
 from alerts.reports.sections.response import percentile
 from alerts.reports.service import Request, make_report
 from tests.reports.conftest import NOW, YEAR, Loaded
@@ -97,6 +98,29 @@ def test_time_to_acknowledge_figures(loaded: Loaded, yearly: dict[str, Any]) -> 
     backlog = yearly["sections"]["response"]["alerts"]["backlog"]
     assert backlog["never_acknowledged"] == never < backlog["open"]
     assert sum(row["alerts"] for row in figures["distribution_h"]) == len(groups["all"])
+
+
+def test_response_in_chunks_gives_the_same_figures(loaded: Loaded, yearly: dict[str, Any],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cut into chunks of at most 150 alerts, run 3 at a time: the same figures as in one piece."""
+    monkeypatch.setattr(response, "CHUNK_ALERTS", 150)
+    request = Request("periodic", named_period(loaded.settings.reports, "yearly:2026"), None, "en")
+    chunked = make_report(loaded.settings, loaded.client, request, now=NOW)["sections"]["response"]
+    whole = yearly["sections"]["response"]
+    assert len(chunked["source_queries"]) > len(whole["source_queries"]) + 8
+    assert {k: v for k, v in chunked.items() if k != "source_queries"} == {
+        k: v for k, v in whole.items() if k != "source_queries"}
+
+
+def test_chunks_cover_the_period_once() -> None:
+    day = 86_400_000
+    days = [{"key": 20_000 * day + n * day, "doc_count": count} for n, count in enumerate((5, 5, 30, 1, 1, 1))]
+    assert response.chunks([], 10) == [(None, None)]
+    assert response.chunks(days[:2], 10) == [(None, None)]
+    cuts = response.chunks(days, 10)
+    assert cuts == [(None, response.iso_ms(days[2]["key"])),
+                    (response.iso_ms(days[2]["key"]), response.iso_ms(days[3]["key"])),
+                    (response.iso_ms(days[3]["key"]), None)]
 
 
 def test_coverage_and_retention_figures(loaded: Loaded, yearly: dict[str, Any]) -> None:
