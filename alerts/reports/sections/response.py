@@ -15,11 +15,13 @@ not in the percentiles. Incidents (``socflow-incidents``, a few a month) are rea
 Speed: a composite aggregation visits every matching alert for each page it returns, so one
 composite over a year's 250,000 closed alerts (one bucket each) visited them 25 times. A first
 request counts the closed and acknowledged alerts per day; the period is cut into chunks of
-consecutive days holding at most ``CHUNK_ALERTS`` of them (one page each, mostly), and the
+consecutive days holding at most ``CHUNK_ALERTS`` of them (one page each, mostly; the
+acknowledgement's buckets are minutes shared by many alerts, so its chunks are larger), and the
 chunks' composites, the backlog and the incidents run concurrently (``reports.concurrency``).
 Every alert is in exactly one chunk and the counts are summed per duration: the figures are
 those of one composite over the whole period. A period that fits one chunk makes exactly the
-requests it made before chunking.
+requests it made before chunking. Each composite is recorded once, as written for the whole
+period (what its figures equal), with the chunks it ran in.
 """
 
 from __future__ import annotations
@@ -57,7 +59,8 @@ ACK_NOTES = (
     "and are left out of the percentiles (the audit trail has their actions).",
 )
 AGE_RANGES = (("under_1d", 1), ("1d_7d", 7), ("7d_30d", 30))
-CHUNK_ALERTS = 10_000
+CHUNK_ALERTS = 10_000  # closed alerts: about one composite bucket each, so one page a chunk
+ACK_CHUNK_ALERTS = 50_000  # acknowledged: buckets are minutes, shared by many alerts
 PAGE = 10_000
 CLOSED = ({"term": {"socflow.alert.status": "closed"}}, {"exists": {"field": "socflow.triage.closed_at"}})
 ACKNOWLEDGED = ({"exists": {"field": "socflow.triage.ack_seconds"}},)
@@ -249,7 +252,7 @@ def build(ctx: Context) -> dict[str, Any]:
         failed = None
     close_budget, ack_budget = Budget(ctx.settings.max_response_buckets), Budget(ctx.settings.max_response_buckets)
     close_windows = chunks(buckets(days.get("closed", {}), "day"), CHUNK_ALERTS)
-    ack_windows = chunks(buckets(days.get("acknowledged", {}), "day"), CHUNK_ALERTS)
+    ack_windows = chunks(buckets(days.get("acknowledged", {}), "day"), ACK_CHUNK_ALERTS)
     calls: list[Callable[[], Any]] = []
     if failed is None:
         calls += [partial(_durations, ctx, close_body(ctx, w), "slots", close_budget, _close_ms) for w in close_windows]
@@ -261,8 +264,11 @@ def build(ctx: Context) -> dict[str, Any]:
     except NotAvailable as missing:
         failed, results = missing.reason, [_incidents(ctx)]
     *parts, (incidents, incident_queries) = results
-    for _, recorded in parts:
-        queries.extend(recorded)
+    if failed is None:
+        # One entry per composite, as if it ran in one piece (what the figures equal), with its chunks.
+        queries.append(_chunked(ctx, close_body(ctx), close_windows))
+        queries.extend(parts[len(close_windows)][1])
+        queries.append(_chunked(ctx, ack_body(ctx), ack_windows))
     queries.extend(incident_queries)
     if failed is not None:
         alerts_part: dict[str, Any] = unavailable([], failed)
@@ -291,6 +297,13 @@ def build(ctx: Context) -> dict[str, Any]:
     status = "ok" if alerts_part["status"] == "ok" or incidents.get("total") else (
         "not_available" if alerts_part["status"] == "not_available" else "empty")
     return section(status, queries, alerts=alerts_part, time_to_acknowledge=acknowledge, incidents=incidents)
+
+
+def _chunked(ctx: Context, body: dict[str, Any], windows: list[Window]) -> dict[str, Any]:
+    entry: dict[str, Any] = {"index": ctx.alerts_index, "body": body}
+    if len(windows) > 1:
+        entry["chunks"] = [list(window) for window in windows]
+    return entry
 
 
 def _recorded(ctx: Context, body: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
