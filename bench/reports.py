@@ -141,19 +141,23 @@ def main() -> int:
             client.indices.clear_cache(index=f"{prefix}-*", request=True)
             timings.clear()
             took.clear()
-            runs.append((one_run(settings, client, request, pdf=not args.pdf_off), dict(timings), sum(took)))
-        phases, sections, es_took = min(runs, key=lambda run: sum(run[0].values()))
+            runs.append((one_run(settings, client, request, pdf=not args.pdf_off), dict(timings), sum(took),
+                         len(took)))
+        phases, sections, es_took, requests = min(runs, key=lambda run: sum(run[0].values()))
         reference = min(reference_time(client, settings.elasticsearch.index_prefix, prefix) for _ in range(3))
+        monitoring = min(monitoring_time(settings, client, prefix, period) for _ in range(3))
         total = sum(phases.values())
         print(f"yearly report over {count:,} alerts, best of {args.runs} (concurrency "
               f"{settings.reports.concurrency}): total {total:.1f} s = "
               + " + ".join(f"{name} {seconds:.1f}" for name, seconds in phases.items()))
         print("  data model by section (wall, concurrent): "
               + ", ".join(f"{name} {seconds:.1f}" for name, seconds in sections.items()))
-        print(f"  Elasticsearch's own time (took, summed over {len(took)} requests): {es_took / 1000:.1f} s")
+        print(f"  Elasticsearch's own time (took, summed over {requests} requests): {es_took / 1000:.1f} s")
         print(f"reference (match_all count + terms aggregation, same alerts, cache cleared): {reference:.2f} s; "
               f"total / reference = {total / reference:.1f}x, data model / reference = "
               f"{phases['data model'] / reference:.1f}x")
+        print(f"reference 2 (the monitoring section's one aggregation request, as before): {monitoring:.2f} s; "
+              f"data model / it = {phases['data model'] / monitoring:.1f}x")
         if not args.no_heap:
             client.indices.clear_cache(index=f"{prefix}-*", request=True)
             tracemalloc.start()
@@ -211,6 +215,21 @@ def reference_time(client: Elasticsearch, alias: str, prefix: str) -> float:
     started = time.perf_counter()
     client.count(index=alias, query={"match_all": {}})
     client.search(index=alias, size=0, aggs={"level": {"terms": {"field": "rule.level", "size": 10}}})
+    return time.perf_counter() - started
+
+
+def monitoring_time(settings, client: Elasticsearch, prefix: str, period) -> float:  # type: ignore[no-untyped-def]
+    """The monitoring section's single request (the previous reference of this bench)."""
+    from alerts.reports.scope import Scope
+    from alerts.reports.sections import monitoring
+    from alerts.reports.sections.base import Context
+
+    ctx = Context(client=client, settings=settings.reports, period=period, scope=Scope("province"),
+                  inventory=None, now=NOW, alerts_index=settings.elasticsearch.index_prefix,  # type: ignore[arg-type]
+                  events_index="")
+    client.indices.clear_cache(index=f"{prefix}-*", request=True)
+    started = time.perf_counter()
+    client.search(index=ctx.alerts_index, **monitoring.body(ctx))
     return time.perf_counter() - started
 
 
