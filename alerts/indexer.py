@@ -34,7 +34,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from elasticsearch import Elasticsearch
+from elasticsearch import ApiError, Elasticsearch
 
 from alerts.errors import IndexingError
 from alerts.model import NodeOfGroup, index_name, to_document
@@ -63,6 +63,14 @@ def install_template(client: Elasticsearch, prefix: str) -> None:
     """Create or update the index template that maps ``<prefix>-*`` and joins the alias."""
     body = json.loads(TEMPLATE_PATH.read_text(encoding="utf-8").replace("__PREFIX__", prefix))
     client.indices.put_index_template(name=prefix, **body)
+    # Indices made before a field joined the template would map it dynamically on its first write
+    # (a date as keyword: date detection is off); give them the triage fields' mapping now.
+    triage = body["template"]["mappings"]["properties"]["socflow"]["properties"]["triage"]
+    try:
+        client.indices.put_mapping(index=f"{prefix}-*", allow_no_indices=True,
+                                   properties={"socflow": {"properties": {"triage": triage}}})
+    except ApiError as error:  # a field already mapped otherwise: say so, the template holds for new indices
+        log_event(LOGGER, "alert_mapping_not_updated", logging.WARNING, prefix=prefix, error=str(error)[:300])
 
 
 @dataclass

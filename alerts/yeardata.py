@@ -5,7 +5,11 @@ give the same documents. What it holds, over the Circular 12 yearly period ``yea
 
 - alerts from every node of the inventory (weighted: data-center nodes and level-4/5 systems
   alert more), from a fixed set of rules with levels and ATT&CK tactics; a share closed by
-  analysts with a verdict (some rules mostly false positives) and a close time;
+  analysts with a verdict (some rules mostly false positives) and a close time; the closed and
+  acknowledged ones with their first response as triage stamps it (``acknowledged_at``,
+  ``ack_seconds``: most within the hour or a few, a tail of days; some closed straight from the
+  queue, acknowledged when closed). Its draws come from a generator of their own, so the rest of
+  the year is the same as before they were added;
 - incidents of some alerts, with triage actions in their timelines, one reported late and one
   never reported (overdue);
 - events of the last ``event_days`` days from a set of node/logsource pairs, one of which
@@ -87,6 +91,8 @@ def alerts(year: Year, inventory: AssetInventory, prefix: str) -> Iterator[tuple
     span = (year.end - year.start).total_seconds()
     picked_nodes = rng.choices(nodes, weights=node_weights, k=year.alerts)
     picked_rules = rng.choices(RULES, weights=RULE_WEIGHTS, k=year.alerts)
+    ack_rng = random.Random(year.seed + 4)  # noqa: S311 - seeded test data, not secrets
+    last = year.end - timedelta(seconds=1)
     for number in range(year.alerts):
         node, (rule_id, name, level, tactics, fp_share) = picked_nodes[number], picked_rules[number]
         moment = year.start + timedelta(seconds=int(rng.random() * span))
@@ -94,15 +100,20 @@ def alerts(year: Year, inventory: AssetInventory, prefix: str) -> Iterator[tuple
         alert_id = f"y{year.seed}-{number:07d}"
         status, triage = "open", {}
         roll = rng.random()
+        acked = min(moment + _ack_delay(ack_rng), last)
+        straight_to_close = ack_rng.random() < 0.3
         if roll < year.closed_share:
             delay = timedelta(minutes=int(rng.lognormvariate(5.0, 1.2)))  # median ~2.5 h
-            closed = min(moment + delay, year.end - timedelta(seconds=1))
+            closed = min(moment + delay, last)
             verdict = "false_positive" if rng.random() < fp_share else rng.choice(("true_positive", "benign"))
             status = "closed"
+            acked = closed if straight_to_close or acked > closed else acked
             triage = {"verdict": verdict, "reason": "generated", "closed_at": format_timestamp(closed),
-                      "closed_by": "analyst1", "updated_at": format_timestamp(closed), "updated_by": "analyst1"}
+                      "closed_by": "analyst1", "updated_at": format_timestamp(closed), "updated_by": "analyst1",
+                      **_first_response(moment, acked)}
         elif roll < year.closed_share + 0.05:
             status = "acknowledged"
+            triage = {"updated_at": format_timestamp(acked), "updated_by": "analyst2", **_first_response(moment, acked)}
         document: dict[str, Any] = {
             "@timestamp": stamp,
             "event": {"kind": "alert", "id": alert_id},
@@ -115,6 +126,20 @@ def alerts(year: Year, inventory: AssetInventory, prefix: str) -> Iterator[tuple
         if triage:
             document["socflow"]["triage"] = triage
         yield f"{prefix}-{moment.astimezone(UTC):%Y.%m}", alert_id, document
+
+
+def _ack_delay(rng: random.Random) -> timedelta:
+    """Time to first response: lognormal around 25 minutes, p90 about 2 h; one in 25 waits days."""
+    seconds = int(rng.lognormvariate(7.3, 1.3))
+    if rng.random() < 0.04:
+        seconds += rng.randrange(86_400, 10 * 86_400)
+    return timedelta(seconds=seconds)
+
+
+def _first_response(raised: datetime, acked: datetime) -> dict[str, Any]:
+    """The fields triage stamps when an alert first leaves ``open`` (alerts.triage.model)."""
+    return {"acknowledged_at": format_timestamp(acked), "acknowledged_by": "analyst2",
+            "ack_seconds": int((acked - raised).total_seconds())}
 
 
 def incidents(year: Year, inventory: AssetInventory, index: str) -> Iterator[tuple[str, str, dict[str, Any]]]:

@@ -16,7 +16,7 @@ from alerts.reports import ReportError
 from alerts.reports.period import iso
 from alerts.reports.scope import scope_section
 from alerts.reports.sections import attack, controls, coverage, integrity, monitoring, response, retention, rules
-from alerts.reports.sections.base import Context, NotAvailable, local_time, search
+from alerts.reports.sections.base import Context, NotAvailable, concurrently, local_time, search
 from alerts.reports.texts import words
 
 KINDS = ("periodic", "operations", "incident")
@@ -54,8 +54,12 @@ def build_report(kind: str, ctx: Context, *, lang: str = "vi", incident_id: str 
         "controls": lambda: controls.build(sections),
         "incident_detail": lambda: incident_detail(ctx, str(incident_id)),
     }
-    for name in SECTIONS[kind]:
-        sections[name] = makers[name]()
+    # Sections are independent but for the control mapping, made from the others once they are done.
+    independent = [name for name in SECTIONS[kind] if name != "controls"]
+    made = concurrently([makers[name] for name in independent], ctx.settings.concurrency)
+    sections.update(zip(independent, made, strict=True))
+    if "controls" in SECTIONS[kind]:
+        sections["controls"] = makers["controls"]()
     for name, body in sections.items():
         body["title"] = text[name]
     return {
@@ -79,7 +83,9 @@ def notes(ctx: Context, kind: str) -> list[str]:
                      "were NOT confirmed against the official text of Circular 12/2022: check them before filing.")
     if kind != "incident":
         found.append("Time to close is computed over 5-minute slots (no scripts in Elasticsearch); time to "
-                     "acknowledge is not available until triage indexes the acknowledgement time.")
+                     "acknowledge from the first-response duration triage stores (socflow.triage.ack_seconds), to "
+                     "the minute. Alerts never acknowledged are counted in the open backlog, not in the "
+                     "percentiles.")
     return found
 
 

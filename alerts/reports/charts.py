@@ -1,6 +1,6 @@
 """Charts of a report as vector SVG (matplotlib, Agg, text drawn as paths so the SVG needs no
 font and carries no string as markup): alerts over time by level, agency x week heat map,
-time-to-close distribution, events per node, ATT&CK tactics."""
+time-to-acknowledge and time-to-close distribution, events per node, ATT&CK tactics."""
 
 from __future__ import annotations
 
@@ -87,13 +87,23 @@ def attack(section: Mapping[str, Any]) -> str | None:
 
 
 def response(section: Mapping[str, Any]) -> str | None:
-    rows = (section.get("alerts") or {}).get("close_distribution_h") or []
-    if not any(row["alerts"] for row in rows):
+    """Time to acknowledge beside time to close, alerts per duration bucket (same buckets)."""
+    closing = (section.get("alerts") or {}).get("close_distribution_h") or []
+    acking = (section.get("time_to_acknowledge") or {}).get("distribution_h") or []
+    if not any(row["alerts"] for row in (*closing, *acking)):
         return None
+    labels = [row["bucket"] for row in closing or acking]
     figure, axes = plt.subplots(figsize=(7.5, 2.2))
-    axes.bar([row["bucket"] for row in rows], [row["alerts"] for row in rows], color="#756bb1")
-    axes.set_ylabel("closed alerts")
-    axes.set_xlabel("time to close")
+    width = 0.4
+    series = (("acknowledge", acking, "#9e9ac8", -width / 2), ("close", closing, "#54278f", width / 2))
+    for name, rows, colour, shift in series:
+        if rows:
+            axes.bar([i + shift for i in range(len(rows))], [row["alerts"] for row in rows], width=width,
+                     color=colour, label=f"time to {name}")
+    axes.set_xticks(range(len(labels)), labels)
+    axes.set_ylabel("alerts")
+    axes.set_xlabel("time from the alert")
+    axes.legend(fontsize=7, frameon=False)
     return _svg(figure)
 
 

@@ -43,6 +43,9 @@ class ReportSettings(BaseModel):
         2_000_000, ge=1000, description="Cap of the composite aggregation behind response times (one bucket per "
         "distinct opened-slot/closed-slot/level/security-level, counted page by page); beyond it the section says "
         "partly.")
+    concurrency: int = Field(
+        3, ge=1, le=16, description="Requests to Elasticsearch a report runs at once (independent sections, and the "
+        "chunks of the response section's composite aggregations); 1 runs them one after another.")
     schedule: tuple[ScheduleEntry, ...] = Field(
         (ScheduleEntry(kind="periodic", period="yearly", formats=("json", "html", "pdf"), scope="province", lang="vi"),
          ScheduleEntry(kind="operations", period="monthly", formats=("json", "html"), scope="province", lang="vi")),

@@ -9,6 +9,13 @@ incident, suppression), which the indexer keeps whole.
 Statuses move forward, open -> acknowledged -> investigating -> closed (steps may be skipped:
 a false positive is closed straight from the queue); a closed alert can only be reopened.
 Closing needs a verdict and a reason.
+
+The first time an alert leaves ``open`` (acknowledged, or straight to investigating or closed)
+is its first response: ``acknowledged_at``/``acknowledged_by`` and ``ack_seconds`` (whole
+seconds since the alert's ``@timestamp``, the instant the reports' time to close also counts
+from) are set then and never again, so a reopened and re-acknowledged alert keeps its first
+response. The duration is stored because Elasticsearch cannot subtract two fields without a
+script: the reports aggregate ``ack_seconds`` directly.
 """
 
 from __future__ import annotations
@@ -67,10 +74,15 @@ class Triage:
     suppression: str | None = None
     closed_at: str | None = None
     closed_by: str | None = None
+    acknowledged_at: str | None = None
+    acknowledged_by: str | None = None
+    ack_seconds: int | None = None
     updated_at: str | None = None
     updated_by: str | None = None
     comments: tuple[Mapping[str, Any], ...] = ()
     history: tuple[Mapping[str, Any], ...] = ()
+    # The alert's own time (its ``@timestamp``): read, never written; first response counts from it.
+    raised_at: str | None = None
 
     @classmethod
     def from_source(cls, source: Mapping[str, Any]) -> Triage:
@@ -83,9 +95,11 @@ class Triage:
             assignee=alert.get("assignee"),
             verdict=triage.get("verdict"), reason=triage.get("reason"), incident=triage.get("incident"),
             suppression=triage.get("suppression"), closed_at=triage.get("closed_at"),
-            closed_by=triage.get("closed_by"), updated_at=triage.get("updated_at"),
-            updated_by=triage.get("updated_by"),
+            closed_by=triage.get("closed_by"), acknowledged_at=triage.get("acknowledged_at"),
+            acknowledged_by=triage.get("acknowledged_by"), ack_seconds=triage.get("ack_seconds"),
+            updated_at=triage.get("updated_at"), updated_by=triage.get("updated_by"),
             comments=tuple(triage.get("comments") or ()), history=tuple(triage.get("history") or ()),
+            raised_at=source.get("@timestamp"),
         )
 
     def fields(self) -> dict[str, Any]:
@@ -95,7 +109,8 @@ class Triage:
             "triage": {
                 "verdict": self.verdict, "reason": self.reason, "incident": self.incident,
                 "suppression": self.suppression, "closed_at": self.closed_at, "closed_by": self.closed_by,
-                "updated_at": self.updated_at, "updated_by": self.updated_by,
+                "acknowledged_at": self.acknowledged_at, "acknowledged_by": self.acknowledged_by,
+                "ack_seconds": self.ack_seconds, "updated_at": self.updated_at, "updated_by": self.updated_by,
                 "comments": [dict(item) for item in self.comments],
                 "history": [dict(item) for item in self.history],
             },
@@ -114,6 +129,17 @@ class Triage:
         entry = {"at": stamp, "by": actor, "action": action, **{k: v for k, v in details.items() if v is not None}}
         return replace(self, updated_at=stamp, updated_by=actor, history=(*self.history, entry))
 
+    def _responded(self, before: Triage, actor: str, now: datetime) -> Triage:
+        """Stamp the first response when this change takes the alert out of ``open`` for the first
+        time; a later transition (or a reopened alert acknowledged again) leaves it as it was."""
+        if before.status != "open" or self.status == "open" or before.acknowledged_at is not None:
+            return self
+        seconds = None
+        if self.raised_at:
+            # Whole seconds, never negative (an alert's time may be a little ahead of the console's clock).
+            seconds = max(0, int((now - parse_timestamp(str(self.raised_at))).total_seconds()))
+        return replace(self, acknowledged_at=format_timestamp(now), acknowledged_by=actor, ack_seconds=seconds)
+
 
 def transition(state: Triage, to: str, *, actor: str, now: datetime, verdict: str | None = None,
                reason: str | None = None) -> Triage:
@@ -128,12 +154,13 @@ def transition(state: Triage, to: str, *, actor: str, now: datetime, verdict: st
             raise TriageError(f"closing needs a verdict: one of {', '.join(VERDICTS)}")
         text = _text(reason, "a reason for closing", MAX_REASON)
         moved = replace(state, status=to, verdict=verdict, reason=text, closed_at=format_timestamp(now),
-                        closed_by=actor)
+                        closed_by=actor)._responded(state, actor, now)
         return moved._touched(actor, now, "close", **{"from": state.status, "to": to, "verdict": verdict})
     if to == "open":  # reopened: the verdict no longer holds
         moved = replace(state, status=to, verdict=None, reason=None, closed_at=None, closed_by=None)
         return moved._touched(actor, now, "reopen", **{"from": state.status, "to": to})
-    return replace(state, status=to)._touched(actor, now, "status", **{"from": state.status, "to": to})
+    moved = replace(state, status=to)._responded(state, actor, now)
+    return moved._touched(actor, now, "status", **{"from": state.status, "to": to})
 
 
 def assign(state: Triage, assignee: str | None, *, actor: str, now: datetime) -> Triage:
@@ -157,7 +184,7 @@ def link_incident(state: Triage, incident_id: str, *, actor: str, now: datetime)
     if state.incident == incident_id:
         raise TriageError(f"already part of incident {incident_id}")
     status = "investigating" if state.status in ("open", "acknowledged") else state.status
-    moved = replace(state, incident=incident_id, status=status)
+    moved = replace(state, incident=incident_id, status=status)._responded(state, actor, now)
     return moved._touched(actor, now, "escalate", incident=incident_id, **{"from": state.status, "to": status})
 
 

@@ -54,6 +54,36 @@ def test_triage_round_trips_through_a_document() -> None:
     assert state.summary()["comments"] == 1 and state.summary()["last_comment"]["text"] == "hi"
 
 
+def test_first_response_is_stamped_once_when_an_alert_leaves_open() -> None:
+    raised = {"@timestamp": "2026-11-21T11:00:00.000Z"}
+    later = NOW + timedelta(hours=3)
+    for first in ("acknowledged", "investigating", "closed"):
+        state = model.Triage.from_source(raised)
+        moved = model.transition(state, first, actor="lan", now=NOW, verdict="benign", reason="ok")
+        assert (moved.acknowledged_at, moved.acknowledged_by, moved.ack_seconds) == (
+            "2026-11-21T12:00:00.000Z", "lan", 3600)
+        assert moved.fields()["socflow"]["triage"]["ack_seconds"] == 3600
+        assert "raised_at" not in moved.fields()["socflow"]["triage"]
+    # Later transitions, and a reopened alert acknowledged again, keep the first response.
+    state = model.transition(model.Triage.from_source(raised), "acknowledged", actor="lan", now=NOW)
+    state = model.transition(state, "investigating", actor="binh", now=later)
+    state = model.transition(state, "closed", actor="binh", now=later, verdict="benign", reason="ok")
+    state = model.transition(state, "open", actor="binh", now=later)
+    state = model.transition(state, "acknowledged", actor="binh", now=later + timedelta(hours=1))
+    assert (state.acknowledged_at, state.acknowledged_by, state.ack_seconds) == ("2026-11-21T12:00:00.000Z", "lan",
+                                                                              3600)
+    # Escalating into an incident is a first response too; assigning or commenting is not.
+    touched = model.comment(model.assign(model.Triage.from_source(raised), "binh", actor="lan", now=NOW), "hi",
+                            actor="lan", now=NOW)
+    assert touched.acknowledged_at is None
+    linked = model.link_incident(touched, "INC-1", actor="lan", now=later)
+    assert (linked.status, linked.ack_seconds) == ("investigating", 4 * 3600)
+    # An alert time ahead of the console's clock gives 0, not a negative duration; none gives none.
+    ahead = model.Triage.from_source({"@timestamp": "2026-11-21T12:00:30.000Z"})
+    assert model.transition(ahead, "acknowledged", actor="lan", now=NOW).ack_seconds == 0
+    assert model.transition(model.Triage(), "acknowledged", actor="lan", now=NOW).ack_seconds is None
+
+
 def test_reporting_deadline_defaults_to_the_circular() -> None:
     assert REGULATION_REPORTING_HOURS == 120
     assert TriageSettings().reporting_deadline_h == 120

@@ -8,10 +8,11 @@ becomes :class:`NotAvailable` with the reason; the section then says "not availa
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
@@ -73,6 +74,20 @@ def search(ctx: Context, section: list[dict[str, Any]], index: str, body: dict[s
     except TransportError as error:
         raise NotAvailable(f"Elasticsearch unreachable: {error}") from error
     return dict(response.body)
+
+
+T = TypeVar("T")
+
+
+def concurrently(calls: Sequence[Callable[[], T]], workers: int) -> list[T]:
+    """Each call's result, in the calls' order, running up to ``workers`` at once: a report's
+    requests are independent and Elasticsearch works on several while Python reads the answers.
+    The first exception (in the calls' order) is raised once every call has finished."""
+    if workers <= 1 or len(calls) <= 1:
+        return [call() for call in calls]
+    with ThreadPoolExecutor(max_workers=min(workers, len(calls)), thread_name_prefix="report") as pool:
+        futures = [pool.submit(call) for call in calls]
+        return [future.result() for future in futures]
 
 
 def buckets(aggregations: Mapping[str, Any], name: str) -> list[dict[str, Any]]:
