@@ -43,8 +43,8 @@ def _collect_scenario(tmp_path: Path, days: int = 2) -> Path:
     collector = load_settings().collector
     for day in range(days):
         files = generate(tmp_path / f"in-{day}", START.replace(day=START.day + day))
-        # The generator gives each day's Windows events the same record ids, hence the same
-        # event.id (computer, channel, record id): the Windows log of the first day only.
+        # The generator gives each day's Windows events the same record ids (a log cleared
+        # every day): the Windows log of the first day only, enough for these tests.
         paths = [files.mail, files.portal] + ([files.windows] if day == 0 else [])
         collect_paths(paths, spool, settings=collector, writer_id=f"day{day}", progress=False)
     return spool
