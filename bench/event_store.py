@@ -1,6 +1,7 @@
 """The event store's cost: events/s indexed, Elasticsearch CPU per event, bytes on disk per event.
 
     .venv/bin/python bench/event_store.py [--events 100000] [--no-evtx] [--es-url URL --es-pid PID] [--json]
+        [--variants chosen-5s-bc] [--rounds 2] [--no-detection]
 
 The same events go through the real event writer (``alerts.eventstore.writer``) into one alias
 per variant, all in one run on one Elasticsearch:
@@ -20,6 +21,12 @@ per event), CPU of the writer (this process), then refresh + force-merge to one 
 store size (bytes per event). Rejected
 events (the writer's dead letters) are counted: a dynamic mapping refuses what overflows it.
 By default a private Elasticsearch (port 19235, heap 512 MB) is started and stopped.
+
+The reference, measured in the same run on the same spool: the detection job's own Python work
+per event (``BatchProcessor.process_line`` over every spool line, with this project's rules and
+the SigmaHQ Windows rules, as the Flink job's operator runs them; the job's JVM side comes on
+top), so "storing an event costs no more than detecting on it" reads as writer + Elasticsearch
+µs/event against that figure. Plus the pure-Python loop, for this VM's speed of the moment.
 """
 
 from __future__ import annotations
@@ -69,6 +76,31 @@ def corpora_dir() -> Path:
 def calibrate() -> float:
     """Microseconds of a fixed pure-Python loop: how fast this core is right now."""
     return min(timeit.repeat("sum(range(1000))", number=2000, repeat=5)) / 2000 * 1e6
+
+
+def detection_us_per_event(spool: Path) -> float | None:
+    """CPU µs per event of the job's Python core (decode, Sigma over this project's rules and
+    SigmaHQ's Windows rules, detections) over every spool line; None without the Sigma corpus."""
+    import gc
+
+    from detectors.pipeline import BatchProcessor
+    from detectors.sigma.cache import load_engine
+
+    sigma = corpora_dir() / "sigma" / "rules" / "windows"
+    if not sigma.is_dir():
+        return None
+    engine, _report, _ = load_engine([REPO / "rules", sigma], config_dir=REPO / "config")
+    processor = BatchProcessor(engine)
+    gc.freeze()  # as the job does: the rule set is not walked by every collection
+    started = time.process_time()
+    for segment in sorted((spool / "segments").glob("seg-*.jsonl")):
+        with segment.open(encoding="utf-8") as handle:
+            for line in handle:
+                processor.process_line(line)
+    spent = time.process_time() - started
+    gc.unfreeze()
+    events = sum(len(batch) for batch in read_batches(spool))
+    return spent / events * 1e6 if events else None
 
 
 def process_cpu_s(pid: int) -> float:
@@ -206,6 +238,8 @@ def main() -> int:
                         help="runs of every variant, in turn (default 2); the figures are the round with the "
                         "least Elasticsearch CPU, the others show the spread")
     parser.add_argument("--keep", action="store_true", help="keep the bench indices")
+    parser.add_argument("--no-detection", action="store_true",
+                        help="skip the reference run of the detection core over the same events")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     logging.getLogger("alerts").setLevel(logging.ERROR)  # one dead-letter line per refused event
@@ -229,6 +263,7 @@ def main() -> int:
         rounds = [[run_variant(client, pid, spool, variant, events, args.keep) for variant in chosen]
                   for _ in range(max(1, args.rounds))]
         reference_after = calibrate()
+        detection = None if args.no_detection else detection_us_per_event(spool)
         results = []
         for runs in zip(*rounds, strict=True):
             best = min(runs, key=lambda row: row["es_cpu_us_per_event"])
@@ -241,6 +276,7 @@ def main() -> int:
             elasticsearch.stop(stack)
     figures = {"events": events, "spool_bytes_per_event": round(raw / events, 1), "results": results,
                "reference_loop_us": [round(reference_before, 1), round(reference_after, 1)],
+               "detection_cpu_us_per_event": round(detection, 1) if detection else None,
                "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2)}
     if args.json:
         print(json.dumps(figures, indent=1))
@@ -248,17 +284,25 @@ def main() -> int:
     print(f"{events} events ({figures['spool_bytes_per_event']} bytes each as spool JSON); load average "
           f"{figures['load_avg_1m']} on {figures['cpus']} CPUs shared with other work")
     base = results[0]
+
+    def versus(row: dict[str, Any]) -> str:
+        """(writer + Elasticsearch) CPU per event over the detection core's."""
+        return f"{(row['es_cpu_us_per_event'] + row['writer_cpu_us_per_event']) / detection:.2f}" if detection else "-"
+
     print(f"{'variant':18} {'stored':>7} {'rejected':>8} {'events/s':>9} {'ES µs/ev':>9} {'(rounds)':>16} "
-          f"{'vs first':>8} {'writer µs/ev':>12} {'bytes/ev':>9} {'vs first':>8} {'fields':>6}")
+          f"{'vs first':>8} {'writer µs/ev':>12} {'store/detect':>12} {'bytes/ev':>9} {'vs first':>8} {'fields':>6}")
     for row in results:
         rounds_text = "/".join(str(value) for value in row["es_cpu_us_per_event_rounds"])
         print(f"{row['variant']:18} {row['stored']:>7} {row['rejected']:>8} {row['events_per_s']:>9} "
               f"{row['es_cpu_us_per_event']:>9} {rounds_text:>16} "
               f"{row['es_cpu_us_per_event'] / base['es_cpu_us_per_event']:>8.2f} "
-              f"{row['writer_cpu_us_per_event']:>12} {row['bytes_per_event']:>9} "
+              f"{row['writer_cpu_us_per_event']:>12} {versus(row):>12} {row['bytes_per_event']:>9} "
               f"{row['bytes_per_event'] / base['bytes_per_event']:>8.2f} {row['mapped_fields']:>6}")
     print(f"reference: sum(range(1000)) took {reference_before:.1f} us before and {reference_after:.1f} us after "
           "(about 10 us on an idle modern core)")
+    if detection:
+        print(f"detection core (decode + Sigma, this project's and SigmaHQ's Windows rules) on the same events: "
+              f"{detection:.1f} CPU µs/event; store/detect = (writer + Elasticsearch) / that")
     return 0
 
 

@@ -324,13 +324,51 @@ def main() -> int:
     parser.add_argument("--es-pid", type=int, help="pid of the --es-url Elasticsearch's JVM, for its CPU time")
     parser.add_argument("--events-store", action="store_true",
                         help="also run the event writer (socflow index events --follow) and measure it")
+    parser.add_argument("--compare", action="store_true",
+                        help="two runs in a row, the event writer off then on, and where the CPU went in each: "
+                             "what storing events costs against the detection job, in the same phase of the VM")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
-
     sigma = args.sigma_windows or corpora_dir() / "sigma" / "rules" / "windows"
     if not sigma.is_dir():
         print(f"SigmaHQ Windows rules not found at {sigma} (set SOCFLOW_CORPORA)", file=sys.stderr)
         return 2
+    runs = [measure(argparse.Namespace(**{**vars(args), "events_store": store}))
+            for store in ((False, True) if args.compare else (args.events_store,))]
+    if args.compare and not args.json:
+        print_comparison(*runs)
+    return 0 if not any(run["attacks_missing"] for run in runs) else 1
+
+
+def print_comparison(off: dict[str, Any], on: dict[str, Any]) -> None:
+    """CPU µs per event of each process, writer off and on; storing events against the job."""
+    names = [name for name in on["cpu_s"] if name != "event-writer"] + ["event-writer"]
+    print(f"\nCPU µs per offered event (load average {off['load_avg_1m']} / {on['load_avg_1m']}, reference loop "
+          f"{off['reference_loop_us']} / {on['reference_loop_us']} µs):")
+    print(f"{'process':14} {'writer off':>11} {'writer on':>10}")
+    per_event = {}
+    for name in names:
+        values = [run["cpu_s"].get(name) for run in (off, on)]
+        per_event[name] = [value / run["events"] * 1e6 if value is not None and run["events"] else None
+                           for value, run in zip(values, (off, on), strict=True)]
+        print(f"{name:14} " + " ".join(f"{value:>10.1f}" if value is not None else f"{'-':>10}"
+                                        for value in per_event[name]))
+    job = per_event["job"][1]
+    writer = per_event["event-writer"][1] or 0.0
+    es_off, es_on = per_event.get("elasticsearch", [None, None])
+    if job and es_off is not None and es_on is not None:
+        store = writer + es_on - es_off
+        print(f"storing events (writer {writer:.1f} + Elasticsearch's growth {es_on - es_off:.1f} µs/event) = "
+              f"{store:.1f} µs/event against the job's {job:.1f}: ratio {store / job:.2f} (aim: at most 1.00)")
+    for label, run in (("off", off), ("on", on)):
+        print(f"writer {label}: offered {run['offered_events_per_s']}/s, sustained {run['sustained_events_per_s']}/s, "
+              f"keeps up: {'yes' if run['keeps_up'] else 'no'}")
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """One run of the whole pipeline (``args.events_store``: with the event writer); its figures."""
+
+    sigma = args.sigma_windows or corpora_dir() / "sigma" / "rules" / "windows"
     settings = load_settings()
     url = args.es_url or elasticsearch.start(settings.stack.for_tests()).url
     client = Elasticsearch(url, request_timeout=30)
@@ -477,7 +515,9 @@ def main() -> int:
                   f"(keeps up: within {STORE_LAG_S:.0f} s)")
         print(f"keeps up with {offered} events/s: {'yes' if keeps_up else 'no'} (every attack alerted, sustained "
               "within 2% of offered, latency trend under 1 s" + (", every event stored)" if args.events_store else ")"))
-    return 0 if not missing else 1
+    figures["keeps_up"] = keeps_up
+    figures["attacks_missing"] = missing
+    return figures
 
 
 if __name__ == "__main__":

@@ -131,7 +131,7 @@ def windows_event(system: WindowsSystem, data: dict[str, Any], *, source: str) -
     """The socflow event of a Windows record: ``winlog.*`` by the log's own names, ECS beside.
 
     Every shape of Windows event ends here, so the same record gives the same event (and the
-    same ``event.id``, from computer, channel and record id) whichever agent shipped it.
+    same ``event.id``: ``windows_event_id``) whichever agent shipped it.
     """
     try:
         event_code = int(system.event_id)
@@ -166,7 +166,7 @@ def windows_event(system: WindowsSystem, data: dict[str, Any], *, source: str) -
     event: Event = {
         "@timestamp": timestamp,
         "event": {
-            "id": stable_id("winlog", computer.lower(), channel.lower(), record_id),
+            "id": windows_event_id(computer, channel, record_id, timestamp),
             "code": str(event_code),
             "provider": system.provider_name,
             "module": "windows",
@@ -178,6 +178,20 @@ def windows_event(system: WindowsSystem, data: dict[str, Any], *, source: str) -
     }
     _add_ecs(event, data)
     return event
+
+
+def windows_event_id(computer: str, channel: str, record_id: int, timestamp: str) -> str:
+    """``event.id`` of a Windows record: its computer, channel and record number, and the UTC
+    second of its TimeCreated (``timestamp``: canonical, as in ``@timestamp``).
+
+    The record number alone repeats once a log is cleared (numbering starts again at 1), and a
+    later record would be taken for a copy of the earlier one (the event store keeps one per
+    id). The time tells them apart, at whole seconds because that is what every shape carries:
+    EVTX and XML give 100 ns, Winlogbeat milliseconds, NXLog and GELF microseconds, Snare and
+    NXLog's default EventTime whole seconds; each truncates (none rounds up), so the second is
+    the same in all. Shapes agree on it as they agree on ``@timestamp``: a shape whose time has
+    no zone is read as UTC (README, "Windows events, every common shape")."""
+    return stable_id("winlog", computer.lower(), channel.lower(), record_id, timestamp[:19])
 
 
 def _add_ecs(event: Event, data: Mapping[str, Any]) -> None:

@@ -34,6 +34,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 from elasticsearch import Elasticsearch
 
@@ -73,15 +74,21 @@ class EventStats:
         return self.indexed + self.already_present
 
 
-@dataclass
+@dataclass(slots=True)
 class _Item:
-    """One document to create: where, under which id, its body (and the event, for repairs)."""
+    """One document to create: where, under which id, its body, and what it is.
+
+    ``body`` is the event's JSON as the collector wrote it (``raw``: a slice of the spool line,
+    never decoded) or as encoded here; ``event`` is the decoded event once the writer needed it
+    (to truncate or repair it); ``letter``: a dead-letter record, not an event."""
 
     index: str
     id: str
-    body: bytes
+    body: bytes | msgspec.Raw
     event: dict[str, Any] | None = None
     moves: int = 0
+    raw: bool = False
+    letter: bool = False
 
 
 @dataclass
@@ -131,6 +138,8 @@ class EventWriter:
         self.position_path = self._position_path(spool_dir)
         self.position = WriterPosition.load(self.position_path)
         self._template_ready = False
+        self._indices: dict[str, str] = {}
+        self._quoted: dict[str, bytes] = {}  # index name -> its JSON string
 
     @staticmethod
     def _position_path(spool_dir: Path) -> Path:
@@ -182,29 +191,65 @@ class EventWriter:
         return len(bulk.items) >= self.settings.bulk_size or bulk.size >= self.settings.bulk_max_bytes
 
     def _add_line(self, bulk: PendingBulk, segment: str, number: int, line: bytes, stats: EventStats) -> None:
-        if not line.strip():
+        if not line or line.isspace():
             return
+        elements = documents.split_batch(line)
+        if elements is None:  # not an array msgspec reads: decoded whole, as the reason needs
+            self._add_decoded_line(bulk, segment, number, line, stats)
+            return
+        limit = self.settings.max_event_bytes
+        items = bulk.items
+        size = 0
+        for position, (raw, event_id, timestamp) in enumerate(elements):
+            if event_id is not None and len(raw) <= limit:
+                # The common case: stored as the very bytes the collector wrote.
+                items.append(_Item(self._index(timestamp), event_id, raw, raw=True))
+                size += len(raw) + len(event_id) + 80
+                continue
+            try:
+                event = _decode(bytes(raw))
+            except ValueError as error:
+                self._park(bulk, segment, number, position, reason=f"unreadable spool event: {error}",
+                           raw=bytes(raw).decode("utf-8", "replace"))
+                continue
+            self._add_event(bulk, event, stats, segment=segment, number=number, position=position)
+        bulk.size += size
+
+    def _add_decoded_line(self, bulk: PendingBulk, segment: str, number: int, line: bytes, stats: EventStats) -> None:
         try:
             batch = _decode(line)
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:
             self._park(bulk, segment, number, 0, reason=f"unreadable spool batch: {error}",
                        raw=line.decode("utf-8", "replace"))
             return
         if not isinstance(batch, list):
             batch = [batch]  # one event per line: not what the spool writes, but an event all the same
         for position, event in enumerate(batch):
-            try:
-                event_id, timestamp = documents.check(event)
-            except documents.NotAnEventError as error:
-                self._park(bulk, segment, number, position, reason=f"not a storable event: {error}", raw=event)
-                continue
-            document: dict[str, Any] = event
+            self._add_event(bulk, event, stats, segment=segment, number=number, position=position)
+
+    def _add_event(self, bulk: PendingBulk, event: Any, stats: EventStats, *, segment: str, number: int,
+                   position: int) -> None:
+        """A decoded event: checked, truncated when oversized, encoded."""
+        try:
+            event_id, timestamp = documents.check(event)
+        except documents.NotAnEventError as error:
+            self._park(bulk, segment, number, position, reason=f"not a storable event: {error}", raw=event)
+            return
+        document: dict[str, Any] = event
+        body = documents.encode(document)
+        if len(body) > self.settings.max_event_bytes:
+            document = documents.truncate(document, len(body), self.settings.truncate_strings_to)
             body = documents.encode(document)
-            if len(body) > self.settings.max_event_bytes:
-                document = documents.truncate(document, len(body), self.settings.truncate_strings_to)
-                body = documents.encode(document)
-                stats.truncated += 1
-            bulk.add(_Item(daily_index(self.settings.index_prefix, timestamp), event_id, body, document))
+            stats.truncated += 1
+        bulk.add(_Item(self._index(timestamp), event_id, body, document))
+
+    def _index(self, timestamp: str) -> str:
+        """The daily index of a canonical ``@timestamp`` (one per day: cached)."""
+        day = timestamp[:10]
+        index = self._indices.get(day)
+        if index is None:
+            index = self._indices[day] = daily_index(self.settings.index_prefix, timestamp)
+        return index
 
     def _park(self, bulk: PendingBulk, segment: str, line: int, position: int, *, reason: str, raw: Any) -> None:
         """A record of a segment that is no event: into the bulk, for the dead-letter index."""
@@ -226,7 +271,8 @@ class EventWriter:
             reason = f"{reason} (raw record truncated to {self.settings.max_event_bytes} characters)"
         document = {"@timestamp": timestamp, "reason": reason, "source": source, "stage": stage, "raw": raw,
                     "event": {"id": letter_id}, "socflow": {"spool": {"file": file, "line": line}}}
-        return _Item(daily_index(self.settings.deadletter_prefix, timestamp), letter_id, documents.encode(document))
+        return _Item(daily_index(self.settings.deadletter_prefix, timestamp), letter_id, documents.encode(document),
+                     letter=True)
 
     def _flush(self, bulk: PendingBulk, stats: EventStats) -> PendingBulk:
         """Send a bulk; once acknowledged, commit its marks to the position."""
@@ -251,8 +297,7 @@ class EventWriter:
         waiting = items
         attempt = 0
         while waiting:
-            body = b"".join(orjson.dumps({"create": {"_index": item.index, "_id": item.id}}) + b"\n" + item.body + b"\n"
-                            for item in waiting)
+            body = self._bulk_body(waiting)
             started = time.monotonic()
             send = partial(self.client.bulk, operations=body, filter_path=FILTER_PATH)  # type: ignore[arg-type]
             response = self._call_with_retries(send, stats)
@@ -272,6 +317,17 @@ class EventWriter:
                 self.sleep(self._backoff(attempt))
             waiting = again + later
 
+    def _bulk_body(self, items: list[_Item]) -> bytes:
+        """The NDJSON of a ``_bulk`` request: a ``create`` action line, then the body, per item."""
+        parts: list[bytes | msgspec.Raw] = []
+        quoted = self._quoted
+        for item in items:
+            index = quoted.get(item.index)
+            if index is None:
+                index = quoted[item.index] = orjson.dumps(item.index)
+            parts += (b'{"create":{"_index":', index, b',"_id":', orjson.dumps(item.id), b"}}\n", item.body, b"\n")
+        return b"".join(parts)
+
     @staticmethod
     def _count(items: list[_Item], stats: EventStats, kind: str, *, present: bool) -> None:
         if kind == "collector":
@@ -283,7 +339,7 @@ class EventWriter:
         if kind == "parked":
             return  # counted as dead_lettered when parked
         for item in items:
-            if item.event is None:
+            if item.letter:
                 stats.dead_lettered += 1  # a record of a segment that is no event
             elif present:
                 stats.already_present += 1
@@ -304,9 +360,12 @@ class EventWriter:
                 self._count([item], stats, kind, present=status == 409)
             elif status in RETRYABLE_STATUS:
                 later.append(item)
-            elif kind != "events" or item.event is None:
+            elif kind != "events" or item.letter:
                 raise IndexingError(f"dead letter {item.id} refused by Elasticsearch: {result.get('error')}")
+            elif item.raw and self._decoded(item):
+                again.append(item)  # Elasticsearch read the collector's bytes otherwise: sent as encoded here
             else:
+                assert item.event is not None  # decoded when added, or by _decoded
                 refused = documents.refused_field(result.get("error"))
                 if refused and item.moves < self.max_moves and documents.move_field(item.event, refused):
                     item.moves += 1
@@ -321,6 +380,25 @@ class EventWriter:
                     letter_id=stable_id("event-store-refused", item.id), file="", line=0))
                 stats.dead_lettered += 1
         return again, later, parked
+
+    @staticmethod
+    def _decoded(item: _Item) -> bool:
+        """Decode a refused raw item (for its repair or its dead letter); True when encoding it
+        here changes its bytes (e.g. a key given twice, which Elasticsearch refuses and the
+        decoder resolves to the last value): it is then sent again as encoded, once."""
+        raw = bytes(item.body)
+        item.raw = False
+        try:
+            item.event = _decode(raw)
+        except ValueError:  # orjson refused it; msgspec read it, so it is JSON the json module reads
+            import json
+
+            item.event = json.loads(raw)
+        body = documents.encode(item.event)
+        if body == raw:
+            return False
+        item.body = body
+        return True
 
     def _deadletter_files(self) -> list[Path]:
         """The collectors' sealed dead-letter files this writer stores."""

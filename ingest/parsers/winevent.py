@@ -34,8 +34,8 @@ from ingest.errors import ParseError
 from ingest.normalize import coerce_timestamp, loads_object, unflatten
 from ingest.parsers import syslog as syslog_parser
 from ingest.parsers.catalogue import SourceFormat
-from ingest.schema import Event, stable_id
-from ingest.windows import WindowsSystem, _event_data, normalize_record, windows_event
+from ingest.schema import Event
+from ingest.windows import WindowsSystem, _event_data, normalize_record, windows_event, windows_event_id
 
 # -- JSON shapes --------------------------------------------------------------------------------
 
@@ -179,18 +179,21 @@ def _winlogbeat(obj: dict[str, Any], *, source: str) -> Event:
     record = _int_or_none(winlog.get("record_id"))
     if record is not None:
         winlog["record_id"] = record
-    if record:  # Windows numbers records from 1: a 0 names none, and its position gives the id
-        meta = event.get("event")
-        if not isinstance(meta, dict):
-            meta = event["event"] = {}
-        if not meta.get("id"):
-            computer = str(winlog.get("computer_name") or "")
-            meta["id"] = stable_id("winlog", computer.lower(), str(winlog.get("channel") or "").lower(), record)
     if "@timestamp" not in event:  # as any ECS-ish event: another time key, else reception time
         for key in ("timestamp", "time", "ts"):
             if isinstance(event.get(key), str | int | float):
                 event["@timestamp"] = coerce_timestamp(event[key])
                 break
+    # Windows numbers records from 1: a 0 names none; and without the record's time (Winlogbeat's
+    # @timestamp is TimeCreated) neither is it named. Its position then gives the id.
+    if record and "@timestamp" in event:
+        meta = event.get("event")
+        if not isinstance(meta, dict):
+            meta = event["event"] = {}
+        if not meta.get("id"):
+            computer = str(winlog.get("computer_name") or "")
+            meta["id"] = windows_event_id(computer, str(winlog.get("channel") or ""), record,
+                                          coerce_timestamp(event["@timestamp"]))
     return event
 
 

@@ -102,3 +102,28 @@ def test_refused_field_reads_the_parsing_error() -> None:
     assert documents.refused_field(error) == "host.name"
     assert documents.refused_field({"type": "document_parsing_exception", "reason": "depth"}) is None
     assert documents.refused_field({"type": "version_conflict_engine_exception"}) is None
+
+
+def test_split_batch_keeps_each_event_as_written_and_reads_only_id_and_time() -> None:
+    line = (b'[{"@timestamp":"2026-11-20T07:30:00.000Z","event":{"id":"a","code":"1"},"n":123456789012345678901234},'
+            b' {"@timestamp": "2026-11-20T07:30:01.000Z" , "event": {"id": "b"}},'
+            b'{"event":{"id":"no-time"}},"text",{"@timestamp":"2026-11-20T07:30:00.000Z","event":"flat"}]')
+    split = documents.split_batch(line)
+    assert split is not None
+    assert [(bytes(raw), event_id, stamp) for raw, event_id, stamp in split] == [
+        (b'{"@timestamp":"2026-11-20T07:30:00.000Z","event":{"id":"a","code":"1"},"n":123456789012345678901234}',
+         "a", "2026-11-20T07:30:00.000Z"),
+        (b'{"@timestamp": "2026-11-20T07:30:01.000Z" , "event": {"id": "b"}}', "b", "2026-11-20T07:30:01.000Z"),
+        (b'{"event":{"id":"no-time"}}', None, ""),  # left to check() for the reason
+        (b'"text"', None, ""),
+        (b'{"@timestamp":"2026-11-20T07:30:00.000Z","event":"flat"}', None, ""),
+    ]
+
+
+@pytest.mark.parametrize("line", [
+    b'[{"@timestamp": "2026-11-20T08:00:00.000Z", "event": {"id": "torn"}',  # torn
+    b'{"@timestamp":"2026-11-20T08:00:00.000Z","event":{"id":"lone"}}',  # an object, not a batch
+    b'[{"a": NaN}]', b'[{"a": "\\ud800"}]', b"[" + b'{"a":' * 2000 + b"1" + b"}" * 2000 + b"]",
+])
+def test_split_batch_leaves_what_it_cannot_read_to_the_decoder(line: bytes) -> None:
+    assert documents.split_batch(line) is None

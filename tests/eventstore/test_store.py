@@ -43,8 +43,8 @@ def _collect_scenario(tmp_path: Path, days: int = 2) -> Path:
     collector = load_settings().collector
     for day in range(days):
         files = generate(tmp_path / f"in-{day}", START.replace(day=START.day + day))
-        # The generator gives each day's Windows events the same record ids, hence the same
-        # event.id (computer, channel, record id): the Windows log of the first day only.
+        # The generator gives each day's Windows events the same record ids (a log cleared
+        # every day): the Windows log of the first day only, enough for these tests.
         paths = [files.mail, files.portal] + ([files.windows] if day == 0 else [])
         collect_paths(paths, spool, settings=collector, writer_id=f"day{day}", progress=False)
     return spool
@@ -126,6 +126,13 @@ def _hostile_spool(tmp_path: Path) -> tuple[Path, dict[str, dict]]:
     with segment.open("ab") as handle:
         handle.write(b'[{"@timestamp": "2026-11-20T08:00:00.000Z", "event": {"id": "torn"\n')
         handle.write(b'["just a string", 42]\n')
+        # Stored as written, except what Elasticsearch reads otherwise: a key given twice (which
+        # it refuses) is stored as the decoder reads it, the last value.
+        handle.write(b'[{"@timestamp": "2026-11-20T08:00:00.000Z", "event": {"id": "spaced"} , "host": {"name": "s"}},'
+                     b'{"@timestamp":"2026-11-20T08:00:00.000Z","event":{"id":"twice"},"host":{"name":"first"},'
+                     b'"host":{"name":"last"}}]\n')
+    expected["spaced"] = {"@timestamp": "2026-11-20T08:00:00.000Z", "event": {"id": "spaced"}, "host": {"name": "s"}}
+    expected["twice"] = {"@timestamp": "2026-11-20T08:00:00.000Z", "event": {"id": "twice"}, "host": {"name": "last"}}
     return spool, expected
 
 
@@ -156,6 +163,8 @@ def test_hostile_events_are_stored_or_dead_lettered_with_the_reason(
     assert documents["type-conflict-value"]["source"] == {"ip": "not-an-address", "port": "http"}
     assert set(documents["type-conflict-value"]["_ignored"]) == {"source.ip", "source.port", "winlog.event_id"}
     assert len(documents["many-keys"]["winlog"]["event_data"]) == 5000
+    for name in ("spaced", "twice"):
+        assert {k: v for k, v in documents[name].items() if k not in ("_index", "_ignored")} == expected[name]
     # The mapping did not grow with the hostile events: it is the template's, field for field.
     mappings = client.indices.get_mapping(index=store.index_prefix)
     (mapping,) = [entry["mappings"] for entry in mappings.values()]

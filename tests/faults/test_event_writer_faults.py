@@ -58,7 +58,7 @@ def _env(url: str, prefix: str, deadletters: str, **writer: str) -> dict[str, st
 
 def _collect_day(tmp_path: Path, spool: Path, day: int) -> None:
     files = generate(tmp_path / f"in-{day:02d}", START + timedelta(days=day))
-    # The generator repeats the Windows record ids every day (the same event.id): day 0 only.
+    # The generator repeats the Windows records every day (record ids, times of day): day 0 only.
     paths = [files.mail, files.portal] + ([files.windows] if day == 0 else [])
     collect_paths(paths, spool, settings=load_settings().collector, writer_id=f"day{day:02d}", progress=False)
 
