@@ -8,13 +8,15 @@ its generator appends Sysmon process-creation events to at ``--rate`` events/s, 
 job ``socflow run`` (local runtime, spool) judging them with this project's rules plus the SigmaHQ
 Windows rule set, published as rule set v1 (``$SOCFLOW_CORPORA``; the indexer and Elasticsearch
 are left out: the figures come from the job's committed output and its Flink metrics). Once the
-pipeline has alerted, the offered rate runs for ``--seconds``; at ``--publish-at`` seconds into it
-v2 (one rule's level changed) is published in this process, as ``socflow rules publish`` does.
+pipeline has alerted and read its warm-up backlog, the offered rate runs for ``--seconds``; at
+``--publish-at`` seconds into it v2 (one rule's level changed) is published in this process, as
+``socflow rules publish`` does.
 Printed: how long ``publish`` took (it loads every rule once), from the end of publish and from its
 start to the first committed alert stamped v2 (``rule.ruleset_version`` in the alert stream), and
 the job's events/s per one-second bucket (its ``socflow_events_in`` counter, scraped from the
 Prometheus reporter every second) before publish, during publish and the switch, and after the
-first v2 alert: median before, minimum during, median after and their ratio (the dip).
+first v2 alert: median before, minimum during, median after and their ratio (the dip); and per
+phase the largest backlog (events written to the input file, not yet read by the job).
 
 ``--core``: the detect operator's loop without Flink (the same classes): ``BatchProcessor`` over
 batches of 1000 events against ``rules/`` published as v1, polling a ``RuleSetWatcher`` between
@@ -163,7 +165,8 @@ class Sampler(threading.Thread):
     def __init__(self, port: int, stream: Path) -> None:
         super().__init__(daemon=True)
         self.port, self.stream = port, stream
-        self.samples: list[tuple[float, float]] = []  # (monotonic time, events_in)
+        self.samples: list[tuple[float, float, int]] = []  # (monotonic time, events_in, events written)
+        self.written: Any = None  # the generator, once it exists
         self.first_alert: float | None = None
         self.versions: set[str] = set()
         self.wanted = ""
@@ -177,7 +180,7 @@ class Sampler(threading.Thread):
             if now >= next_sample:
                 value = events_in(self.port)
                 if value is not None:
-                    self.samples.append((now, value))
+                    self.samples.append((now, value, self.written.written if self.written else 0))
                 next_sample += 1.0
             self._scan()
             self.stop.wait(0.2)
@@ -216,6 +219,7 @@ def job(args: argparse.Namespace) -> dict[str, Any]:
     changed = changed_rules(work)
     generator = Generator(source, args.rate, 1000)
     sampler = Sampler(port, settings.alert_stream_dir)
+    sampler.written = generator
     processes = [start("collector", data, ["collect", "files", "--follow", "--no-progress", str(source)], env,
                        work / "logs"),
                  start("job", data, ["run", "--metrics"], env, work / "logs")]
@@ -227,6 +231,11 @@ def job(args: argparse.Namespace) -> dict[str, Any]:
             if time.monotonic() - started > 900 or any(p.poll() is not None for p in processes):
                 raise SystemExit(f"pipeline did not come up; see {work / 'logs'}")
             generator.write(1.0, prefix="warmup")
+        # Steady state first: the backlog of the warm-up drained (the job has read what was written).
+        while not sampler.samples or sampler.samples[-1][1] < generator.written - args.rate:
+            if time.monotonic() - started > 900:
+                raise SystemExit(f"the job did not catch up with the warm-up; see {work / 'logs'}")
+            time.sleep(0.5)
         writer = threading.Thread(target=generator.write, args=(args.seconds,), daemon=True)
         offered_from = time.monotonic()
         writer.start()
@@ -251,11 +260,13 @@ def job(args: argparse.Namespace) -> dict[str, Any]:
             source.unlink(missing_ok=True)
     first = sampler.first_alert
     buckets: dict[str, list[float]] = {"before": [], "during": [], "after": []}
-    for (t0, c0), (t1, c1) in zip(sampler.samples, sampler.samples[1:], strict=False):
+    lag: dict[str, int] = {"before": 0, "during": 0, "after": 0}  # most events written, not yet read
+    for (t0, c0, _w0), (t1, c1, w1) in zip(sampler.samples, sampler.samples[1:], strict=False):
         if t0 < offered_from or t1 > offered_from + generator.span:
             continue
         phase = "before" if t1 <= published["start"] else ("during" if first is None or t0 < first else "after")
         buckets[phase].append((c1 - c0) / (t1 - t0))
+        lag[phase] = max(lag[phase], int(w1 - c1))
     before = statistics.median(buckets["before"]) if buckets["before"] else 0.0
     during = min(buckets["during"]) if buckets["during"] else before
     return {
@@ -270,6 +281,9 @@ def job(args: argparse.Namespace) -> dict[str, Any]:
         "events_per_s_after_median": round(statistics.median(buckets["after"])) if buckets["after"] else None,
         "dip_ratio_during_min_over_before": round(during / before, 2) if before else None,
         "seconds_during": len(buckets["during"]),
+        "max_backlog_events_before": lag["before"],
+        "max_backlog_events_during": lag["during"],
+        "max_backlog_events_after": lag["after"],
         "per_second_during": [round(rate) for rate in buckets["during"]],
         "logs": str(work / "logs"),
     }
