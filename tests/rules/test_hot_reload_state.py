@@ -8,11 +8,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from alerts.settings import REPO_ROOT
 from detectors.flink.job import DetectBatches
 from detectors.flink.stateful import StatefulFunction
 from detectors.pipeline import BatchProcessor
-from detectors.ruleset import load_plan, load_published, publish
+from detectors.ruleset import RuleSetRefused, load_plan, load_published, plan_fits, publish
 from detectors.stateful import keyed_batch
 from tests.correlation.test_stateful_state import FakeContext, FakeCounter, FakeList, FakeValue
 from tests.rules.hotreload_fixtures import (
@@ -106,3 +108,14 @@ def test_a_restored_key_resumes_on_its_checkpointed_version_then_switches(tmp_pa
     # A key without state (a new source subtask) starts on the active version and records it.
     operator.version_state = FakeValue()
     assert operator._version_of("1", 103.0) == v3 and operator.version_state.value() == v3
+
+
+def test_a_set_the_running_job_cannot_wire_is_refused(tmp_path: Path) -> None:
+    version = _publish(tmp_path, "v1", level="low")
+    store = tmp_path / "store"
+    assert plan_fits(load_plan(store, version, CONFIG), 1) == []
+    # A job started without correlations or detectors has no keyed operators to give them.
+    operator = DetectBatches((), str(CONFIG), levels=0, ruleset_store=str(store))
+    with pytest.raises(RuleSetRefused) as refused:
+        operator._load_checked(store, version, CONFIG)
+    assert "restart the job" in " ".join(refused.value.reasons)
