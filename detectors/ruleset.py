@@ -215,6 +215,7 @@ class LoadedRuleSet:
     suppressions_path: Path | None = None
     detectors_path: Path | None = None
     path: Path | None = None
+    plan: Any = None  # detectors.stateful.StatefulPlan of its correlations and detectors, once built
 
 
 def rule_versions(engine: Any) -> dict[str, str]:
@@ -244,11 +245,12 @@ def load_sources(
     whole set on any failure."""
     from detectors.anomaly.config import StatefulSettings
     from detectors.dedup import Suppressor
-    from detectors.sigma import SigmaEngine
+    from detectors.sigma.cache import load_engine
 
     reasons: list[str] = []
     try:
-        engine, report = SigmaEngine.load(list(paths), config_dir=config_dir)
+        # Through the rule-set cache: the job's batch and keyed operators load one version each.
+        engine, report, _ = load_engine(list(paths), config_dir=config_dir)
     except DetectorError as error:
         raise RuleSetRefused("rule set does not load", [str(error)], source=str(path or paths[0])) from error
     reasons.extend(f"{f.path}: {f.rule_id or ''} {f.reason}".replace("  ", " ") for f in report.failures)
@@ -269,6 +271,38 @@ def load_sources(
     return LoadedRuleSet(version=version, engine=engine, matcher=StampedMatcher(engine, version, versions),
                          rules_loaded=report.loaded, rule_versions=versions,
                          suppressions_path=kept["suppressions"], detectors_path=kept["detectors"], path=path)
+
+
+def plan_of(loaded: LoadedRuleSet, config_dir: Path) -> Any:
+    """The stateful plan of a rule set: its correlation rules, and the detector settings it was
+    published with (else ``config_dir``'s), its detections stamped with its version."""
+    from detectors.anomaly.config import StatefulSettings
+    from detectors.stateful import StatefulPlan
+
+    if loaded.plan is None:
+        settings = StatefulSettings.load(loaded.detectors_path or config_dir / DETECTORS)
+        loaded.plan = StatefulPlan.build(settings, loaded.engine.correlations, loaded.engine.rules,
+                                         ruleset_version=loaded.version)
+    return loaded.plan
+
+
+def load_plan(store: Path, version: str, config_dir: Path) -> Any:
+    """The stateful plan of a published version (the job's keyed operators: hot reload)."""
+    return plan_of(load_published(store, version, config_dir), config_dir)
+
+
+def plan_fits(plan: Any, levels: int) -> list[str]:
+    """Why a rule set's plan cannot run in a job built with ``levels`` keyed operators in a row
+    (0: none), or []. The keyed operators are wired when the job starts: a deeper correlation
+    chain, or correlations and detectors in a job built without any, need a restart."""
+    reasons = []
+    if levels == 0 and (plan.correlations.specs or plan.anomalies.detectors):
+        reasons.append("the running job has no correlation or detector stage (it started without any): "
+                       "restart the job to add one")
+    elif plan.levels > levels:
+        reasons.append(f"correlation chains {plan.levels} deep; the running job has {levels} keyed "
+                       "level(s): restart the job to apply it")
+    return reasons
 
 
 def load_published(store: Path, version: str, config_dir: Path) -> LoadedRuleSet:
@@ -331,7 +365,7 @@ class VersionedSuppressors:
             return self.fallback
 
 
-Loader = Callable[[Path, str, Path], LoadedRuleSet]
+Loader = Callable[[Path, str, Path], Any]  # a LoadedRuleSet, or what the caller builds from one
 
 
 class RuleSetWatcher:
@@ -362,9 +396,9 @@ class RuleSetWatcher:
         self.on_refused = on_refused
         self.refused: set[str] = set()
         self._next_check = float("-inf")
-        self._pending: tuple[str, Future[LoadedRuleSet]] | None = None
+        self._pending: tuple[str, Future[Any]] | None = None
 
-    def poll(self, now: float) -> LoadedRuleSet | None:
+    def poll(self, now: float) -> Any:
         if self._pending is not None:
             waiting, loading = self._pending
             if not loading.done():
@@ -377,7 +411,7 @@ class RuleSetWatcher:
         version = current_version(self.store)
         if version is None or version == self.active or version in self.refused:
             return None
-        future: Future[LoadedRuleSet] = Future()
+        future: Future[Any] = Future()
         if self.background:
             threading.Thread(target=self._run, args=(version, future), name=f"ruleset-load-{version}",
                              daemon=True).start()
@@ -386,13 +420,13 @@ class RuleSetWatcher:
         self._run(version, future)
         return self._finish(version, future)
 
-    def _run(self, version: str, future: Future[LoadedRuleSet]) -> None:
+    def _run(self, version: str, future: Future[Any]) -> None:
         try:
             future.set_result(self.loader(self.store, version, self.config_dir))
         except BaseException as error:  # noqa: BLE001 - handed to the caller's thread via the future
             future.set_exception(error)
 
-    def _finish(self, version: str, future: Future[LoadedRuleSet]) -> LoadedRuleSet | None:
+    def _finish(self, version: str, future: Future[Any]) -> Any:
         error = future.exception()
         if error is None:
             self.active = version

@@ -38,9 +38,10 @@ offers the same ``process`` / ``flush``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from detectors.anomaly.config import StatefulSettings
@@ -62,16 +63,51 @@ class StatefulPlan:
 
     @classmethod
     def build(
-        cls, settings: StatefulSettings | None = None, correlations: Iterable[Any] = (), rules: Iterable[Any] = ()
+        cls, settings: StatefulSettings | None = None, correlations: Iterable[Any] = (), rules: Iterable[Any] = (),
+        *, ruleset_version: str = "",
     ) -> StatefulPlan:
-        """From settings and pySigma correlation rules (plus the base rules they reference)."""
+        """From settings and pySigma correlation rules (plus the base rules they reference).
+
+        ``ruleset_version``: the published rule set these come from, stamped on the rules of
+        their detections (hot reload: every alert says which rule set judged it)."""
         settings = settings or StatefulSettings()
         specs = specs_from_sigma(correlations, rules)
+        if ruleset_version:
+            specs = [replace(spec, rule=replace(spec.rule, ruleset_version=ruleset_version)) for spec in specs]
+        anomalies = AnomalyLogic(settings.detectors)
+        if ruleset_version:
+            for detector in anomalies.detectors.values():
+                detector.rule = replace(detector.rule, ruleset_version=ruleset_version)
         return cls(
             settings=settings,
             correlations=CorrelationLogic(specs, max_items=settings.correlation.max_items_per_group),
-            anomalies=AnomalyLogic(settings.detectors),
+            anomalies=anomalies,
         )
+
+    def identity(self, key: str) -> str | None:
+        """What a key's state means under this plan, as a short digest; None when the plan has no
+        correlation or detector for the key (removed by a new rule set: its state is dropped).
+
+        A hot reload keeps a key's state when its identity did not change: a correlation's is its
+        definition (type, references, window, grouping, condition, aliases, level, title), so a
+        changed rule under the same id starts empty; a detector's is its name and the settings that
+        shape its state (a volume detector's bucket length), so a changed threshold keeps its
+        baselines and windows."""
+        _level, kind, ident, _group = key.split("|", 3)
+        if kind == "c":
+            spec = self.correlations.by_id.get(ident)
+            if spec is None:
+                return None
+            shape: Any = [spec.type, spec.refs, spec.timespan_ms, spec.group_by, repr(spec.condition),
+                          sorted((alias, sorted(fields.items())) for alias, fields in spec.aliases.items()),
+                          spec.generate, spec.level, spec.rule.level, spec.rule.title]
+        else:
+            detector = self.anomalies.detectors.get(ident)
+            if detector is None:
+                return None
+            shape = [ident, type(detector).__name__, getattr(detector.settings, "bucket_s", None)]
+        text = json.dumps(shape, sort_keys=True, default=str, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
     @property
     def levels(self) -> int:
@@ -123,15 +159,17 @@ class StatefulPlan:
         return self.decode(key, json.loads(text))
 
 
-def keyed_records(grouped: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str]:
+def keyed_records(grouped: Mapping[str, Sequence[Mapping[str, Any]]], version: str = "") -> list[str]:
     """One JSON record per key of a batch: ``{"key", "items", "ts"}``, in ``ts`` order (see
     :func:`keyed_batch`)."""
-    return [record for _key, record, _ts in keyed_batch(grouped)]
+    return [record for _key, record, _ts in keyed_batch(grouped, version)]
 
 
-def keyed_batch(grouped: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[tuple[str, str, int]]:
+def keyed_batch(grouped: Mapping[str, Sequence[Mapping[str, Any]]], version: str = "") -> list[tuple[str, str, int]]:
     """``(key, record, ts)`` per key of a batch: the JSON record ``{"key", "items", "ts"}`` with
     its key and ts beside it, so the Flink job routes and times it without decoding it.
+    ``version``: the published rule set that routed the batch, as ``"rs"`` in each record (the
+    keyed operator applies that set's correlations and thresholds to it: hot reload).
 
     ``ts`` is the *earliest* item time of the record, and records are returned sorted by it:
     a batch spans some event time, and a record stamped with its latest time would move the
@@ -152,8 +190,10 @@ def keyed_batch(grouped: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[tupl
     if records:
         _earliest, key, items = records[-1]
         records[-1] = (max(int(item["t"]) for _ts, _key, kept in records for item in kept), key, items)
+    extra = {"rs": version} if version else {}
     return [
-        (key, json.dumps({"key": key, "items": list(items), "ts": ts}, separators=(",", ":"), default=str), ts)
+        (key, json.dumps({"key": key, "items": list(items), "ts": ts, **extra}, separators=(",", ":"), default=str),
+         ts)
         for ts, key, items in records
     ]
 

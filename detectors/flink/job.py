@@ -30,8 +30,8 @@ from pyflink.datastream import (
     DataStream,
     KeyedProcessFunction,
     KeySelector,
+    MapFunction,
     OutputTag,
-    ProcessFunction,
     RuntimeContext,
     StreamExecutionEnvironment,
 )
@@ -127,22 +127,51 @@ class JobSpec:
         return cls(**data)
 
 
-class DetectBatches(ProcessFunction):
+def subtask_index(runtime_context: RuntimeContext) -> int:
+    """This subtask's index. PyFlink 2.2's thread-mode context asks Flink 2's Java RuntimeContext
+    for ``getIndexOfThisSubtask``, which moved to its ``getTaskInfo()``: ask there first."""
+    java = getattr(runtime_context, "_runtime_context", None)
+    if java is not None and hasattr(java, "getTaskInfo"):
+        return int(java.getTaskInfo().getIndexOfThisSubtask())
+    return int(runtime_context.get_index_of_this_subtask())
+
+
+class SubtaskKey(MapFunction):
+    """Each batch record keyed by the index of the source subtask that read it.
+
+    The batch operator is keyed by it so that it has keyed state for the active rule set version
+    (PyFlink has no operator state for a Python function in thread mode): one key per source
+    subtask, whose batches stay in their order on the way (one channel), so versions still
+    change between two batches of a Kafka partition or the spool, in stream order.
+    """
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.key = str(subtask_index(runtime_context))
+
+    def map(self, value: str) -> Row:
+        return Row(self.key, value)
+
+
+class DetectBatches(KeyedProcessFunction):
     """Flink operator: decode a spool record, match every event, emit detections.
 
     The rule set is compiled once per task in ``open``; nothing about rules travels with the
     pickled function but their paths.
+
+    Hot reload: the version that judges a key's batches (a key per source subtask, see
+    :class:`SubtaskKey`) is in keyed state, written with the first batch it judges; a switch is
+    that write, so a checkpoint holds the version in force at its barrier and a job restored from
+    it resumes on that version, then switches again to the published one by the normal path.
     """
 
-    def __init__(self, rule_dirs: tuple[str, ...], config_dir: str, *, stateful: bool,
+    def __init__(self, rule_dirs: tuple[str, ...], config_dir: str, *, levels: int,
                  ruleset_store: str = "", reload_interval_s: float = 5.0, start_version: str | None = None) -> None:
         self.rule_dirs = rule_dirs
         self.config_dir = config_dir
-        self.stateful = stateful
+        self.levels = levels  # keyed operators in a row behind this one (0: no stateful stage)
         self.ruleset_store = ruleset_store
         self.reload_interval_s = reload_interval_s
         self.start_version = start_version
-        self.processor: Any = None
         self.watcher: Any = None
 
     def open(self, runtime_context: RuntimeContext) -> None:
@@ -155,24 +184,31 @@ class DetectBatches(ProcessFunction):
         for failure in report.failures:
             # A rule that cannot load is reported, not skipped silently.
             log_event(LOGGER, "rule_load_failed", logging.ERROR, path=failure.path, reason=failure.reason)
-        # Correlation and detector routing stays the one the job was built with: its keyed
-        # operators were planned from it (new correlation definitions apply at the next start).
-        plan_engine = engine
-        matcher: Any = None
-        active = None
         store = Path(self.ruleset_store) if self.ruleset_store else None
+        # Batch processors by rule set version: the one switched to, and one a restored key resumes on.
+        self.processors: dict[str, Any] = {}
+        active = None
         if store is not None:
             published = _published_rule_set(store, Path(self.config_dir), self.start_version)
             if published is not None:
-                plan_engine, matcher, active = published.engine, published.matcher, published.version
-        if matcher is None:
+                active = published.version
+                self.processors[active] = self._processor(published)
+        if active is None:
             # Unpublished rule directories judge as before (a failed rule reported, the rest
             # loaded), under the digest of their files as version.
             version = sources_version([Path(p) for p in self.rule_dirs])
             matcher = StampedMatcher(engine, version, rule_versions(engine))
-        self.router = build_plan(plan_engine, self.config_dir).route if self.stateful else None
-        self.processor = BatchProcessor(matcher, self.router)
-        self.active_version = active or matcher.ruleset_version
+            router = build_plan(engine, self.config_dir).route if self.levels else None
+            self.processors[version] = BatchProcessor(matcher, router)
+            self.unpublished = version
+        else:
+            self.unpublished = ""
+        self.active_version = active or self.unpublished
+        # Per key: the version judging it (read from keyed state once) and, for a key restored
+        # on an older version, when it may switch (the watcher's next look, as in the run before).
+        self.key_versions: dict[str, str] = {}
+        self.resume_until: dict[str, float] = {}
+        self.version_state = runtime_context.get_state(ValueStateDescriptor("ruleset-version", Types.STRING()))
         # The rule set lives as long as the task: without this the garbage collector's full
         # collections re-walk its millions of objects (measured 10-20% of matching time).
         gc.freeze()
@@ -194,30 +230,87 @@ class DetectBatches(ProcessFunction):
         log_event(LOGGER, "ruleset_active", version=self.active_version, published=active is not None)
         if store is not None:
             self.watcher = RuleSetWatcher(store, Path(self.config_dir), active=active,
-                                          interval_s=self.reload_interval_s,
+                                          interval_s=self.reload_interval_s, loader=self._load_checked,
                                           on_refused=lambda _version, _reasons: self.rulesets_refused.inc())
 
-    def _maybe_switch(self) -> None:
-        """Between two batches: swap in a newly published rule set the watcher has loaded."""
+    def _processor(self, loaded: Any) -> Any:
+        """The batch processor of a loaded published rule set: its matcher and its routing."""
         from detectors.pipeline import BatchProcessor
+        from detectors.ruleset import plan_of
 
-        loaded = self.watcher.poll(time.monotonic())
-        if loaded is None:
-            return
-        previous = self.active_version
-        self.processor = BatchProcessor(loaded.matcher, self.router)
-        self.active_version = loaded.version
-        self.rulesets_switched.inc()
-        log_event(LOGGER, "ruleset_switched", version=loaded.version, previous=previous, rules=loaded.rules_loaded)
+        return BatchProcessor(loaded.matcher, plan_of(loaded, Path(self.config_dir)).route if self.levels else None)
 
-    def process_element(self, value: str, ctx: ProcessFunction.Context) -> Any:
+    def _load_checked(self, store: Path, version: str, config_dir: Path) -> Any:
+        """The watcher's loader (background thread): a published set whose correlations and
+        detectors fit the keyed operators this job was built with, ready to judge."""
+        from detectors.ruleset import RuleSetRefused, load_published, plan_fits, plan_of
+
+        loaded = load_published(store, version, config_dir)
+        reasons = plan_fits(plan_of(loaded, config_dir), self.levels)
+        if reasons:
+            raise RuleSetRefused("rule set needs a restart of the job", reasons, source=str(store / version))
+        return version, self._processor(loaded), loaded.rules_loaded
+
+    def _resumed(self, stored: str) -> str:
+        """The version a restored key had in force at the checkpoint, loaded if this task has not
+        (the active one when that version cannot be loaded any more: logged)."""
+        from detectors.ruleset import RuleSetRefused, load_published
+
+        if stored in self.processors:
+            return stored
+        if self.ruleset_store and stored != self.unpublished:
+            try:
+                self.processors[stored] = self._processor(
+                    load_published(Path(self.ruleset_store), stored, Path(self.config_dir)))
+                return stored
+            except RuleSetRefused as error:
+                log_event(LOGGER, "ruleset_resume_failed", logging.ERROR, version=stored, kept=self.active_version,
+                          reason=str(error), reasons=error.reasons[:20])
+        return self.active_version
+
+    def _version_of(self, key: str, now: float) -> str:
+        """Between two batches of ``key``: the version that judges the next one (a switch, to the
+        version the watcher loaded last, is written to keyed state before the batch is judged)."""
+        if self.watcher is not None:
+            loaded = self.watcher.poll(now)
+            if loaded is not None:
+                version, processor, rules = loaded
+                # Keep the processors keys still judge with (until their next batch switches them).
+                keep = {*self.key_versions.values(), self.active_version}
+                self.processors = {v: p for v, p in self.processors.items() if v in keep}
+                self.processors[version] = processor
+                log_event(LOGGER, "ruleset_loaded", version=version, previous=self.active_version, rules=rules)
+                self.active_version = version
+        current = self.key_versions.get(key)
+        if current is None:
+            stored = self.version_state.value()
+            if stored:
+                loading = time.monotonic()
+                current = self._resumed(stored)
+                # From when it is ready: loading the resumed version may take seconds.
+                self.resume_until[key] = now + (time.monotonic() - loading) + self.reload_interval_s
+                log_event(LOGGER, "ruleset_resumed", key=key, version=current, restored=stored,
+                          active=self.active_version)
+            else:
+                current = self.active_version
+                self.version_state.update(current)
+            self.key_versions[key] = current
+        if current != self.active_version and now >= self.resume_until.get(key, float("-inf")):
+            self.version_state.update(self.active_version)
+            self.key_versions[key] = self.active_version
+            self.rulesets_switched.inc()
+            log_event(LOGGER, "ruleset_switched", key=key, version=self.active_version, previous=current)
+            current = self.active_version
+        return current
+
+    def process_element(self, value: str, ctx: KeyedProcessFunction.Context) -> Any:
         if value.startswith(SEGMENT_END):  # no spool line starts with '#': each is JSON
             self.segments_consumed.inc()
             yield CONSUMED, value[len(SEGMENT_END):]
             return
-        if self.watcher is not None:
-            self._maybe_switch()
-        result = self.processor.process_line(value, source="spool")
+        version = self._version_of(str(ctx.get_current_key()), time.monotonic())
+        processor = self.processors.get(version) or self.processors[self.active_version]
+        result = processor.process_line(value, source="spool")
         self.events_in.inc(result.events)
         self.detections_out.inc(len(result.detections))
         self.dead_letters_out.inc(len(result.dead_letters))
@@ -228,7 +321,8 @@ class DetectBatches(ProcessFunction):
         if result.keyed:
             from detectors.stateful import keyed_batch
 
-            for key, record, ts in keyed_batch(result.keyed):
+            published = "" if version == self.unpublished else version
+            for key, record, ts in keyed_batch(result.keyed, published):
                 yield KEYED, (Row(key, record), ts)
 
 
@@ -309,13 +403,13 @@ class AlertKey(KeySelector):
         return policy.key(Detection.from_record(json.loads(value)))[0]
 
 
-def build_plan(engine: Any, config_dir: str) -> Any:
+def build_plan(engine: Any, config_dir: str, ruleset_version: str = "") -> Any:
     """Correlations of the loaded rule set plus the anomaly detectors of config/detectors.yaml."""
     from detectors.anomaly.config import StatefulSettings
     from detectors.stateful import StatefulPlan
 
     settings = StatefulSettings.load(Path(config_dir) / "detectors.yaml")
-    return StatefulPlan.build(settings, engine.correlations, engine.rules)
+    return StatefulPlan.build(settings, engine.correlations, engine.rules, ruleset_version=ruleset_version)
 
 
 def flink_configuration(spec: JobSpec) -> Configuration:
@@ -360,13 +454,18 @@ def flink_configuration(spec: JobSpec) -> Configuration:
 
 def build_job(env: StreamExecutionEnvironment, spec: JobSpec) -> None:
     """Wire the job's operators into ``env``."""
+    from detectors.flink.stateful import KEYED_ROW, key_by_row_key
+
     batches = _kafka_source(env, spec) if spec.source == "kafka" else _spool_source(env, spec)
     plan, start_version = _client_side_plan(spec)
+    # Keyed by source subtask (SubtaskKey): the batch operator keeps its rule set version in keyed state.
+    keyed_batches = key_by_row_key(
+        batches.map(SubtaskKey(), output_type=KEYED_ROW).name("key batches by source subtask").uid("batch-keys"))
     detections = (
-        batches.process(DetectBatches(spec.rule_dirs, spec.config_dir, stateful=plan is not None,
-                                      ruleset_store=spec.ruleset_store, reload_interval_s=spec.reload_interval_s,
-                                      start_version=start_version),
-                        output_type=Types.STRING())
+        keyed_batches.process(DetectBatches(spec.rule_dirs, spec.config_dir, levels=plan.levels if plan else 0,
+                                            ruleset_store=spec.ruleset_store, reload_interval_s=spec.reload_interval_s,
+                                            start_version=start_version),
+                              output_type=Types.STRING())
         .name("sigma-detect")
         .uid("sigma-detect")
     )
@@ -376,7 +475,9 @@ def build_job(env: StreamExecutionEnvironment, spec: JobSpec) -> None:
 
         keyed = side_output(detections, KEYED)
         alerts = detections.union(add_stateful_stage(keyed, plan, eager_watermarks=spec.eager_watermarks,
-                                                     key_level_filter=spec.key_level_filter))
+                                                     key_level_filter=spec.key_level_filter,
+                                                     ruleset_store=spec.ruleset_store, config_dir=spec.config_dir,
+                                                     plan_version=start_version or ""))
     grouped = (
         alerts.key_by(AlertKey(spec.dedup_window_s, spec.dedup_entity_fields), key_type=Types.STRING())
         .process(GroupAlerts(spec.dedup_window_s, spec.dedup_entity_fields, spec.suppressions_paths,
@@ -424,14 +525,16 @@ def _client_side_plan(spec: JobSpec) -> tuple[Any, str | None]:
     """The stateful plan (its shape decides the keyed operators), or None when it has no work; and
     the published version it was planned from (the operators start on it, so that their routing
     matches the keyed operators even when a set is published while the job is being built)."""
+    from detectors.ruleset import plan_of
     from detectors.sigma.cache import load_engine
 
     published = _published_rule_set(Path(spec.ruleset_store), Path(spec.config_dir)) if spec.ruleset_store else None
     if published is not None:
         engine = published.engine
+        plan = plan_of(published, Path(spec.config_dir))
     else:
         engine, _report, _ = load_engine([Path(p) for p in spec.rule_dirs], config_dir=Path(spec.config_dir))
-    plan = build_plan(engine, spec.config_dir)
+        plan = build_plan(engine, spec.config_dir)
     has_work = bool(engine.correlations) or bool(plan.anomalies.detectors)
     return (plan if has_work else None), (published.version if published is not None else None)
 

@@ -24,7 +24,13 @@ into Flink and only does what Flink must do:
 - items the operator's watermark has already passed, though not late for their key, are
   applied at once (``behind_watermark_items``): their timer would wait for the next
   watermark advance, which a quiet stream may never bring;
-- detections of chained correlations feed the next level as keyed records.
+- detections of chained correlations feed the next level as keyed records;
+- hot reload: a record names the published rule set that routed it (``"rs"``), and its items
+  are applied with that set's correlations and detector thresholds (loaded once per version).
+  The state envelope remembers the identity of what its key was built under
+  (``StatefulPlan.identity``): a correlation whose definition changed starts empty, one that
+  did not keeps its half-built windows, a detector keeps its baselines under new thresholds,
+  and a key whose rule the set removed is dropped at its next timer.
 
 The same semantics run without Flink in :class:`detectors.stateful.StatefulEngine`; tests
 compare the two through the whole job (``tests/correlation/test_flink_job.py``).
@@ -33,8 +39,10 @@ compare the two through the whole job (``tests/correlation/test_flink_job.py``).
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from pyflink.common import Duration, Row, Types, WatermarkStrategy
@@ -45,6 +53,9 @@ from pyflink.java_gateway import get_gateway
 from detectors.correlation.engine import NEVER, is_forwarded, item_order, key_level, timer_at
 from detectors.flink.jvm import java_class
 from detectors.stateful import StatefulPlan
+from ingest.logs import log_event
+
+LOGGER = logging.getLogger(__name__)
 
 # A keyed record as the JVM carries it: (key, record JSON).
 KEYED_ROW = Types.ROW([Types.STRING(), Types.STRING()])
@@ -86,6 +97,15 @@ def waiting_chunk(items: list[dict[str, Any]]) -> str:
     return f"{min(times)} {max(times)} {json.dumps(items, separators=(',', ':'))}"
 
 
+def _with_version(items: list[dict[str, Any]], version: str) -> list[dict[str, Any]]:
+    """Waiting items are applied by a timer, which has no record: each carries the rule set
+    version that routed it (as "rs": an item's "v" is a correlation's value)."""
+    if version:
+        for item in items:
+            item["rs"] = version
+    return items
+
+
 def _forward_record(key: str, item: dict[str, Any]) -> str:
     return json.dumps({"key": key, "items": [item], "ts": int(item["t"])}, separators=(",", ":"), default=str)
 
@@ -97,12 +117,20 @@ class StatefulFunction(KeyedProcessFunction):
     and — for chained correlations — keyed records (``{"key": ...}``) for the next level.
     """
 
-    def __init__(self, plan: StatefulPlan, level: int) -> None:
+    def __init__(self, plan: StatefulPlan, level: int, *, ruleset_store: str = "", config_dir: str = "",
+                 plan_version: str = "") -> None:
         self.plan = plan
         self.level = level
+        # Hot reload: plans of other published versions are loaded from the store when a record
+        # names one (``plan_version``: the published version ``plan`` was built from, if any).
+        self.ruleset_store = ruleset_store
+        self.config_dir = config_dir
+        self.plan_version = plan_version
         self.lateness = plan.settings.event_time.allowed_lateness_ms
         self.resolution = plan.settings.event_time.timer_resolution_ms
         self.expiry_resolution = max(plan.settings.event_time.expiry_resolution_ms, self.resolution)
+        self.plans: dict[str, StatefulPlan] = {}
+        self.newest_version = ""  # of the last record (records of one input come in switch order)
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.state = runtime_context.get_state(ValueStateDescriptor("core", Types.STRING()))
@@ -118,15 +146,43 @@ class StatefulFunction(KeyedProcessFunction):
         self.dropped_counter = metrics.counter("late_dropped")
         self.behind_counter = metrics.counter("behind_watermark_items")
         self.detections_counter = metrics.counter("detections")
+        self.reset_counter = metrics.counter("state_reset_on_switch")
 
-    # State envelope: {"h": horizon ms, "s": core snapshot or null}.
-    def _load(self, key: str) -> tuple[int, Any]:
+    def plan_for(self, version: str) -> StatefulPlan:
+        """The plan of a published rule set version (the job's own for none, or one that cannot
+        be loaded any more: logged once, its items then run under the job's plan)."""
+        if not version or version == self.plan_version or not self.ruleset_store:
+            return self.plan
+        plan = self.plans.get(version)
+        if plan is None:
+            from detectors.ruleset import RuleSetRefused, load_plan
+
+            try:
+                plan = load_plan(Path(self.ruleset_store), version, Path(self.config_dir))
+                log_event(LOGGER, "stateful_plan_loaded", version=version, level=self.level,
+                          correlations=len(plan.correlations.specs), detectors=len(plan.anomalies.detectors))
+            except RuleSetRefused as error:
+                log_event(LOGGER, "stateful_plan_unavailable", logging.ERROR, version=version, reason=str(error))
+                plan = self.plan
+            self.plans[version] = plan
+        return plan
+
+    # State envelope: {"h": horizon ms, "s": core snapshot or null, "rs": rule set version the
+    # state was last written under, "d": the key's identity under it}. "h" comes first (stored_horizon).
+    def _envelope(self) -> dict[str, Any] | None:
         text = self.state.value()
-        if not text:
+        return json.loads(text) if text else None
+
+    def _load(self, key: str, plan: StatefulPlan) -> tuple[int, Any]:
+        envelope = self._envelope()
+        if envelope is None:
             return NEVER, None
-        envelope = json.loads(text)
         snap = envelope.get("s")
-        return int(envelope["h"]), (self.plan.decode(key, snap) if snap is not None else None)
+        if snap is not None and envelope.get("d") not in (None, plan.identity(key)):
+            # Built under another definition of this key's rule (or detector shape): start empty.
+            self.reset_counter.inc()
+            snap = None
+        return int(envelope["h"]), (plan.decode(key, snap) if snap is not None else None)
 
     def _emit(self, detections: list[Any], forwards: list[tuple[str, dict[str, Any]]]) -> Iterator[str]:
         for detection in detections:
@@ -136,8 +192,8 @@ class StatefulFunction(KeyedProcessFunction):
         for target, item in forwards:
             yield _forward_record(target, item)
 
-    def _store(self, key: str, horizon: int, state: Any, ctx: Any) -> None:
-        if state is None or self.plan.is_empty(key, state):
+    def _store(self, key: str, horizon: int, state: Any, ctx: Any, *, plan: StatefulPlan, version: str) -> None:
+        if state is None or plan.is_empty(key, state):
             if horizon == NEVER:
                 self.state.clear()
                 return
@@ -145,14 +201,19 @@ class StatefulFunction(KeyedProcessFunction):
             self.state.update(json.dumps({"h": horizon, "s": None}))
             ctx.timer_service().register_event_time_timer(timer_at(horizon + self.lateness, self.expiry_resolution))
             return
-        self.state.update(json.dumps({"h": horizon, "s": self.plan.encode(key, state)}, separators=(",", ":")))
-        upcoming = self.plan.next_timer(key, state)
+        envelope: dict[str, Any] = {"h": horizon, "s": plan.encode(key, state)}
+        if version:
+            envelope["rs"], envelope["d"] = version, plan.identity(key)
+        self.state.update(json.dumps(envelope, separators=(",", ":")))
+        upcoming = plan.next_timer(key, state)
         if upcoming is not None:
             ctx.timer_service().register_event_time_timer(timer_at(upcoming, self.expiry_resolution))
 
     def process_element(self, value: str, ctx: KeyedProcessFunction.Context) -> Iterator[str]:
         record = json.loads(value)
         key = str(record["key"])
+        version = str(record.get("rs", ""))
+        self.newest_version = version or self.newest_version
         horizon: int | None = None
         watermark: int | None = None
         late: list[dict[str, Any]] = []
@@ -189,35 +250,37 @@ class StatefulFunction(KeyedProcessFunction):
             waiting.append(item)
             timers.add(timer_at(moment, self.resolution))
         if waiting:
-            self.pending.add(waiting_chunk(waiting))
+            self.pending.add(waiting_chunk(_with_version(waiting, version)))
         # Flink keeps one timer per key and time: registering each distinct time once is the same.
         for moment in timers:
             ctx.timer_service().register_event_time_timer(moment)
         if late or behind:
-            yield from self._apply_now(key, late, behind, ctx)
+            yield from self._apply_now(key, late, behind, ctx, version)
 
     def _apply_now(
-        self, key: str, late: list[dict[str, Any]], behind: list[dict[str, Any]], ctx: KeyedProcessFunction.Context
+        self, key: str, late: list[dict[str, Any]], behind: list[dict[str, Any]], ctx: KeyedProcessFunction.Context,
+        version: str = "",
     ) -> Iterator[str]:
         """Apply late items (in arrival order, as the core does) and items behind the watermark (in
         event-time order, as their timers would have), then fire a window or expiry timer that
         the watermark has already passed, for the same reason."""
         if behind:
             self.behind_counter.inc(len(behind))
-        horizon, state = self._load(key)
+        plan = self.plan_for(version)
+        horizon, state = self._load(key, plan)
         if state is None:
-            state = self.plan.new_state(key)
+            state = plan.new_state(key)
         for item in [*late, *sorted(behind, key=item_order)]:
-            state, detections, forwards = self.plan.step(key, state, item)
+            state, detections, forwards = plan.step(key, state, item)
             yield from self._emit(detections, forwards)
-        upcoming = None if self.plan.is_empty(key, state) else self.plan.next_timer(key, state)
+        upcoming = None if plan.is_empty(key, state) else plan.next_timer(key, state)
         if upcoming is not None:
             due = timer_at(upcoming, self.expiry_resolution)
             if due <= ctx.timer_service().current_watermark():
-                state, detections, forwards = self.plan.on_timer(key, state, due)
+                state, detections, forwards = plan.on_timer(key, state, due)
                 yield from self._emit(detections, forwards)
                 horizon = max(horizon, due)
-        self._store(key, horizon, state, ctx)
+        self._store(key, horizon, state, ctx, plan=plan, version=version)
 
     def _take_due(self, timestamp: int) -> tuple[list[dict[str, Any]], bool]:
         """The current key's waiting items at or before ``timestamp``, in arrival order, taken out
@@ -252,19 +315,33 @@ class StatefulFunction(KeyedProcessFunction):
         key = str(ctx.get_current_key())
         due, still_waiting = self._take_due(timestamp)
         ready = sorted(due, key=item_order)
-        horizon, state = self._load(key)
+        envelope = self._envelope()
+        # Each item under the rule set that routed it; the timer itself under the newest of them,
+        # or with none due under the newest rule set this task has seen (a rule it removed: the
+        # key's state goes; a definition it changed: the state starts over).
+        version = str(ready[-1].get("rs", "")) if ready else self.newest_version or str((envelope or {}).get("rs", ""))
+        plan = self.plan_for(version)
+        if plan.identity(key) is None:
+            # The rule set removed this key's correlation or detector: its state goes.
+            if envelope is not None:
+                self.state.clear()
+            return
+        horizon, state = self._load(key, plan)
         if state is None and not ready:
             if horizon != NEVER and not still_waiting and timestamp >= horizon + self.lateness:
                 self.state.clear()  # the remembered horizon has served its time
             return
-        if state is None:
-            state = self.plan.new_state(key)
         for item in ready:
-            state, detections, forwards = self.plan.step(key, state, item)
+            item_plan = self.plan_for(str(item.get("rs", ""))) if version else plan
+            if state is None:
+                state = item_plan.new_state(key)
+            state, detections, forwards = item_plan.step(key, state, item)
             yield from self._emit(detections, forwards)
-        state, detections, forwards = self.plan.on_timer(key, state, timestamp)
+        if state is None:
+            state = plan.new_state(key)
+        state, detections, forwards = plan.on_timer(key, state, timestamp)
         yield from self._emit(detections, forwards)
-        self._store(key, max(horizon, timestamp), state, ctx)
+        self._store(key, max(horizon, timestamp), state, ctx, plan=plan, version=version)
 
 
 def _is_forward(record: str) -> bool:
@@ -295,6 +372,9 @@ def add_stateful_stage(
     uid_prefix: str = "stateful",
     eager_watermarks: str = "",
     key_level_filter: str = "",
+    ruleset_store: str = "",
+    config_dir: str = "",
+    plan_version: str = "",
 ) -> DataStream:
     """Keyed records in, as ``((key, record), ts)`` (``KEYED_RECORD``); JSON Detection records out.
 
@@ -336,8 +416,9 @@ def add_stateful_stage(
         if forwards is not None:
             feed = feed.union(forwards)
         processed = (
-            _key_by_row_key(feed)
-            .process(StatefulFunction(plan, level), output_type=Types.STRING())
+            key_by_row_key(feed)
+            .process(StatefulFunction(plan, level, ruleset_store=ruleset_store, config_dir=config_dir,
+                                      plan_version=plan_version), output_type=Types.STRING())
             .name(f"stateful: correlations and detectors (level {level})")
             .uid(f"{uid_prefix}-keyed-{level}")
         )
@@ -365,7 +446,7 @@ def _level_rows(rows: DataStream, level: int, java_filter: str) -> DataStream:
     return rows.filter(lambda row, lv=level: key_level(row[0]) == lv)
 
 
-def _key_by_row_key(rows: DataStream) -> KeyedStream:
+def key_by_row_key(rows: DataStream) -> KeyedStream:
     """``key_by`` the row's key (its first field) in the JVM, as PyFlink's own ``key_by`` does
     once its Python map has put the key in front: the Python function sees the record alone."""
     jvm = get_gateway().jvm

@@ -108,3 +108,76 @@ def alerts_by_event(stream: Path) -> tuple[dict[str, dict[str, Any]], Counter[st
 
 def versions_seen(stream: Path) -> set[str]:
     return {record["rule"].get("ruleset_version", "") for record in probe_records(stream)}
+
+
+# Correlations and detector thresholds across a switch -------------------------------------------
+
+MARK_ID = "5b0d7c7e-5f4e-4d0a-9a51-3c1f3f0e2a02"
+CORRELATION_ID = "5b0d7c7e-5f4e-4d0a-9a51-3c1f3f0e2a03"
+BRUTEFORCE = "socflow_bruteforce"
+
+
+def write_stateful_set(directory: Path, *, level: str, gte: int = 3, failures: int = 10) -> tuple[Path, Path]:
+    """The probe rule at ``level``, a marked-request rule, a correlation firing on ``gte`` marked
+    requests of one host within 10 minutes, and detector settings (config's, with brute force at
+    ``failures`` failures): (rule directory, detectors.yaml)."""
+    import yaml
+
+    write_rule_set(directory, level=level)
+    (directory / "hotreload_mark.yml").write_text(f"""title: Hot-reload marked request
+id: {MARK_ID}
+name: hr_marked
+status: test
+description: A request under /hr/mark/ (test rule of the hot-reload tests).
+author: socflow
+date: 2026-12-07
+logsource:
+  category: webserver
+detection:
+  selection:
+    cs-uri-stem|startswith: '/hr/mark/'
+  condition: selection
+level: low
+""", encoding="utf-8")
+    (directory / "hotreload_marked_thrice.yml").write_text(f"""title: Hot-reload marked requests from one host
+id: {CORRELATION_ID}
+name: hr_marked_thrice
+status: test
+description: Marked requests from one host (test correlation of the hot-reload tests).
+author: socflow
+date: 2026-12-07
+correlation:
+  type: event_count
+  rules:
+    - hr_marked
+  group-by:
+    - host.name
+  timespan: 10m
+  condition:
+    gte: {gte}
+level: high
+""", encoding="utf-8")
+    from alerts.settings import REPO_ROOT
+
+    settings = yaml.safe_load((REPO_ROOT / "config" / "detectors.yaml").read_text(encoding="utf-8"))
+    settings["detectors"]["bruteforce"]["failures"] = failures
+    detectors = directory.parent / f"{directory.name}-detectors.yaml"
+    detectors.write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
+    return directory, detectors
+
+
+def marked(number: int, host: str) -> dict[str, Any]:
+    """A marked request (matches the probe rule and the marked-request rule) from ``host``."""
+    event = events(number, 1)[0]
+    event["event"]["id"] = f"hr-mark-{number:07d}"
+    event["host"]["name"] = host
+    event["url"] = {"original": f"/hr/mark/{number}", "path": f"/hr/mark/{number}"}
+    return event
+
+
+def failed_logon(number: int, user: str) -> dict[str, Any]:
+    """A failed logon of ``user`` at the time of event ``number`` (brute-force detector input)."""
+    moment = START + timedelta(milliseconds=10 * number)
+    return {"@timestamp": moment.isoformat().replace("+00:00", "Z"),
+            "event": {"id": f"hr-fail-{number:07d}", "category": ["authentication"], "outcome": "failure"},
+            "user": {"name": user}, "source": {"ip": "10.20.30.40"}, "host": {"name": "dc-hr"}}
