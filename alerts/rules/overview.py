@@ -231,12 +231,13 @@ def rule_rows(settings: Settings, client: Elasticsearch, *, now: datetime, days:
     docs = dict(active.rules)
     for rule_id in tuning["disabled"]:
         entry = release_rules.get(rule_id)
-        if rule_id not in docs and entry is not None:
-            docs[rule_id] = RuleDoc(id=rule_id, title=str(entry.get("title") or ""),
-                                    level=str(entry.get("level") or "medium"), status=str(entry.get("status") or ""),
-                                    kind="sigma", logsource=dict(entry.get("logsource") or {}), tags=(),
-                                    description="", name=entry.get("name"),
-                                    path=store.releases / str(manifest["name"] if manifest else "") / entry["path"])
+        if rule_id not in docs and entry is not None and manifest is not None:
+            # Not in the active set: the release's file says what the rule is.
+            path = store.releases / str(manifest["name"]) / entry["path"]
+            docs[rule_id] = read_rules([path]).get(rule_id) or RuleDoc(
+                id=rule_id, title=str(entry.get("title") or ""), level=str(entry.get("level") or "medium"),
+                status=str(entry.get("status") or ""), kind="sigma", logsource=dict(entry.get("logsource") or {}),
+                tags=(), description="", name=entry.get("name"), path=path)
     stats = rule_stats(client, settings.elasticsearch.index_prefix, sorted(docs), now=now, days=days)
     rows = []
     for rule_id, doc in docs.items():
