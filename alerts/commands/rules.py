@@ -495,8 +495,8 @@ def tune_handler(args: argparse.Namespace, settings: Settings) -> int:
         change = Change(args.tune_command, args.rule_id, getattr(args, "reason", ""),
                         level=getattr(args, "level", None))
         summary = apply_change(store, change, settings)
-        done = {"level": f"level {args.level}", "disable": "disabled", "enable": "enabled"}[args.tune_command]
-        print(f"rule {printable(args.rule_id)}{':' if args.tune_command == 'level' else ''} {done}")
+        done = f": level {change.level}" if change.kind == "level" else f" {change.kind}d"
+        print(f"rule {printable(args.rule_id)}{done}")
     for orphan in summary["orphans"]:
         print(f"ORPHANED {printable(orphan)}")
     print(f"active rule set: {summary['rules']} rules, {len(summary['filters'])} local filters")
