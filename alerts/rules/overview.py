@@ -31,6 +31,7 @@ from detectors.ruletools.store import LEVEL_ORDER, RuleStore
 
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_RULE_TEXT = 200_000
+CACHED_VERSIONS = 4
 SORTS = ("hits", "events", "fp_rate", "closed", "title", "level", "id", "status")
 VERDICTS = ("true_positive", "benign", "false_positive")
 
@@ -115,6 +116,8 @@ def active_rule_set(settings: Settings) -> ActiveSet:
         if cached is None:
             cached = ActiveSet(version, True, read_rules([store / version / RULES_DIR]), [str(store / version)])
             with _CACHE_LOCK:
+                while len(_CACHE) >= CACHED_VERSIONS:  # the oldest first (dicts keep insertion order)
+                    _CACHE.pop(next(iter(_CACHE)))
                 _CACHE[key] = cached
         return cached
     roots = job_rule_dirs(settings)
@@ -219,10 +222,10 @@ def _sort_key(sort: str) -> Any:
     return key
 
 
-def rule_rows(settings: Settings, client: Elasticsearch, *, now: datetime, days: int = 7) -> tuple[ActiveSet,
-                                                                                                   list[RuleRow],
-                                                                                                   str | None]:
-    """Every rule of the active set, and the disabled ones of the rule store, with stats and tuning."""
+def rule_rows(settings: Settings, client: Elasticsearch, *, now: datetime, days: int = 7,
+              only: str | None = None) -> tuple[ActiveSet, list[RuleRow], str | None]:
+    """Every rule of the active set, and the disabled ones of the rule store, with stats and tuning
+    (``only``: just that rule, if it is one of them)."""
     active = active_rule_set(settings)
     store = RuleStore(settings.rule_store_dir)
     manifest = store.manifest() if store.current else None
@@ -238,6 +241,8 @@ def rule_rows(settings: Settings, client: Elasticsearch, *, now: datetime, days:
                 id=rule_id, title=str(entry.get("title") or ""), level=str(entry.get("level") or "medium"),
                 status=str(entry.get("status") or ""), kind="sigma", logsource=dict(entry.get("logsource") or {}),
                 tags=(), description="", name=entry.get("name"), path=path)
+    if only is not None:
+        docs = {only: docs[only]} if only in docs else {}
     stats = rule_stats(client, settings.elasticsearch.index_prefix, sorted(docs), now=now, days=days)
     rows = []
     for rule_id, doc in docs.items():
@@ -257,8 +262,8 @@ def rule_table(settings: Settings, client: Elasticsearch, *, now: datetime, days
 def rule_detail(settings: Settings, client: Elasticsearch, rule_id: str, *, now: datetime,
                 days: int = 7) -> tuple[RuleRow, str, dict[str, str]] | None:
     """The rule's row, its YAML (as the active set has it) and the text of each filter on it."""
-    _active, rows, _release = rule_rows(settings, client, now=now, days=days)
-    found = next((row for row in rows if row.rule.id == rule_id), None)
+    _active, rows, _release = rule_rows(settings, client, now=now, days=days, only=rule_id)
+    found = rows[0] if rows else None
     if found is None:
         return None
     try:

@@ -85,7 +85,7 @@ def rules_settings(tmp_path: Path, elasticsearch_url: str) -> RulesConsole:
     RuleStore(settings.rule_store_dir).import_release(release, now=NOW, selection=settings.rules.selection(),
                                                       name="web-2026-11")
     first = publish_rule_set(settings, now=NOW)
-    client = Elasticsearch(elasticsearch_url)
+    client = Elasticsearch(elasticsearch_url, request_timeout=60)  # the shared test instance can be slow
     install_template(client, prefix)
     alerts = [_alert(i, TRAVERSAL, NOW - timedelta(hours=i)) for i in range(6)]
     alerts += [_alert(10 + i, TRAVERSAL, NOW - timedelta(days=1, hours=i), status="closed",
