@@ -44,6 +44,8 @@ ROUTER_MODULES = (
     "alerts.api.auth_routes",
     "alerts.api.user_routes",
     "alerts.api.audit_routes",
+    "alerts.api.rules",
+    "alerts.web.rules_pages",
     "alerts.web.pages",
     "alerts.api.triage",
     "alerts.web.triage_pages",

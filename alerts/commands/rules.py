@@ -192,16 +192,14 @@ def _register_publish(commands: argparse._SubParsersAction) -> None:
 def publish_handler(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import UTC, datetime
 
-    from detectors.ruleset import RuleSetRefused, publish
+    from alerts.rules.tuning import publish_rule_set
+    from detectors.ruleset import RuleSetRefused
 
-    paths = list(args.paths) or [settings.resolve(path) for path in settings.job.rule_dirs]
-    suppressions = args.suppressions or settings.resolve(settings.job.suppressions_path)
-    detectors = args.detectors or args.config_dir / "detectors.yaml"
     try:
-        published = publish(paths, settings.ruleset_store_dir, config_dir=args.config_dir,
-                            suppressions=suppressions if suppressions.exists() else None,
-                            detectors=detectors if detectors.exists() else None,
-                            now=datetime.now(UTC).isoformat())
+        # The console's rule changes publish through this same function.
+        published = publish_rule_set(settings, paths=args.paths, config_dir=args.config_dir,
+                                     suppressions=args.suppressions, detectors=args.detectors,
+                                     now=datetime.now(UTC))
     except RuleSetRefused as error:
         print(f"REFUSED: {printable(error)}", file=sys.stderr)
         for reason in error.reasons:
@@ -488,22 +486,21 @@ def releases_handler(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def tune_handler(args: argparse.Namespace, settings: Settings) -> int:
+    from alerts.rules.tuning import Change, apply_change
     from detectors.ruletools.store import RuleStore
 
     store = RuleStore(settings.rule_store_dir)
-    selection = settings.rules.selection()
     if args.tune_command == "filter":
-        summary = store.add_filter(args.file, selection)
+        summary = store.add_filter(args.file, settings.rules.selection())
         print(f"filter {printable(args.file.name)} added")
-    elif args.tune_command == "level":
-        summary = store.set_level(args.rule_id, args.level, args.reason, selection)
-        print(f"rule {printable(args.rule_id)}: level {args.level}")
-    elif args.tune_command == "disable":
-        summary = store.disable(args.rule_id, args.reason, selection)
-        print(f"rule {printable(args.rule_id)} disabled")
     else:
-        summary = store.enable(args.rule_id, selection)
-        print(f"rule {printable(args.rule_id)} enabled")
+        # The same store change the console makes (alerts.rules.tuning), without its audit record
+        # and publish: here `socflow rules publish` is the separate, deliberate step.
+        change = Change(args.tune_command, args.rule_id, getattr(args, "reason", ""),
+                        level=getattr(args, "level", None))
+        summary = apply_change(store, change, settings)
+        done = f": level {change.level}" if change.kind == "level" else f" {change.kind}d"
+        print(f"rule {printable(args.rule_id)}{done}")
     for orphan in summary["orphans"]:
         print(f"ORPHANED {printable(orphan)}")
     print(f"active rule set: {summary['rules']} rules, {len(summary['filters'])} local filters")

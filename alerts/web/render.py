@@ -32,6 +32,7 @@ NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("/queue", "Queue", ALL),
     ("/incidents", "Incidents", ALL),
     ("/suppressions", "Suppressions", ALL),
+    ("/rules", "Rules", ALL),
     ("/audit", "Audit trail", ("auditor", "admin")),
     ("/reports", "Reports", ALL),
     ("/admin/users", "Users", ("admin",)),

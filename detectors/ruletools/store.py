@@ -201,23 +201,67 @@ class RuleStore:
         try:
             if path.stat().st_size > MAX_RULE_BYTES:
                 raise RuleStoreError("larger than 10 MB: not a filter rule", source=str(path))
-            document = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
             raise RuleStoreError(f"not a readable YAML file: {error}", source=str(path)) from error
+        return self.add_filter_text(path.name, text, selection, source=str(path))
+
+    def add_filter_text(self, name: str, text: str, selection: Selection, *, source: str | None = None
+                        ) -> dict[str, Any]:
+        """Save a Sigma filter rule given as text under ``filters/<name>`` (refused if it is not one)."""
+        source = source or name
+        if not name.endswith((".yml", ".yaml")) or "/" in name or "\\" in name or name.startswith("."):
+            raise RuleStoreError(f"filter file name {name!r} is not a plain *.yml name", source=source)
+        try:
+            document = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise RuleStoreError(f"not a readable YAML file: {error}", source=source) from error
         if not isinstance(document, dict) or not isinstance(document.get("filter"), dict):
-            raise RuleStoreError("not a Sigma filter rule (no filter: section)", source=str(path))
+            raise RuleStoreError("not a Sigma filter rule (no filter: section)", source=source)
         targets = document["filter"].get("rules")
         if not targets or not isinstance(targets, list | str):
-            raise RuleStoreError("a filter must name the rules it applies to (filter.rules)", source=str(path))
+            raise RuleStoreError("a filter must name the rules it applies to (filter.rules)", source=source)
         from sigma.exceptions import SigmaError
         from sigma.filters import SigmaFilter
 
         try:
             SigmaFilter.from_dict(document)
         except (SigmaError, ValueError, TypeError, KeyError, AttributeError) as error:
-            raise RuleStoreError(f"not valid Sigma: {error}", source=str(path)) from error
-        self.filters_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, self.filters_dir / path.name)
+            raise RuleStoreError(f"not valid Sigma: {error}", source=source) from error
+        _write_atomic(self.filters_dir / name, text)
+        return self.rebuild_active(selection)
+
+    def tuning(self) -> dict[str, Any]:
+        """The local tuning as data: ``levels`` (id -> {level, reason}), ``disabled`` (id -> reason)
+        and ``filters`` (file name -> {rules: [ids or names], text})."""
+        tuning = self._tuning()
+        filters: dict[str, dict[str, Any]] = {}
+        for path in sorted(self.filters_dir.glob("*.y*ml")) if self.filters_dir.is_dir() else []:
+            text = path.read_text(encoding="utf-8")
+            try:
+                document = yaml.safe_load(text) or {}
+                targets = document.get("filter", {}).get("rules") or []
+            except (yaml.YAMLError, AttributeError):
+                targets = []
+            filters[path.name] = {"rules": [targets] if isinstance(targets, str) else [str(t) for t in targets],
+                                  "text": text}
+        return {"levels": tuning.levels, "disabled": tuning.disabled, "filters": filters}
+
+    def snapshot(self) -> dict[str, str | None]:
+        """The tuning files' texts (``None``: absent), to put back with :meth:`restore`."""
+        files = [self.tuning_file, *(sorted(self.filters_dir.glob("*.y*ml")) if self.filters_dir.is_dir() else [])]
+        return {str(path): path.read_text(encoding="utf-8") if path.is_file() else None for path in files}
+
+    def restore(self, snapshot: Mapping[str, str | None], selection: Selection) -> dict[str, Any]:
+        """Put the tuning back as :meth:`snapshot` saw it (a change whose audit record failed)."""
+        present = {str(path) for path in self.filters_dir.glob("*.y*ml")} if self.filters_dir.is_dir() else set()
+        for added in present - set(snapshot):
+            Path(added).unlink()
+        for name, text in snapshot.items():
+            if text is None:
+                Path(name).unlink(missing_ok=True)
+            else:
+                _write_atomic(Path(name), text)
         return self.rebuild_active(selection)
 
     def set_level(self, rule_id: str, level: str, reason: str, selection: Selection) -> dict[str, Any]:

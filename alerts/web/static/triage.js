@@ -45,13 +45,18 @@
     if (help && !help.open) help.showModal();
   }
 
-  // --- the queue -------------------------------------------------------------------------------
+  // A key meant for the page: no modifier, not typed into a field, no dialog open.
+  function plainKey(event) {
+    return !(event.ctrlKey || event.metaKey || event.altKey || typing(event.target) || dialogOpen());
+  }
 
-  function setupQueue(config) {
-    const rows = () => Array.from(document.querySelectorAll("tr.alert-row"));
+  // --- a table of rows driven from the keyboard (the queue, the rules) --------------------------
+
+  // j/k move a cursor over the rows matching `selector`, Enter opens the row's data-href; a
+  // click on a row (not on its links or fields) moves the cursor there.
+  function rowCursor(selector) {
+    const rows = () => Array.from(document.querySelectorAll(selector));
     let current = -1;
-    const pollSeconds = Math.max(2, Number(config.dataset.poll) || 15);
-    const canTriage = config.dataset.triage === "yes";
 
     function focusRow(index) {
       const all = rows();
@@ -66,6 +71,36 @@
       const all = rows();
       return current >= 0 && current < all.length ? all[current] : null;
     }
+
+    // The keys every such table shares; false when the key is not one of them.
+    function move(key) {
+      const row = currentRow();
+      switch (key) {
+        case "j": focusRow(current + 1); return true;
+        case "k": focusRow(current < 0 ? 0 : current - 1); return true;
+        case "Enter": if (row) { window.location.assign(row.dataset.href); return true; } return false;
+        case "?": showHelp(); return true;
+        default: return false;
+      }
+    }
+
+    rows().forEach((row, index) => {
+      row.addEventListener("click", (event) => {
+        if (event.target instanceof HTMLElement && event.target.closest("a, input, button, label")) return;
+        focusRow(index);
+      });
+    });
+    return { rows, currentRow, move };
+  }
+
+  // --- the queue -------------------------------------------------------------------------------
+
+  function setupQueue(config) {
+    const cursor = rowCursor("tr.alert-row");
+    const rows = cursor.rows;
+    const currentRow = cursor.currentRow;
+    const pollSeconds = Math.max(2, Number(config.dataset.poll) || 15);
+    const canTriage = config.dataset.triage === "yes";
 
     function countSelected() {
       const count = document.querySelectorAll('input[name="sel"]:checked').length;
@@ -131,12 +166,10 @@
     }
 
     document.addEventListener("keydown", (event) => {
-      if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target) || dialogOpen()) return;
+      if (!plainKey(event)) return;
+      if (cursor.move(event.key)) { event.preventDefault(); return; }
       const row = currentRow();
       switch (event.key) {
-        case "j": focusRow(current + 1); break;
-        case "k": focusRow(current < 0 ? 0 : current - 1); break;
-        case "Enter": if (row) window.location.assign(row.dataset.href); else return; break;
         case "x": {
           const box = row && row.querySelector('input[name="sel"]');
           if (box) { box.checked = !box.checked; countSelected(); }
@@ -146,18 +179,11 @@
         case "c": if (row && canTriage) askClose(row); break;
         case "/": { const search = document.getElementById("f-text"); if (search) search.focus(); break; }
         case "r": window.location.assign(`/queue?${config.dataset.query}`); break;
-        case "?": showHelp(); break;
         default: return;
       }
       event.preventDefault();
     });
 
-    rows().forEach((row, index) => {
-      row.addEventListener("click", (event) => {
-        if (event.target instanceof HTMLElement && event.target.closest("a, input, button, label")) return;
-        focusRow(index);
-      });
-    });
     document.querySelectorAll('input[name="sel"]').forEach((box) => box.addEventListener("change", countSelected));
     countSelected();
 
@@ -192,7 +218,7 @@
   function setupAlert() {
     let pendingG = false;
     document.addEventListener("keydown", (event) => {
-      if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target) || dialogOpen()) return;
+      if (!plainKey(event)) return;
       if (pendingG) {
         pendingG = false;
         if (event.key === "q") { window.location.assign("/queue"); event.preventDefault(); }
@@ -215,5 +241,11 @@
     const queue = document.getElementById("queue-config");
     if (queue) setupQueue(queue);
     if (document.getElementById("alert-config")) setupAlert();
+    if (document.getElementById("rules-config")) {
+      const cursor = rowCursor("tr.rule-row");
+      document.addEventListener("keydown", (event) => {
+        if (plainKey(event) && cursor.move(event.key)) event.preventDefault();
+      });
+    }
   });
 }());
