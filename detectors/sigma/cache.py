@@ -27,6 +27,7 @@ report); routes compile their rules on first use, as they do after a load from f
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import hashlib
 import logging
@@ -40,6 +41,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from detectors.model import RuleInfo
 from detectors.sigma.engine import LoadedRule, SigmaEngine
 from detectors.sigma.fieldmap import FieldMappings
 from detectors.sigma.loader import DEFAULT_CONFIG_DIR, LoadReport, iter_rule_files
@@ -237,10 +239,17 @@ def relocate(old_paths: list[Path], new_paths: list[Path], *, old_digest: str, c
         return where
 
     new_digest = ruleset_digest(new_paths, config_dir)
-    state["rules"] = [(info, source, conditions, moved(where)) for info, source, conditions, where in state["rules"]]
+    state["rules"] = [(_moved_info(info, moved), source, conditions, moved(where))
+                      for info, source, conditions, where in state["rules"]]
     state["digest"] = new_digest
     target = root / f"{new_digest}.pickle"
     problem = _write(target, state)
     with contextlib.suppress(OSError):
         (root / f"{old_digest}.pickle").unlink()
     return CacheOutcome("miss" if problem else "hit", target, problem)
+
+
+def _moved_info(info: Any, moved: Any) -> Any:
+    """A rule's description names its file too (``RuleInfo.path``: rule versions are file digests)."""
+    path = getattr(info, "path", None)
+    return dataclasses.replace(info, path=moved(path)) if path and isinstance(info, RuleInfo) else info

@@ -140,5 +140,6 @@ def test_a_published_set_is_a_cache_hit_at_its_final_place(rules: Path, tmp_path
     published = publish([rules], tmp_path / "store", config_dir=CONFIG_DIR)
     engine, _, outcome = load_engine([published.path / RULES_DIR], config_dir=CONFIG_DIR)
     assert outcome.state == "hit"
-    assert all(str(rule.path).startswith(str(published.path)) for rule in engine.loaded_rules())
+    assert all(str(rule.path).startswith(str(published.path)) and str(rule.info.path).startswith(str(published.path))
+               for rule in engine.loaded_rules())
     assert not list(cache_root().glob("*.pickle"))[1:]  # the staging copy's entry was moved, not left
