@@ -136,7 +136,12 @@ def publish(
         final = store / version
         created = not final.exists()
         if created:
+            from detectors.sigma.cache import relocate, ruleset_digest  # pySigma: loaded only when used
+
+            staged_key = ruleset_digest([staging / RULES_DIR], config_dir)
             os.replace(staging, final)  # atomic: a reader sees no directory or the whole one
+            # The job will load the set from its final place: hand it the parse just done.
+            relocate([staging / RULES_DIR], [final / RULES_DIR], old_digest=staged_key, config_dir=config_dir)
         set_current(store, version)
         return Published(version=version, path=final, rules=loaded.rules_loaded, created=created)
     finally:

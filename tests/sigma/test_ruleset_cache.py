@@ -131,3 +131,15 @@ def test_the_cache_keeps_only_the_most_recently_used_files(rules: Path) -> None:
     kept = set(root.glob("*.pickle"))
     assert len(kept) == KEEP and outcome.path in kept and newest_stale in kept
     assert not (root / f"{0:064x}.pickle").exists()
+
+
+def test_a_published_set_is_a_cache_hit_at_its_final_place(rules: Path, tmp_path: Path) -> None:
+    # publish() validates in a staging directory, then renames it: the job's load must not parse again.
+    from detectors.ruleset import RULES_DIR, publish
+
+    published = publish([rules], tmp_path / "store", config_dir=CONFIG_DIR)
+    engine, _, outcome = load_engine([published.path / RULES_DIR], config_dir=CONFIG_DIR)
+    assert outcome.state == "hit"
+    assert all(str(rule.path).startswith(str(published.path)) and str(rule.info.path).startswith(str(published.path))
+               for rule in engine.loaded_rules())
+    assert not list(cache_root().glob("*.pickle"))[1:]  # the staging copy's entry was moved, not left
