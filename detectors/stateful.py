@@ -114,11 +114,14 @@ class StatefulPlan:
         """Number of keyed operators in a row (1 + the deepest correlation chain)."""
         return self.correlations.levels
 
-    def route(self, event: Event, matched: Sequence[RuleInfo]) -> list[KeyedItem]:
-        """Keyed items of one event (see the module docstring). Raises DetectorError without a time."""
+    def route(self, event: Event, matched: Sequence[RuleInfo], moment: int | None = None) -> list[KeyedItem]:
+        """Keyed items of one event (see the module docstring). Raises DetectorError without a time.
+
+        ``moment``: the event's time when the caller has it (``AnomalyLogic.event_time``)."""
         pairs = self.correlations.route(event, matched)
         if self.anomalies.detectors:
-            moment = self.anomalies.event_time(event)
+            if moment is None:
+                moment = self.anomalies.event_time(event)
             if moment is None:
                 raise DetectorError("event without a usable @timestamp", source=event_id(event))
             pairs.extend(self.anomalies.route(event, moment))
@@ -231,13 +234,16 @@ class StatefulEngine:
 
     def process(self, event: Event, matched: Sequence[RuleInfo] = ()) -> list[Detection]:
         out: list[Detection] = []
-        for key, item in self.plan.route(event, matched):
-            out.extend(self.driver.submit(key, item))
-        # The plan's memo of parsed @timestamp texts (route just parsed this one): parsed once.
+        # The event's time, for the routing and the watermark (the plan's memo of parsed texts).
         moment = self.plan.anomalies.event_time(event)
-        if moment is not None:
-            self.driver.observe(moment)
-            out.extend(self.driver.advance())
+        driver = self.driver
+        for key, item in self.plan.route(event, matched, moment):
+            out.extend(driver.submit(key, item))
+        # The watermark moves only when the greatest event time does: otherwise advancing would
+        # find every level's watermark where it is and fire nothing.
+        if moment is not None and moment > driver.max_time:
+            driver.observe(moment)
+            out.extend(driver.advance())
         return out
 
     def process_record(self, text: str) -> list[Detection]:

@@ -15,6 +15,7 @@ import json
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -56,13 +57,34 @@ def replay(rule_paths: Sequence[Path], event_paths: Sequence[Path], settings: Se
     ``flush``: at the end of the input, move event time to its end so every window closes
     (False: stop where the last event's watermark leaves it, as a running job would be).
     """
-    from ingest.files import collect_paths
-
     engine, report = load_rules(rule_paths)
     # The rule set lives as long as the process: the collector's full collections need not
     # re-walk its millions of objects (as in the Flink operator).
     gc.freeze()
+    with rarer_young_collections():
+        result = _replay(engine, rule_paths, event_paths, settings, flush=flush, spool=spool)
+    result.rules_loaded, result.rule_failures = report.loaded, list(report.failures)
+    return result
+
+
+@contextmanager
+def rarer_young_collections() -> Iterator[None]:
+    """Collect the young generation every 100,000 allocations, as the Flink operator does, for
+    the block: each event allocates dozens of small containers, and at the default threshold
+    (700) the collector ran every few events, 13% of a replay's CPU (99,060 events, 2,407 rules;
+    the Flink operator and the collectors do the same). The threshold is restored after."""
+    before = gc.get_threshold()
+    gc.set_threshold(100_000, 50, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
+def _replay(engine: SigmaEngine, rule_paths: Sequence[Path], event_paths: Sequence[Path], settings: Settings, *,
+            flush: bool, spool: bool) -> ReplayResult:
     from detectors.ruleset import sources_version
+    from ingest.files import collect_paths
 
     run = DetectionRun(engine, settings, flush=flush, ruleset_version=sources_version(list(rule_paths)))
     with tempfile.TemporaryDirectory(prefix="socflow-replay-") as temporary:
@@ -79,7 +101,6 @@ def replay(rule_paths: Sequence[Path], event_paths: Sequence[Path], settings: Se
             collected = sink.dead_letters
     result = run.finish()
     result.dead_letters.extend(collected)  # the collector's after the detection stage's, as from a spool
-    result.rules_loaded, result.rule_failures = report.loaded, list(report.failures)
     return result
 
 
