@@ -6,10 +6,12 @@ walks it page by page at constant cost, whatever the depth.
 
 A hunt reads day by day (the indices are daily): a few days are fetched at once on threads,
 each at most two pages ahead, and handed over in day order, so Elasticsearch works with several
-threads while the caller runs the rules; memory stays at a few pages, however many events the
-range holds. Each page's query also says ``@timestamp >= the last page's last time`` (exact:
-the order is by time), so that the pre-filter phase skips the daily indices already read
-instead of searching every shard of a month or a year for every page.
+threads while the caller runs the rules, and the first page is handed over as soon as it
+arrives; memory stays at a few pages, however many events the range holds. Each day has its
+own PIT, opened with an ``index_filter`` on the day: its searches go to that day's shard only,
+instead of asking every shard of a month or a year whether it can match, page after page.
+The days come from the daily indices' names (no search at all before the first page); an
+alias over indices named otherwise falls back to a date histogram of the candidates.
 """
 
 from __future__ import annotations
@@ -82,28 +84,50 @@ def day_slices(client: Elasticsearch, alias: str, query: Mapping[str, Any]) -> l
     return found
 
 
-def read_pages(client: Elasticsearch, alias: str, query: Mapping[str, Any], *, page_size: int = 2000,
+def store_days(client: Elasticsearch, alias: str, query: Mapping[str, Any], start: datetime | None,
+               end: datetime | None) -> list[tuple[str, str, int]]:
+    """The UTC days of ``[start, end]`` that have a daily index (``<alias>-YYYY.MM.DD``), as
+    :func:`day_slices` gives them but with count -1 (not counted); when an index behind the
+    alias is named otherwise, :func:`day_slices` itself."""
+    try:
+        names = list(client.indices.get_alias(name=alias))
+    except NotFoundError as error:
+        raise HuntError("no event store: the alias does not exist", source=alias) from error
+    except (ApiError, TransportError) as error:
+        raise HuntError(f"cannot list the event store's indices: {error}", source=alias) from error
+    days: set[datetime] = set()
+    for name in names:
+        try:
+            days.add(datetime.strptime(name.removeprefix(f"{alias}-"), "%Y.%m.%d").replace(tzinfo=UTC))
+        except ValueError:
+            return day_slices(client, alias, query)
+    first = None if start is None else start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return [(iso(day), iso(day + timedelta(days=1)), -1) for day in sorted(days)
+            if (first is None or day >= first) and (end is None or day <= end)]
+
+
+def read_pages(client: Elasticsearch, alias: str, query: Mapping[str, Any], *, page_size: int = 5000,
                limit: int | None = None, keep_alive: str = "2m", prefetch: bool = True,
                slices: Sequence[tuple[str, str, int]] | None = None, workers: int = 2,
                stats: PageStats | None = None) -> Generator[list[dict[str, Any]], None, None]:
     """The ``_source`` of every event matching ``query``, oldest first, a page at a time.
 
-    ``slices`` (from :func:`day_slices`): read each day on its own, up to ``workers`` days at
-    once (each at most two pages ahead), and hand the pages over in day order — Elasticsearch
-    fetches with several threads while the caller works. ``limit`` stops after that many
-    events. The PIT is closed when the iterator ends or is closed (``contextlib.closing``).
+    ``slices`` (from :func:`store_days` or :func:`day_slices`): read each day on its own, with
+    its own PIT, up to ``workers`` days at once (each at most two pages ahead), and hand the
+    pages over in day order — Elasticsearch fetches with several threads while the caller works.
+    ``limit`` stops after that many events (per day with ``slices``). Each PIT is closed when
+    its day is read or the iterator is closed (``contextlib.closing``).
     """
     stats = stats if stats is not None else PageStats()
-    try:
-        pit = client.open_point_in_time(index=alias, keep_alive=keep_alive)["id"]
-    except NotFoundError as error:
-        raise HuntError("no event store: the alias does not exist", source=alias) from error
-    state = {"pit": pit}
 
-    def reader(bounds: tuple[str, str, int] | None) -> Callable[[], Generator[list[dict[str, Any]], None, None]]:
-        within = dict(query) if bounds is None else {"bool": {"filter": [dict(query), {"range": {"@timestamp": {
-            "gte": bounds[0], "lt": bounds[1], "format": "strict_date_optional_time_nanos"}}}]}}
-        return partial(_pages, client, state, within, page_size=page_size, limit=limit, keep_alive=keep_alive)
+    def reader(bounds: tuple[str, str, int] | None) -> Source:
+        if bounds is None:
+            return partial(_pages, client, alias, dict(query), None, page_size=page_size, limit=limit,
+                           keep_alive=keep_alive)
+        day = {"range": {"@timestamp": {"gte": bounds[0], "lt": bounds[1],
+                                        "format": "strict_date_optional_time_nanos"}}}
+        return partial(_pages, client, alias, {"bool": {"filter": [dict(query), day]}}, day,
+                       page_size=page_size, limit=limit, keep_alive=keep_alive)
 
     sources = [reader(bounds) for bounds in slices] if slices is not None else [reader(None)]
     try:
@@ -118,35 +142,43 @@ def read_pages(client: Elasticsearch, alias: str, query: Mapping[str, Any], *, p
     except (ApiError, TransportError) as error:
         raise HuntError(f"reading the event store failed after {stats.events} events: {error}",
                         source=alias) from error
-    finally:
-        try:
-            client.close_point_in_time(id=state["pit"])
-        except (ApiError, TransportError) as error:  # it expires after keep_alive anyway
-            log_event(LOGGER, "pit_close_failed", logging.WARNING, error=repr(error))
 
 
-def _pages(client: Elasticsearch, state: dict[str, str], query: Mapping[str, Any], *, page_size: int,
-           limit: int | None, keep_alive: str) -> Generator[list[dict[str, Any]], None, None]:
+def _pages(client: Elasticsearch, alias: str, query: Mapping[str, Any], day: Mapping[str, Any] | None, *,
+           page_size: int, limit: int | None, keep_alive: str) -> Generator[list[dict[str, Any]], None, None]:
+    """One PIT's pages: over the indices that can hold ``day`` (every index without one)."""
+    try:
+        opened = client.open_point_in_time(index=alias, keep_alive=keep_alive,
+                                           index_filter=dict(day) if day is not None else None)
+    except NotFoundError as error:
+        raise HuntError("no event store: the alias does not exist", source=alias) from error
+    pit = opened["id"]
     after: list[Any] | None = None
     left = limit
-    while left is None or left > 0:
-        size = page_size if left is None else min(page_size, left)
-        bounded = dict(query) if after is None else {"bool": {"filter": [dict(query), {"range": {"@timestamp": {
-            "gte": after[0], "format": "strict_date_optional_time_nanos"}}}]}}
-        response = client.search(
-            pit={"id": state["pit"], "keep_alive": keep_alive}, query=bounded, sort=list(EVENT_ORDER),
-            size=size, search_after=after, track_total_hits=False, pre_filter_shard_size=1,
-            filter_path=["pit_id", "hits.hits._source", "hits.hits.sort"])
-        state["pit"] = response.get("pit_id", state["pit"])
-        hits = (response.get("hits") or {}).get("hits") or []
-        if not hits:
-            return
-        yield [hit["_source"] for hit in hits]
-        if left is not None:
-            left -= len(hits)
-        if len(hits) < size:
-            return
-        after = hits[-1]["sort"]
+    try:
+        while left is None or left > 0:
+            size = page_size if left is None else min(page_size, left)
+            bounded = dict(query) if after is None else {"bool": {"filter": [dict(query), {"range": {
+                "@timestamp": {"gte": after[0], "format": "strict_date_optional_time_nanos"}}}]}}
+            response = client.search(
+                pit={"id": pit, "keep_alive": keep_alive}, query=bounded, sort=list(EVENT_ORDER),
+                size=size, search_after=after, track_total_hits=False, pre_filter_shard_size=1,
+                filter_path=["pit_id", "hits.hits._source", "hits.hits.sort"])
+            pit = response.get("pit_id", pit)
+            hits = (response.get("hits") or {}).get("hits") or []
+            if not hits:
+                return
+            yield [hit["_source"] for hit in hits]
+            if left is not None:
+                left -= len(hits)
+            if len(hits) < size:
+                return
+            after = hits[-1]["sort"]
+    finally:
+        try:
+            client.close_point_in_time(id=pit)
+        except (ApiError, TransportError) as error:  # it expires after keep_alive anyway
+            log_event(LOGGER, "pit_close_failed", logging.WARNING, error=repr(error))
 
 
 Source = Callable[[], Generator[list[dict[str, Any]], None, None]]
