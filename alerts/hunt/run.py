@@ -33,6 +33,7 @@ from alerts.hunt.pushdown import rule_restrictions
 from alerts.hunt.select import candidate_query, rule_logsources, time_range
 from alerts.hunt.store import PageStats, events_alias, read_pages, require_store, store_days
 from alerts.settings import REPO_ROOT, Settings
+from detectors.model import Detection
 from detectors.pipeline import BatchResult
 from detectors.sigma.fieldmap import FieldMappings
 from ingest.logs import log_event
@@ -59,11 +60,14 @@ class HuntResult:
 def hunt(client: Elasticsearch, settings: Settings, rule_paths: Sequence[Path], start: datetime | None,
          end: datetime | None, *, detectors: bool = False, page_size: int = 5000, workers: int = 2,
          on_total: Callable[[int], None] | None = None, on_batch: Progress | None = None,
+         on_match: Callable[[Detection, float], None] | None = None,
          clock: Callable[[], float] = time.monotonic) -> HuntResult:
     """Run the rules over stored events in ``[start, end]``; see the module docstring.
 
     ``on_total`` is called once with the number of candidates, from another thread, whenever
-    the count comes back (the hunt does not wait for it)."""
+    the count comes back (the hunt does not wait for it). ``on_match`` sees each rule match as
+    its page is matched, with the seconds since the start (before suppressions and grouping;
+    correlations close later, so they come only in the result)."""
     alias = events_alias(settings)
     require_store(client, alias)
     from detectors.ruleset import sources_version
@@ -88,6 +92,9 @@ def hunt(client: Elasticsearch, settings: Settings, rule_paths: Sequence[Path], 
         if batch.detections and outcome.first_detection_s is None:
             outcome.first_detection_s = clock() - began
         outcome.matches += len(batch.detections)
+        if on_match is not None:
+            for detection in batch.detections:
+                on_match(detection, clock() - began)
         if on_batch is not None:
             on_batch(batch.events, len(batch.detections))
 
