@@ -115,7 +115,10 @@ def _count(client: Elasticsearch, alias: str, query: dict[str, Any], outcome: Hu
            on_total: Callable[[int], None] | None) -> None:
     """The number of candidates (progress only: a failure leaves -1, the hunt goes on)."""
     try:
-        outcome.candidates = int(client.count(index=alias, query=query)["count"])
+        # A long query over every daily index can take a while on a busy cluster: it runs
+        # alongside the hunt, which does not wait for it until the end.
+        counted = client.options(request_timeout=300).count(index=alias, query=query)
+        outcome.candidates = int(counted["count"])
     except (ApiError, TransportError) as error:
         outcome.candidates = -1
         log_event(LOGGER, "hunt_count_failed", logging.WARNING, error=repr(error))

@@ -204,29 +204,42 @@ def _limited(client: Elasticsearch, state: dict[str, str], query: Mapping[str, A
 
 def _runs(client: Elasticsearch, state: dict[str, str], query: Mapping[str, Any], *, page_size: int,
           keep_alive: str) -> Generator[list[dict[str, Any]], None, None]:
-    """Every event matching ``query`` in :data:`EVENT_ORDER`, in two steps per page.
+    """Every event matching ``query`` in :data:`EVENT_ORDER`, a page at a time.
 
-    1. The page's positions (``_shard_doc``) in time order, without their documents: sorting
-       on ``event.id`` as well made Elasticsearch several times slower, and fetching documents
-       that are not adjacent costs it a decompression of their stored block each (with
-       ``best_compression``, ~1.5 ms an event here: most of a hunt's time).
-    2. The documents, read as runs of adjacent positions (``_shard_doc`` order, which
-       Elasticsearch reads sequentially), the few events between two candidates included and
-       dropped here.
+    Fetching documents that are not adjacent costs Elasticsearch a decompression of their
+    stored block each (``best_compression``: ~1.5 ms an event here, most of a hunt), and
+    sorting on ``event.id`` as well made it several times slower. So a page of candidates that
+    lie close together (a query that selects much) is read in two steps:
+
+    1. the page's positions (``_shard_doc``) in time order, without documents;
+    2. the documents as runs of adjacent positions, which Elasticsearch reads sequentially
+       (the few events between two candidates included, and dropped here).
+
+    Candidates far apart (a selective query) gain nothing from runs: their documents come with
+    the hits, in one step. Each page decides for the next one from its own density.
 
     Events with the same time are put in ``event.id`` order here; the last time of a page is
     held back until the next page, which may hold more events of that time."""
     after: list[Any] | None = None
     held: list[tuple[str, dict[str, Any]]] = []
+    dense = True
     while True:
         response = client.search(
             pit={"id": state["pit"], "keep_alive": keep_alive}, query=_bounded(query, after),
             sort=list(POSITION_ORDER), size=page_size, search_after=after, track_total_hits=False,
-            pre_filter_shard_size=1, stored_fields=["_none_"], filter_path=["pit_id", "hits.hits.sort"])
+            pre_filter_shard_size=1, stored_fields=["_none_"] if dense else None,
+            filter_path=["pit_id", "hits.hits.sort", "hits.hits._source"])
         state["pit"] = response.get("pit_id", state["pit"])
         hits = (response.get("hits") or {}).get("hits") or []
-        documents = _documents(client, state, [int(hit["sort"][-1]) for hit in hits], keep_alive) if hits else {}
-        page = held + [(str(hit["sort"][0]), documents[int(hit["sort"][-1])]) for hit in hits]
+        positions = [int(hit["sort"][-1]) for hit in hits]
+        if dense and hits:
+            documents = _documents(client, state, positions, keep_alive)
+            found = [documents[position] for position in positions]
+        else:
+            found = [hit["_source"] for hit in hits]
+        if hits:
+            dense = max(positions) - min(positions) + 1 <= _DENSE * len(positions)
+        page = held + [(str(hit["sort"][0]), document) for hit, document in zip(hits, found, strict=True)]
         held = []
         if len(hits) == page_size:
             cut = len(page)
@@ -244,7 +257,8 @@ def _runs(client: Elasticsearch, state: dict[str, str], query: Mapping[str, Any]
 # Adjacent positions further apart than this are read as two runs (reading the events between
 # costs more than a second run); a run is at most the result window and at least 11 events
 # (Elasticsearch reads sequentially from 11 adjacent documents on).
-_GAP, _RUN_MAX, _RUN_MIN, _RUNS_PER_REQUEST = 8, 10_000, 11, 100
+# A page is read in two steps when its candidates span at most _DENSE times their number.
+_GAP, _RUN_MAX, _RUN_MIN, _RUNS_PER_REQUEST, _DENSE = 8, 10_000, 11, 100, 3
 
 
 def _documents(client: Elasticsearch, state: dict[str, str], positions: Sequence[int],
