@@ -224,9 +224,11 @@ def _runs(client: Elasticsearch, state: dict[str, str], query: Mapping[str, Any]
     held: list[tuple[str, dict[str, Any]]] = []
     dense = True
     while True:
+        # The first page is small: the first matches show in a second, whatever the density.
+        size = min(page_size, _FIRST_PAGE) if after is None else page_size
         response = client.search(
             pit={"id": state["pit"], "keep_alive": keep_alive}, query=_bounded(query, after),
-            sort=list(POSITION_ORDER), size=page_size, search_after=after, track_total_hits=False,
+            sort=list(POSITION_ORDER), size=size, search_after=after, track_total_hits=False,
             pre_filter_shard_size=1, stored_fields=["_none_"] if dense else None,
             filter_path=["pit_id", "hits.hits.sort", "hits.hits._source"])
         state["pit"] = response.get("pit_id", state["pit"])
@@ -241,7 +243,7 @@ def _runs(client: Elasticsearch, state: dict[str, str], query: Mapping[str, Any]
             dense = max(positions) - min(positions) + 1 <= _DENSE * len(positions)
         page = held + [(str(hit["sort"][0]), document) for hit, document in zip(hits, found, strict=True)]
         held = []
-        if len(hits) == page_size:
+        if len(hits) == size:
             cut = len(page)
             while cut > 0 and page[cut - 1][0] == page[-1][0]:
                 cut -= 1
@@ -249,7 +251,7 @@ def _runs(client: Elasticsearch, state: dict[str, str], query: Mapping[str, Any]
         if page:
             page.sort(key=_order_key)  # only events of the same time move
             yield [document for _time, document in page]
-        if len(hits) < page_size:
+        if len(hits) < size:
             return
         after = hits[-1]["sort"]
 
@@ -258,7 +260,7 @@ def _runs(client: Elasticsearch, state: dict[str, str], query: Mapping[str, Any]
 # costs more than a second run); a run is at most the result window and at least 11 events
 # (Elasticsearch reads sequentially from 11 adjacent documents on).
 # A page is read in two steps when its candidates span at most _DENSE times their number.
-_GAP, _RUN_MAX, _RUN_MIN, _RUNS_PER_REQUEST, _DENSE = 8, 10_000, 11, 100, 3
+_GAP, _RUN_MAX, _RUN_MIN, _RUNS_PER_REQUEST, _DENSE, _FIRST_PAGE = 8, 10_000, 11, 100, 3, 500
 
 
 def _documents(client: Elasticsearch, state: dict[str, str], positions: Sequence[int],
