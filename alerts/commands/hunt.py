@@ -34,7 +34,7 @@ def handler(args: argparse.Namespace, settings: Settings, *, now: datetime | Non
         return 2
     client = connect(settings.elasticsearch)
     show = not args.no_progress and sys.stderr.isatty()
-    with _progress(show) as (on_total, on_batch, say):
+    with _bar(show) as (on_total, on_batch, say):
         outcome = hunt(client, settings, args.rules, start, end, detectors=args.detectors,
                        page_size=args.page_size, workers=args.workers, on_total=on_total, on_batch=on_batch,
                        on_match=_live(say, getattr(args, "show_matches", 10)))
@@ -99,8 +99,17 @@ def _live(say: Callable[[str], None], limit: int) -> Callable[[Detection, float]
 
 
 @contextmanager
-def _progress(show: bool) -> Iterator[tuple[Callable[[int], None] | None, Callable[[int, int], None] | None,
-                                            Callable[[str], None]]]:
+def _progress(show: bool, label: str = "hunting"
+              ) -> Iterator[tuple[Callable[[int], None] | None, Callable[[int, int], None] | None]]:
+    """A rich progress bar on stderr (events scanned of the candidates counted), or nothing.
+    Also ``socflow rules backtest``'s (``label``)."""
+    with _bar(show, label) as (on_total, on_batch, _say):
+        yield on_total, on_batch
+
+
+@contextmanager
+def _bar(show: bool, label: str = "hunting") -> Iterator[tuple[
+        Callable[[int], None] | None, Callable[[int, int], None] | None, Callable[[str], None]]]:
     """A rich progress bar on stderr (events scanned of the candidates counted), or nothing;
     and how to print a line on stderr above it."""
     if not show:
@@ -110,7 +119,7 @@ def _progress(show: bool) -> Iterator[tuple[Callable[[int], None] | None, Callab
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.text import Text
 
-    with Progress(TextColumn("hunting"), BarColumn(), MofNCompleteColumn(), TextColumn("events"),
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("events"),
                   TextColumn("{task.fields[matches]} matches"), TimeRemainingColumn(),
                   console=console(stderr=True), transient=True) as bar:
         task = bar.add_task("hunt", total=None, matches=0)
