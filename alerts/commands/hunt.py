@@ -10,19 +10,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from alerts.commands.replay import alert_documents, write_jsonl
-from alerts.hunt.display import console, table
+from alerts.hunt.display import console, safe, table
 from alerts.hunt.run import HuntResult, hunt
 from alerts.hunt.times import accept_relative_times, parse_time
 from alerts.indexer import connect
 from alerts.nodes import NodeResolver
 from alerts.settings import Settings
+from detectors.model import Detection
 
 
 def handler(args: argparse.Namespace, settings: Settings, *, now: datetime | None = None) -> int:
@@ -33,9 +34,10 @@ def handler(args: argparse.Namespace, settings: Settings, *, now: datetime | Non
         return 2
     client = connect(settings.elasticsearch)
     show = not args.no_progress and sys.stderr.isatty()
-    with _progress(show) as (on_total, on_batch):
+    with _bar(show) as (on_total, on_batch, say):
         outcome = hunt(client, settings, args.rules, start, end, detectors=args.detectors,
-                       page_size=args.page_size, workers=args.workers, on_total=on_total, on_batch=on_batch)
+                       page_size=args.page_size, workers=args.workers, on_total=on_total, on_batch=on_batch,
+                       on_match=_live(say, getattr(args, "show_matches", 10)))
     result = outcome.result
     for failure in result.rule_failures:
         print(f"rule not loaded: {failure.path}: {failure.reason}", file=sys.stderr)
@@ -70,7 +72,7 @@ def _write(fmt: str, documents: list[dict[str, Any]], handle: Any) -> None:
     out.print(table(f"{len(documents)} alert(s)", ("time", "level", "rule", "entity", "count", "alert id"), rows))
 
 
-def _entity(document: dict[str, Any]) -> str:
+def _entity(document: Mapping[str, Any]) -> str:
     for head, tail in (("source", "ip"), ("host", "name"), ("user", "name")):
         value = (document.get(head) or {}).get(tail) if isinstance(document.get(head), dict) else None
         if value:
@@ -78,16 +80,44 @@ def _entity(document: dict[str, Any]) -> str:
     return "-"
 
 
+def _live(say: Callable[[str], None], limit: int) -> Callable[[Detection, float], None]:
+    """Print the first ``limit`` rule matches on stderr as they are found (the alerts, grouped
+    and suppressed, come at the end): a hunt over a month shows its first results in seconds."""
+    shown = [0]
+
+    def on_match(detection: Detection, seconds: float) -> None:
+        shown[0] += 1
+        if shown[0] == limit + 1:
+            say(f"more than {limit} matches: the alerts below list them all (--show-matches N shows more)")
+        if shown[0] > limit:
+            return
+        event = detection.events[-1] if detection.events else {}
+        say(f"match after {seconds:.1f} s: {safe(detection.timestamp, 40)} {safe(detection.rule.level, 20)} "
+            f"{safe(detection.rule.title, 120)} {safe(_entity(event), 160)}")
+
+    return on_match
+
+
 @contextmanager
 def _progress(show: bool, label: str = "hunting"
               ) -> Iterator[tuple[Callable[[int], None] | None, Callable[[int, int], None] | None]]:
     """A rich progress bar on stderr (events scanned of the candidates counted), or nothing.
     Also ``socflow rules backtest``'s (``label``)."""
+    with _bar(show, label) as (on_total, on_batch, _say):
+        yield on_total, on_batch
+
+
+@contextmanager
+def _bar(show: bool, label: str = "hunting") -> Iterator[tuple[
+        Callable[[int], None] | None, Callable[[int, int], None] | None, Callable[[str], None]]]:
+    """A rich progress bar on stderr (events scanned of the candidates counted), or nothing;
+    and how to print a line on stderr above it."""
     if not show:
         with nullcontext():
-            yield None, None
+            yield None, None, lambda line: print(line, file=sys.stderr, flush=True)
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.text import Text
 
     with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("events"),
                   TextColumn("{task.fields[matches]} matches"), TimeRemainingColumn(),
@@ -102,7 +132,7 @@ def _progress(show: bool, label: str = "hunting"
             matches[0] += detections
             bar.update(task, advance=events, matches=matches[0])
 
-        yield on_total, on_batch
+        yield on_total, on_batch, lambda line: bar.console.print(Text(line))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -124,7 +154,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="also run the anomaly detectors of config/detectors.yaml (reads every event "
                         "of the range; replay runs them)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (off anyway when not a TTY)")
-    parser.add_argument("--page-size", type=int, default=2000, metavar="N", help="events per Elasticsearch page")
+    parser.add_argument("--show-matches", type=int, default=10, metavar="N",
+                        help="print the first N rule matches on stderr as they are found, before the alerts "
+                        "(default 10; 0: none)")
+    parser.add_argument("--page-size", type=int, default=5000, metavar="N", help="events per Elasticsearch page")
     parser.add_argument("--workers", type=int, default=2, metavar="N",
                         help="days of events fetched from Elasticsearch at once (default 2)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when any rule failed to load")

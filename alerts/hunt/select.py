@@ -59,25 +59,39 @@ def time_range(start: datetime | None, end: datetime | None) -> dict[str, Any]:
 
 
 def candidate_query(logsources: Iterable[Logsource], table: LogsourceTable,
-                    start: datetime | None, end: datetime | None) -> dict[str, Any]:
+                    start: datetime | None, end: datetime | None,
+                    restrictions: Mapping[Logsource, dict[str, Any] | None] | None = None) -> dict[str, Any]:
     """``bool`` query: in the time range and in one of the logsources' possible routes.
 
     The Windows routes of all logsources are merged per service (its channels once, with the
     union of the event ids wanted): case-insensitive terms are automata, and a corpus's
-    thousands of rules name dozens of logsources over the same few channels."""
+    thousands of rules name dozens of logsources over the same few channels.
+
+    ``restrictions`` (:func:`alerts.hunt.pushdown.rule_restrictions`): per logsource, a query
+    its candidates must also satisfy (its rules' literals); such a logsource's routes are not
+    merged with the others'."""
+    restrictions = restrictions or {}
     clauses: list[dict[str, Any]] = []
     wanted: dict[str, set[int] | None] = {}  # service -> event ids (None: any)
     any_windows = False
     for source in sorted(logsources, key=lambda s: tuple(part or "" for part in s)):
-        product, category, service = source
-        if product is None and category is None and service is None:
-            return {"bool": {"filter": [time_range(start, end)]}}
-        clauses.append(_tagged(product, category, service))
-        if product in (None, "windows"):
-            if category is None and service is None:
-                any_windows = True
-            else:
-                _windows_routes(table, category, service, wanted)
+        restriction = restrictions.get(source)
+        if restriction is None:
+            routes = _routes(source, table, wanted)
+            if routes is None:
+                return {"bool": {"filter": [time_range(start, end)]}}
+            clauses.append(routes[0])
+            any_windows = any_windows or routes[1]
+            continue
+        own: dict[str, set[int] | None] = {}
+        routes = _routes(source, table, own)
+        if routes is None:  # no logsource: every event, if it has the rules' literals
+            clauses.append(restriction)
+            continue
+        windows = _windows(table, own, any_windows=routes[1])
+        alternatives = [routes[0], *([windows] if windows is not None else [])]
+        clauses.append({"bool": {"filter": [restriction, {"bool": {"should": alternatives,
+                                                                   "minimum_should_match": 1}}]}})
     windows = _windows(table, wanted, any_windows=any_windows)
     if windows is not None:
         clauses.append(windows)
@@ -86,6 +100,22 @@ def candidate_query(logsources: Iterable[Logsource], table: LogsourceTable,
     selection: dict[str, Any] = {"bool": {"should": clauses, "minimum_should_match": 1}} if clauses else {
         "match_none": {}}
     return {"bool": {"filter": [time_range(start, end), selection]}}
+
+
+def _routes(source: Logsource, table: LogsourceTable,
+            wanted: dict[str, set[int] | None]) -> tuple[dict[str, Any], bool] | None:
+    """The tagged route of ``source``, and whether it takes every Windows event; its Windows
+    routes go into ``wanted``. None: the source names nothing (every event)."""
+    product, category, service = source
+    if product is None and category is None and service is None:
+        return None
+    any_windows = False
+    if product in (None, "windows"):
+        if category is None and service is None:
+            any_windows = True
+        else:
+            _windows_routes(table, category, service, wanted)
+    return _tagged(product, category, service), any_windows
 
 
 def _tagged(product: str | None, category: str | None, service: str | None) -> dict[str, Any]:

@@ -77,8 +77,12 @@ def test_hunt_command_writes_replay_documents(demo: tuple[Store, list[Path], int
     expected = replay([REPO / "rules" / "web"], paths, store.settings)
     rules_only = [d for d in expected.detections if d.kind != "anomaly"]  # no --detectors
     assert output.read_text(encoding="utf-8").splitlines() == _documents(rules_only, store)
-    summary = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    err = capsys.readouterr().err.strip().splitlines()
+    summary = json.loads(err[-1])
     assert summary["alerts"] == len(rules_only) > 0
+    # the first matches were printed as they were found, before the alerts
+    live = [line for line in err if line.startswith("match after ")]
+    assert 0 < len(live) <= 10 and any(rules_only[0].rule.title in line for line in live), err
     assert summary["rules_failed"] == 0
 
     # relative times: the whole scenario is more than a week before "now"
