@@ -11,10 +11,15 @@ HTTP connections, as many browsers would hold) for ``--rounds`` bounded rounds e
   alerts: four Elasticsearch requests);
 - ``action``: ``POST /api/alerts/{id}/comments`` (read, conditional write, audit record).
 
-Printed: p50/p99/max per request kind, requests per second, and as the reference measured in
-the same run, the latency of the queue's own Elasticsearch search sent straight to
-Elasticsearch by the same 20 clients (the console's overhead is the difference). Everything
-the bench made is deleted at the end.
+Two loads, one after the other: *analysts* (``--think``, default 1 s: each client waits a random
+time, exponential with that mean, before each request, as a person reading the page does; an
+analyst clicking every second is a fast one) and *saturated* (no wait at all: 20 scripts
+hammering the API back to back, the worst case, far above what 20 people send).
+
+Printed for each: p50/p99/max per request kind, requests per second, and as the reference
+measured in the same run, the latency of the queue's own Elasticsearch search sent straight to
+Elasticsearch by the same 20 clients at the same pace (the console's overhead is the
+difference). Everything the bench made is deleted at the end.
 
     PYTHONPATH=. /work/main/.venv/bin/python bench/console.py            # 100,000 alerts, 20 clients
     PYTHONPATH=. /work/main/.venv/bin/python bench/console.py --alerts 10000 --rounds 5   # smoke run
@@ -123,6 +128,8 @@ def main() -> int:
     parser.add_argument("--alerts", type=int, default=100_000, help="alerts in the index (default 100,000)")
     parser.add_argument("--clients", type=int, default=20, help="concurrent clients (default 20)")
     parser.add_argument("--rounds", type=int, default=25, help="rounds per client (default 25)")
+    parser.add_argument("--think", type=float, default=1.0,
+                        help="analysts' mean wait before each request, seconds (default 1; 0: saturated only)")
     parser.add_argument("--es-url", help="Elasticsearch URL (default: start/reuse the test instance)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
@@ -188,9 +195,16 @@ def bench(args: argparse.Namespace, url: str) -> int:
         sessions = [httpx.Client(base_url=base, headers=headers, timeout=30) for _ in range(args.clients)]
         cursors: dict[int, str | None] = {}
 
+        think = 0.0
+
+        def pause(rng: random.Random) -> None:
+            if think > 0:
+                time.sleep(rng.expovariate(1 / think))
+
         def console_round(number: int, rng: random.Random) -> dict[str, float]:
             http = sessions[number]
             timings: dict[str, float] = {}
+            pause(rng)
             params: dict[str, Any] = {"size": 50, "order": "risk"}
             if rng.random() < 1 / 3:
                 params.update(rng.choice(FILTERS))
@@ -202,47 +216,62 @@ def bench(args: argparse.Namespace, url: str) -> int:
             answer.raise_for_status()
             cursors[number] = answer.json()["cursor"]
             alert_id = rng.choice(ids)
+            pause(rng)
             begin = time.perf_counter()
             http.get(f"/api/alerts/{alert_id}").raise_for_status()
             timings["alert"] = (time.perf_counter() - begin) * 1000
+            pause(rng)
             begin = time.perf_counter()
             http.post(f"/api/alerts/{alert_id}/comments", json={"text": "bench"}).raise_for_status()
             timings["action"] = (time.perf_counter() - begin) * 1000
             return timings
 
         run_clients(args.clients, 2, console_round)  # warm-up: caches, connections, JIT of the JVM
-        latencies, wall, errors = run_clients(args.clients, args.rounds, console_round)
         body = search_body(QueueFilter(order="risk"), datetime.now(UTC), size=50)
         direct = [Elasticsearch(url, request_timeout=30) for _ in range(args.clients)]
 
         def es_round(number: int, rng: random.Random) -> dict[str, float]:
+            pause(rng)
             begin = time.perf_counter()
             direct[number].search(index=prefix, **body)
             return {"es_queue": (time.perf_counter() - begin) * 1000}
 
-        reference, _, ref_errors = run_clients(args.clients, args.rounds, es_round)
-        latencies.update(reference)
-        figures = {kind: {"n": len(values), "p50_ms": round(percentile(values, 0.5), 1),
-                          "p99_ms": round(percentile(values, 0.99), 1), "max_ms": round(max(values), 1)}
-                   for kind, values in latencies.items()}
-        result = {"alerts": indexed, "clients": args.clients, "rounds": args.rounds, "wall_s": round(wall, 1),
-                  "requests_per_s": round(sum(len(v) for k, v in latencies.items() if k != "es_queue") / wall, 1),
-                  "errors": len(errors) + len(ref_errors), "figures": figures,
-                  "queue_p99_over_es_p99": round(figures["queue"]["p99_ms"] / figures["es_queue"]["p99_ms"], 2),
-                  "cpus": os.cpu_count()}
+        results = {}
+        for load, wait in (("analysts", args.think), ("saturated", 0.0)):
+            if load == "analysts" and wait <= 0:
+                continue
+            think = wait
+            latencies, wall, errors = run_clients(args.clients, args.rounds, console_round)
+            reference, _, ref_errors = run_clients(args.clients, args.rounds, es_round)
+            latencies.update(reference)
+            figures = {kind: {"n": len(values), "p50_ms": round(percentile(values, 0.5), 1),
+                              "p99_ms": round(percentile(values, 0.99), 1), "max_ms": round(max(values), 1)}
+                       for kind, values in latencies.items()}
+            results[load] = {
+                "think_s": wait, "wall_s": round(wall, 1),
+                "requests_per_s": round(sum(len(v) for k, v in latencies.items() if k != "es_queue") / wall, 1),
+                "errors": len(errors) + len(ref_errors), "first_error": errors[0] if errors else "",
+                "figures": figures,
+                "queue_p99_over_es_p99": round(figures["queue"]["p99_ms"] / figures["es_queue"]["p99_ms"], 2)}
+        result = {"alerts": indexed, "clients": args.clients, "rounds": args.rounds, "cpus": os.cpu_count(),
+                  "loads": results}
         if args.json:
             print(json.dumps(result, indent=1))
         else:
-            print(f"{indexed:,} alerts, {args.clients} clients x {args.rounds} rounds, {result['wall_s']} s, "
-                  f"{result['requests_per_s']} requests/s, {result['errors']} errors")
-            for kind in ("queue", "alert", "action", "es_queue"):
-                fig = figures.get(kind)
-                if fig:
-                    print(f"  {kind:9} n={fig['n']:5}  p50 {fig['p50_ms']:7.1f} ms  p99 {fig['p99_ms']:7.1f} ms  "
-                          f"max {fig['max_ms']:7.1f} ms")
-            print(f"  queue p99 / Elasticsearch's own p99 for the same search: {result['queue_p99_over_es_p99']}")
-            if errors:
-                print(f"  first error: {errors[0]}")
+            for load, figures_of in results.items():
+                pace = f"mean wait {figures_of['think_s']} s" if figures_of["think_s"] else "no wait"
+                print(f"{load} ({pace}): {indexed:,} alerts, {args.clients} clients x {args.rounds} rounds, "
+                      f"{figures_of['wall_s']} s, {figures_of['requests_per_s']} requests/s, "
+                      f"{figures_of['errors']} errors")
+                for kind in ("queue", "alert", "action", "es_queue"):
+                    fig = figures_of["figures"].get(kind)
+                    if fig:
+                        print(f"  {kind:9} n={fig['n']:5}  p50 {fig['p50_ms']:7.1f} ms  p99 {fig['p99_ms']:7.1f} ms  "
+                              f"max {fig['max_ms']:7.1f} ms")
+                print(f"  queue p99 / Elasticsearch's own p99 for the same search: "
+                      f"{figures_of['queue_p99_over_es_p99']}")
+                if figures_of["first_error"]:
+                    print(f"  first error: {figures_of['first_error']}")
         for http in sessions:
             http.close()
         return 0

@@ -28,6 +28,9 @@ class ScriptedIndices:
     def put_index_template(self, name: str, **_: Any) -> None:
         self.templates.append(name)
 
+    def put_mapping(self, **_: Any) -> None:  # the triage fields' mapping on existing indices
+        return None
+
     def refresh(self, **_: Any) -> None:
         return None
 
