@@ -38,7 +38,7 @@ _PROCESS = re.compile(r"(?P<process>[\w-]+-login|auth|auth-worker\(\d+\)|imap|po
 _LOGIN = re.compile(r"(?P<what>Login aborted|Login|Aborted login|Disconnected|Connection closed)"
                     r"(?P<why>[^=]*?): (?P<pairs>(?:user|method|rip|lip)=.*)$")
 _AUTH_DB = re.compile(r"(?P<db>[\w-]+)\((?P<user>[^,()]*),(?P<ip>[^,()]*)(?:,<[^>]*>)?\): (?P<text>.*)$")
-_PAIR = re.compile(r"(\w+)=(<[^>]*>|[^,\s]*)|\b(TLS|secured)\b")
+_PAIR = re.compile(r"(?<!\w)(\w+)=(<[^>]*>|[^,\s]*)|\b(TLS|secured)\b")
 _FAILURE = ("auth failed", "auth_failed", "authentication failed", "password mismatch", "unknown user")
 
 

@@ -32,8 +32,8 @@ from ingest.parsers.syslog import SyslogMessage
 from ingest.schema import Event, format_timestamp
 
 # A value: "quoted" (\" escapes a quote), a quote left open to the end of the line, or bare.
-_PAIR = re.compile(r'([A-Za-z_][\w-]*)=("(?:[^"\\]|\\.)*"|".*$|[^\s"]*)')
-_SIMPLE = re.compile(r'([A-Za-z_][\w-]*)=("[^"]*"|[^\s"]*)')
+_PAIR = re.compile(r'(?<![\w-])([A-Za-z_][\w-]*)=("(?:[^"\\]|\\.)*"|".*$|[^\s"]*)')
+_SIMPLE = re.compile(r'(?<![\w-])([A-Za-z_][\w-]*)=("[^"]*"|[^\s"]*)')
 _CLOSED = re.compile(r'"(?:[^"\\]|\\.)*"')
 _TZ = re.compile(r"^([+-])(\d\d):?(\d\d)$")
 _SNIFF = re.compile(r'(?:^|\s)(?:date=\d{4}-\d\d-\d\d time=\d\d:\d\d:\d\d|logid="?\d{10}"?) ')

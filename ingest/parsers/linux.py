@@ -50,7 +50,7 @@ _SUDO = re.compile(r"^\s*(?P<user>\S+) : (?:(?P<problem>[^;]*?) ; )?TTY=(?P<tty>
                    r"USER=(?P<target>[^;]*?) ;(?: [A-Z]+=[^;]*? ;)* COMMAND=(?P<command>.*)$")
 _SU_FAILED = re.compile(r"FAILED SU \(to (?P<target>\S+)\) (?P<user>\S+) on (?P<tty>\S+)")
 _NEW_USER = re.compile(r"new user: name=(?P<user>[^,\s]+)")
-_KV = re.compile(r"(\w+)=(\S*)")
+_KV = re.compile(r"(?<!\w)(\w+)=(\S*)")
 
 
 def _int(text: str | None) -> int | None:
@@ -193,7 +193,7 @@ parse_auth_line = parse_syslog_file_line
 
 _AUDIT_HEAD = re.compile(r"^(?:node=(?P<node>\S+) )?type=(?P<type>\S+) msg=audit\((?P<epoch>\d+(?:\.\d+)?):"
                          r"(?P<serial>\d+)\): ?")
-_AUDIT_FIELD = re.compile(r"""([\w-]+)=("[^"]*"|'[^']*'|\S*)""")
+_AUDIT_FIELD = re.compile(r"""(?<![\w-])([\w-]+)=("[^"]*"|'[^']*'|\S*)""")
 _HEX = re.compile(r"^(?:[0-9A-F]{2})+$")
 # Fields whose unquoted values auditd hex-encodes when they hold spaces or special characters.
 _HEX_FIELDS = {"a0", "a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8", "a9", "name", "comm", "exe", "proctitle",

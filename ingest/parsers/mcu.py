@@ -35,7 +35,7 @@ from ingest.schema import Event, format_timestamp, parse_timestamp, stable_id
 LOGSOURCE = {"product": "mcu", "service": "audit"}
 _LINE = re.compile(r"^(?P<time>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)) (?P<host>\S+) "
                    r"(?P<program>[\w.-]+)(?:\[\d+\])?: (?P<body>\w[\w-]*=\".*)$")
-_PAIR = re.compile(r'([A-Za-z][\w-]*)="((?:[^"\\]|\\.)*)"')
+_PAIR = re.compile(r'(?<![\w-])([A-Za-z][\w-]*)="((?:[^"\\]|\\.)*)"')
 _UTC = re.compile(r"^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(?:,(\d{1,6}))?$")
 
 

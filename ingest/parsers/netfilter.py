@@ -24,7 +24,7 @@ from ingest.parsers.syslog import SyslogMessage
 from ingest.schema import Event
 
 _UPTIME = re.compile(r"^\[\s*\d+\.\d+\]\s*")
-_PAIR = re.compile(r"([A-Z]+)=(\S*)")
+_PAIR = re.compile(r"(?<![A-Z])([A-Z]+)=(\S*)")
 _VERDICTS = (("DROP", "drop"), ("REJECT", "reject"), ("BLOCK", "block"), ("DENY", "deny"), ("ACCEPT", "accept"),
              ("ALLOW", "allow"), ("PASS", "pass"))
 _FLAGS = frozenset({"CWR", "ECE", "URG", "ACK", "PSH", "RST", "SYN", "FIN", "DF", "MF", "CE"})

@@ -39,7 +39,7 @@ _SASL_FAILED = re.compile(r"warning: " + _CLIENT + r": SASL (?P<mech>[\w-]+) aut
 _CONNECT = re.compile(r"(?P<what>connect|disconnect|lost connection after \w+|timeout after \w+) from " + _CLIENT)
 _REJECT = re.compile(r"(?P<verb>reject|reject_warning|discard|hold): (?P<stage>\S+) from " + _CLIENT +
                      r": (?P<reason>.*?); (?P<rest>.*)$")
-_KV = re.compile(r"([\w-]+)=(<[^>]*>|\([^)]*\)|[^,\s]*)(?: \((?P<note>[^)]*)\))?")
+_KV = re.compile(r"(?<![\w-])([\w-]+)=(<[^>]*>|\([^)]*\)|[^,\s]*)(?: \((?P<note>[^)]*)\))?")
 _INT_FIELDS = ("size", "nrcpt", "port")
 
 

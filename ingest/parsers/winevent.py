@@ -593,7 +593,8 @@ def _labelled_fields(message: str) -> dict[str, Any]:
     return fields
 
 
-_KV_PAIR = re.compile(r'([A-Za-z_@][\w.@-]*|"(?:[^"\\]|\\.)*")=("(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|[^\s"\']*)'
+_KV_PAIR = re.compile(r'((?<![\w.@-])[A-Za-z_@][\w.@-]*|"(?:[^"\\]|\\.)*")='
+                      r'("(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|[^\s"\']*)'
                       r'(?:\s+|$)', re.S)
 _UNESCAPE = re.compile(r"\\(.)", re.S)
 _ESCAPED = {"n": "\n", "r": "\r", "t": "\t"}
