@@ -4,6 +4,7 @@ that the file collector accounts for every line it was given."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,10 +12,13 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from ingest.errors import ParseError
 from ingest.files import CHUNK, collect_paths
+from ingest.parsers import PARSERS
 from ingest.settings import CollectorSettings
 from ingest.spool import dead_letters, read_batches
 
+DATA = Path(__file__).resolve().parent.parent / "data" / "ingest"
 ODD = ['"', "{", "}", "[", "(", "<", "\\", "=", ";", ":", ","]
 BAD_UTF8 = [b"\xff", b"\xc3", b"\xe2\x82", b"\xed\xa0\x80"]
 
@@ -88,3 +92,22 @@ def collect_accounting(source: Path, content: bytes, fmt: str) -> Collected:
     assert all(letter["reason"] and letter["source"].startswith(str(source)) for letter in letters)
     assert all(event["@timestamp"].endswith("Z") and event["event"]["id"] for event in events)
     return Collected(stats.skipped, events, letters)
+
+
+def samples_of(files: dict[str, str]) -> tuple[dict[str, list[str]], list[str]]:
+    """Each format's sample lines (``files``: format -> file under tests/data/ingest), and all of
+    them that are not blank."""
+    samples = {fmt: (DATA / name).read_text(encoding="utf-8").splitlines() for fmt, name in files.items()}
+    return samples, [line for lines in samples.values() for line in lines if line.strip()]
+
+
+def parsed_or_refused(fmt: str, line: str, hint: str) -> dict[str, Any] | None:
+    """The parser's event, JSON-serialisable; None when it refused the line with a reason (a
+    ParseError without one, or any other exception, fails the test)."""
+    try:
+        _, event = PARSERS[fmt](line, source="fuzz", hint=hint)
+    except ParseError as error:
+        assert error.reason
+        return None
+    json.dumps(event)
+    return event

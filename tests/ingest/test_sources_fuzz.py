@@ -6,22 +6,19 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest.errors import ParseError
-from ingest.parsers import PARSERS, linux
+from ingest.parsers import linux
 from ingest.parsers.syslog import parse_message, to_event
-from tests.ingest.fuzzing import collect_accounting, file_lines, mutated
+from tests.ingest.fuzzing import collect_accounting, file_lines, mutated, parsed_or_refused, samples_of
 
-DATA = Path(__file__).resolve().parent.parent / "data" / "ingest"
 FILES = {"postfix": "postfix-mail.log", "dovecot": "dovecot.log", "zimbra": "zimbra-audit.log",
          "exchange": "MSGTRK2026112203-1.LOG", "bind": "bind-queries.log", "dnsmasq": "dnsmasq.log",
          "windns": "windns-dns.log", "journald": "journald.json"}
-SAMPLES = {fmt: (DATA / name).read_text(encoding="utf-8").splitlines() for fmt, name in FILES.items()}
-ALL_SAMPLES = [line for lines in SAMPLES.values() for line in lines if line.strip()]
+SAMPLES, ALL_SAMPLES = samples_of(FILES)
 RECEIVED = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -29,12 +26,7 @@ FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
 @FUZZ
 @given(line=mutated(ALL_SAMPLES), fmt=st.sampled_from(sorted(FILES)))
 def test_parsers_raise_only_parse_errors(line: str, fmt: str) -> None:
-    try:
-        _, event = PARSERS[fmt](line, source="fuzz", hint=f"/var/log/{FILES[fmt]}")
-    except ParseError as error:
-        assert error.reason
-        return
-    json.dumps(event)
+    parsed_or_refused(fmt, line, f"/var/log/{FILES[fmt]}")
 
 
 @FUZZ
