@@ -155,7 +155,7 @@ def bench(args: argparse.Namespace, url: str) -> int:
         started = time.perf_counter()
         actions = ({"_index": index_name(prefix, stamp), "_id": alert_id, "_source": document}
                    for stamp, alert_id, document in generate(args.alerts))
-        indexed, _ = helpers.bulk(client, actions, chunk_size=2000, request_timeout=120)
+        indexed, _ = helpers.bulk(client.options(request_timeout=120), actions, chunk_size=2000)
         client.indices.refresh(index=prefix)
         print(f"indexed {indexed:,} alerts in {time.perf_counter() - started:.1f} s", file=sys.stderr)
         sample = {"function_score": {"random_score": {"seed": 1, "field": "_seq_no"}}}

@@ -39,6 +39,9 @@ def check_listen(options: ConsoleSettings) -> None:
             "on 127.0.0.1 behind a TLS proxy")
 
 
+KEEP_ALIVE_S = 75
+
+
 def handler(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -57,7 +60,11 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
     uvicorn.run(app, host=options.host, port=options.port, log_level="info" if args.verbose else "warning",
                 ssl_certfile=str(options.tls_cert) if options.tls else None,
                 ssl_keyfile=str(options.tls_key) if options.tls else None,
-                proxy_headers=False, server_header=False, date_header=True)
+                proxy_headers=False, server_header=False, date_header=True,
+                # An analyst reads a page for more than uvicorn's 5 s default between requests; a
+                # connection closed meanwhile makes the next click race the close (a reset) or
+                # pay a new handshake. 75 s is nginx's default keep-alive.
+                timeout_keep_alive=KEEP_ALIVE_S)
     return 0
 
 

@@ -37,6 +37,14 @@ TEXT_FIELDS = (
     "rule.name", "host.name", "user.name", "source.ip", "destination.ip", "event.id", "rule.id",
     "socflow.node.id", "socflow.node.name",
 )
+# What a queue row shows (``alert_summary``): a page reads only these from ``_source``, so
+# Elasticsearch sends and the console parses a tenth of each alert (its events, URLs, command
+# lines and triage history stay in the index). tests/triage/test_model.py keeps the two in step.
+ROW_SOURCE = (
+    "@timestamp", "socflow.alert", "socflow.node", "socflow.triage.verdict", "socflow.triage.incident",
+    "rule.id", "rule.name", "rule.level", "host.name", "user.name", "source.ip",
+    "threat.technique.id", "threat.tactic.name",
+)
 RELATIVE = re.compile(r"^(\d{1,4})([mhd])$")
 MAX_PAGE = 200
 
@@ -195,7 +203,7 @@ def search_body(queue: QueueFilter, now: datetime, *, size: int, after: str | No
     body: dict[str, Any] = {
         "query": build_query(queue, now), "sort": sort_of(queue.order), "size": size,
         "track_total_hits": 10_000,  # "10,000+" is enough for a queue and keeps counting cheap
-        "_source": {"excludes": ["events", "socflow.triage.history", "socflow.triage.comments"]},
+        "_source": {"includes": list(ROW_SOURCE)},
         "seq_no_primary_term": True,
     }
     if after:

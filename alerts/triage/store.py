@@ -124,6 +124,10 @@ def alert_summary(record: Record) -> dict[str, Any]:
     }
 
 
+# Re-reads of an alert whose additive change (a comment) lost a race before the race is the caller's.
+CONFLICT_RETRIES = 3
+
+
 def parse_version(version: str) -> tuple[int, int]:
     try:
         seq_no, term = version.split(":")
@@ -248,26 +252,34 @@ class TriageStore:
     # --- acting on alerts --------------------------------------------------------------------
 
     def act(self, alert_id: str, change: Callable[[Triage], Triage], *, action: str, actor: str, now: datetime,
-            expected: str | None = None, source_ip: str | None = None) -> Record:
+            expected: str | None = None, source_ip: str | None = None, additive: bool = False) -> Record:
         """Apply ``change`` to the alert's triage, conditionally on ``expected`` (or on what was
-        read), audit it, and return the alert as written."""
-        current = self.get(alert_id)
-        if expected is not None and expected != current.version:
-            parse_version(expected)
-            raise ConflictError(f"alert {alert_id} changed since you read it (version {expected}, now "
-                                f"{current.version}): reload and decide again", current=current.as_dict())
-        before = Triage.from_source(current.source)
-        after = change(before)
-        partial = after.fields()
-        try:
-            with _reachable(f"write alert {alert_id}"):
-                response = self.client.update(index=current.index, id=alert_id, doc=partial,
-                                              if_seq_no=current.seq_no, if_primary_term=current.primary_term,
-                                              refresh=self.refresh)
-        except EsConflictError as error:
-            fresh = self.get(alert_id)
-            raise ConflictError(f"alert {alert_id} changed while you acted on it: reload and decide again",
-                                current=fresh.as_dict()) from error
+        read), audit it, and return the alert as written.
+
+        An ``additive`` change (a comment) decides nothing from the state it reads, so without
+        ``expected`` a write that lost a race is read again and retried: two analysts commenting
+        at once both land. Any other lost race is the caller's conflict (409)."""
+        for attempt in range(CONFLICT_RETRIES + 1):
+            current = self.get(alert_id)
+            if expected is not None and expected != current.version:
+                parse_version(expected)
+                raise ConflictError(f"alert {alert_id} changed since you read it (version {expected}, now "
+                                    f"{current.version}): reload and decide again", current=current.as_dict())
+            before = Triage.from_source(current.source)
+            after = change(before)
+            partial = after.fields()
+            try:
+                with _reachable(f"write alert {alert_id}"):
+                    response = self.client.update(index=current.index, id=alert_id, doc=partial,
+                                                  if_seq_no=current.seq_no, if_primary_term=current.primary_term,
+                                                  refresh=self.refresh)
+                break
+            except EsConflictError as error:
+                if additive and expected is None and attempt < CONFLICT_RETRIES:
+                    continue
+                fresh = self.get(alert_id)
+                raise ConflictError(f"alert {alert_id} changed while you acted on it: reload and decide again",
+                                    current=fresh.as_dict()) from error
         source = dict(current.source)
         source["socflow"] = {**source.get("socflow", {}),
                              "alert": {**source.get("socflow", {}).get("alert", {}), **partial["socflow"]["alert"]},
@@ -293,7 +305,8 @@ class TriageStore:
     def comment(self, alert_id: str, text: str, *, actor: str, now: datetime, expected: str | None = None,
                 source_ip: str | None = None) -> Record:
         return self.act(alert_id, lambda state: model.comment(state, text, actor=actor, now=now),
-                        action="comment", actor=actor, now=now, expected=expected, source_ip=source_ip)
+                        action="comment", actor=actor, now=now, expected=expected, source_ip=source_ip,
+                        additive=True)
 
     def bulk(self, versions: Mapping[str, str | None], change: Callable[[Triage], Triage], *, action: str,
              actor: str, now: datetime, source_ip: str | None = None) -> BulkResult:

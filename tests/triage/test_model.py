@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from alerts.model import risk_score
+from alerts.model import risk_score, to_document
 from alerts.triage import model
 from alerts.triage.errors import TriageError
-from alerts.triage.queue import QueueFilter, build_query, decode_cursor, encode_cursor, search_body
+from alerts.triage.queue import ROW_SOURCE, QueueFilter, build_query, decode_cursor, encode_cursor, search_body
 from alerts.triage.settings import REGULATION_REPORTING_HOURS, TriageSettings
+from alerts.triage.store import Record, alert_summary
+from tests.triage.alertdata import detections
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -139,3 +142,33 @@ def test_risk_score() -> None:
     assert risk_score("low", {"security_level": 1}) == 2
     assert risk_score("high", None) == 12  # unknown node: level 3
     assert risk_score("medium", {"security_level": "x"}) == 9
+
+
+def _only(source: dict[str, Any], paths: tuple[str, ...], prefix: str = "") -> dict[str, Any]:
+    """``source`` cut to ``paths`` the way Elasticsearch's ``_source.includes`` cuts it."""
+    kept: dict[str, Any] = {}
+    for key, value in source.items():
+        path = f"{prefix}{key}"
+        if any(path == wanted or path.startswith(wanted + ".") for wanted in paths):
+            kept[key] = value
+        elif (isinstance(value, dict) and any(wanted.startswith(path + ".") for wanted in paths)
+              and (inner := _only(value, paths, path + "."))):
+            kept[key] = inner
+    return kept
+
+
+def test_a_queue_page_reads_every_field_its_rows_show() -> None:
+    """The queue asks Elasticsearch for ``ROW_SOURCE`` only: a row made from that cut is the row
+    made from the whole alert, triaged and in an incident."""
+    for _label, detection in detections(8):
+        document = to_document(detection)
+        state = model.transition(model.Triage.from_source(document), "acknowledged", actor="lan", now=NOW)
+        state = model.comment(state, "seen", actor="lan", now=NOW)
+        document["socflow"]["alert"].update(state.fields()["socflow"]["alert"])
+        document["socflow"]["triage"] = {**state.fields()["socflow"]["triage"], "incident": "INC-1",
+                                         "verdict": "true_positive"}
+        record = Record("id-1", "alerts-2026.11", 3, 1, document)
+        cut = Record("id-1", "alerts-2026.11", 3, 1, _only(document, ROW_SOURCE))
+        assert alert_summary(cut) == alert_summary(record)
+        assert "events" not in cut.source and "comments" not in cut.source["socflow"]["triage"]
+    assert search_body(QueueFilter(), NOW, size=50)["_source"] == {"includes": list(ROW_SOURCE)}

@@ -77,6 +77,29 @@ def test_a_write_between_read_and_write_is_a_conflict(indexed: Indexed, store: T
     assert not store.get(alert_id).source["socflow"].get("triage", {}).get("comments")
 
 
+def test_a_comment_that_lost_a_race_is_retried_on_the_fresh_state(indexed: Indexed, store: TriageStore,
+                                                                  audit: RecordingAudit) -> None:
+    """Comments decide nothing from what they read: two analysts commenting at once both land
+    (the other write is kept), and one audit record is written for the comment."""
+    alert_id = indexed.ids["a4"]
+    current = store.get(alert_id)
+    raced: list[int] = []
+
+    def racing_once(state: model.Triage) -> model.Triage:
+        if not raced:
+            raced.append(1)
+            indexed.client.update(index=current.index, id=alert_id,
+                                  doc={"socflow": {"alert": {"assignee": "other"}}})
+        return model.comment(state, "mine", actor="lan", now=NOW)
+
+    written = store.act(alert_id, racing_once, action="comment", actor="lan", now=NOW, additive=True)
+    stored = store.get(alert_id).source["socflow"]
+    assert stored["alert"]["assignee"] == "other"
+    assert [comment["text"] for comment in stored["triage"]["comments"]] == ["mine"]
+    assert written.version == store.get(alert_id).version
+    assert [record["action"] for record in audit.records] == ["alert.comment"]
+
+
 def test_transitions_and_close_with_verdict(indexed: Indexed, store: TriageStore) -> None:
     alert_id = indexed.ids["a3"]
     store.set_status(alert_id, "acknowledged", actor="lan", now=NOW)
