@@ -31,7 +31,7 @@ from typing import IO, Any
 from xml.parsers import expat
 
 from ingest.errors import ParseError
-from ingest.normalize import coerce_timestamp, loads_object, unflatten
+from ingest.normalize import coerce_timestamp, is_canonical_timestamp, loads_object, unflatten
 from ingest.parsers import syslog as syslog_parser
 from ingest.parsers.catalogue import SourceFormat
 from ingest.schema import Event
@@ -192,8 +192,10 @@ def _winlogbeat(obj: dict[str, Any], *, source: str) -> Event:
             meta = event["event"] = {}
         if not meta.get("id"):
             computer = str(winlog.get("computer_name") or "")
-            meta["id"] = windows_event_id(computer, str(winlog.get("channel") or ""), record,
-                                          coerce_timestamp(event["@timestamp"]))
+            stamp = event["@timestamp"]
+            if not is_canonical_timestamp(stamp):  # canonical already (most shippers'): no parse, no strftime
+                stamp = event["@timestamp"] = coerce_timestamp(stamp)  # what Normalizer.finish would write
+            meta["id"] = windows_event_id(computer, str(winlog.get("channel") or ""), record, stamp)
     return event
 
 
