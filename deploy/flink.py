@@ -116,12 +116,13 @@ SPOOL_LINES_FORMAT = "org.socflow.flink.SegmentEndLines"
 FORGETFUL_FILE_SOURCE = "org.socflow.flink.ForgetfulFileSource"
 EAGER_WATERMARKS = "org.socflow.flink.EagerWatermarks"
 KEY_LEVEL_FILTER = "org.socflow.flink.KeyLevelFilter"
+SUBTASK_KEY = "org.socflow.flink.SubtaskKey"
 JAVA_SOURCES = Path(__file__).resolve().parents[1] / "detectors" / "flink" / "java"
 
 
 def socflow_flink_jar(java_home: Path, cache_dir: Path) -> Path:
-    """The jar of :data:`SPOOL_SPLIT_ASSIGNER`, :data:`SPOOL_LINES_FORMAT`, :data:`EAGER_WATERMARKS` and
-    :data:`KEY_LEVEL_FILTER`, compiled against PyFlink's own Flink jars.
+    """The jar of :data:`SPOOL_SPLIT_ASSIGNER`, :data:`SPOOL_LINES_FORMAT`, :data:`EAGER_WATERMARKS`,
+    :data:`KEY_LEVEL_FILTER` and :data:`SUBTASK_KEY`, compiled against PyFlink's own Flink jars.
 
     Cached in ``cache_dir/jars`` under the hash of the sources, so an edit rebuilds it and two
     processes never build it at once. Needs the JDK's ``javac`` (the project runs on a JDK).

@@ -103,6 +103,9 @@ class JobSpec:
     # Java filter class splitting keyed records by chain level (deploy.flink.KEY_LEVEL_FILTER, in
     # jars); empty: a Python filter, one more interpreter crossing per record and level.
     key_level_filter: str = ""
+    # Java map class keying each batch by its source subtask (deploy.flink.SUBTASK_KEY, in jars);
+    # empty: the Python SubtaskKey, two more interpreter crossings of every batch.
+    subtask_key: str = ""
     dedup_window_s: int = 3600
     dedup_entity_fields: tuple[str, ...] = ("source.ip", "host.name", "user.name")
     # Suppression files, merged in order (settings.suppression_paths: config, then the console's).
@@ -459,8 +462,11 @@ def build_job(env: StreamExecutionEnvironment, spec: JobSpec) -> None:
     batches = _kafka_source(env, spec) if spec.source == "kafka" else _spool_source(env, spec)
     plan, start_version = _client_side_plan(spec)
     # Keyed by source subtask (SubtaskKey): the batch operator keeps its rule set version in keyed state.
-    keyed_batches = key_by_row_key(
-        batches.map(SubtaskKey(), output_type=KEYED_ROW).name("key batches by source subtask").uid("batch-keys"))
+    if spec.subtask_key:
+        keyed = DataStream(batches._j_data_stream.map(java_class(spec.subtask_key)(), KEYED_ROW.get_java_type_info()))
+    else:
+        keyed = batches.map(SubtaskKey(), output_type=KEYED_ROW)
+    keyed_batches = key_by_row_key(keyed.name("key batches by source subtask").uid("batch-keys"))
     detections = (
         keyed_batches.process(DetectBatches(spec.rule_dirs, spec.config_dir, levels=plan.levels if plan else 0,
                                             ruleset_store=spec.ruleset_store, reload_interval_s=spec.reload_interval_s,
