@@ -9,16 +9,16 @@ already in the index gets a suffix, so no issue overwrites another's entry or fi
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from alerts.filelock import exclusive
 
 INDEX = "index.json"
 
@@ -56,21 +56,10 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(temporary, path)
 
 
-@contextmanager
-def _locked(root: Path) -> Iterator[None]:
-    root.mkdir(parents=True, exist_ok=True)
-    fd = os.open(root / f"{INDEX}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
 def issue(root: Path, report: Mapping[str, Any], files: Mapping[str, bytes], *, inventory: Mapping[str, Any],
           now: datetime, actor: str, audit: Any = None, source_ip: str | None = None) -> dict[str, Any]:
     """Archive ``files`` (format -> bytes) of ``report``; record each digest; return the entry."""
-    with _locked(root):
+    with exclusive(root / f"{INDEX}.lock"):
         return _issue(root, report, files, inventory=inventory, now=now, actor=actor, audit=audit,
                       source_ip=source_ip)
 

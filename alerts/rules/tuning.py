@@ -17,7 +17,6 @@ load is refused with the engine's reason instead of breaking the next publish.
 
 from __future__ import annotations
 
-import fcntl
 import getpass
 import hashlib
 import logging
@@ -35,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import yaml
 
 from alerts.errors import AlertsError
+from alerts.filelock import exclusive
 from alerts.settings import REPO_ROOT, Settings
 from detectors.ruletools.store import LEVEL_ORDER, RuleStore, RuleStoreError
 from ingest.logs import log_event
@@ -188,13 +188,8 @@ class TuneResult:
 @contextmanager
 def _store_lock(store: RuleStore) -> Iterator[None]:
     """One tuning change at a time: threads of this console and other processes (the CLI)."""
-    store.root.mkdir(parents=True, exist_ok=True)
-    with _THREAD_LOCK, (store.root / ".tuning.lock").open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with _THREAD_LOCK, exclusive(store.root / ".tuning.lock"):
+        yield
 
 
 def require_tunable(store: RuleStore, rule_id: str) -> dict[str, Any]:

@@ -14,7 +14,6 @@ file the job refuses.
 
 from __future__ import annotations
 
-import fcntl
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from alerts.filelock import exclusive
 from alerts.triage.errors import TriageError
 from alerts.triage.model import MAX_REASON
 from detectors.dedup import Suppressor
@@ -85,13 +85,8 @@ class SuppressionFile:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with (self.path.parent / (self.path.name + ".lock")).open("a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with exclusive(self.path.parent / (self.path.name + ".lock")):
+            yield
 
     def entries(self) -> list[dict[str, Any]]:
         if not self.path.exists():
