@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from deploy.errors import StackError
@@ -170,14 +171,25 @@ def _env(settings: StackSettings, java_home: Path) -> dict[str, str]:
             "HOME": str(settings.service_dir(SERVICE)), "JAVA_HOME": str(java_home)}
 
 
+def new_cluster_id(draw: Callable[[], bytes] = lambda: uuid.uuid4().bytes) -> str:
+    """Kafka's own random-uuid format: 16 random bytes, URL-safe base64 without padding.
+
+    Drawn again when it starts with "-", as Kafka's ``Uuid.randomUuid`` does: the command line
+    would read such an id as an option (1 format in 64 failed in CI that way).
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(draw()).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def _format_storage(settings: StackSettings, java_home: Path, user: str | None) -> None:
     """``kafka-storage format`` once: KRaft refuses to start on an unformatted log dir."""
     paths = _paths(settings)
     if (paths["data"] / "meta.properties").exists():
         return
-    # Kafka's own random-uuid format: 16 random bytes, URL-safe base64 without padding.
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-    cmd = [*as_user(user), *_java_cmd(settings, java_home, STORAGE_TOOL, "format", "-t", cluster_id,
+    cluster_id = new_cluster_id()
+    cmd = [*as_user(user), *_java_cmd(settings, java_home, STORAGE_TOOL, "format", f"--cluster-id={cluster_id}",
                                       "-c", str(paths["properties"]))]
     result = subprocess.run(cmd, env=_env(settings, java_home), cwd=paths["logs"], capture_output=True,
                             text=True, timeout=120, check=False)

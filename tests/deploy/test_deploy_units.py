@@ -183,3 +183,13 @@ def test_a_foreign_process_on_the_port_is_external_and_not_usable(tmp_path: Path
             assert not status.up
         with pytest.raises(StackError, match="in use by another process"):
             flink.start_cluster(settings)
+
+
+def test_kafka_cluster_ids_never_start_with_a_dash() -> None:
+    """An id starting with "-" is read as an option by ``kafka-storage format`` (a CI flake)."""
+    from deploy.kafka import new_cluster_id
+
+    draws = iter([b"\xf8" + bytes(15), bytes(16)])  # the first encodes to "-AAA…"
+    cluster_id = new_cluster_id(lambda: next(draws))
+    assert cluster_id == "AAAAAAAAAAAAAAAAAAAAAA"
+    assert all(not new_cluster_id().startswith("-") for _ in range(500))
