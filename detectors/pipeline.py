@@ -60,8 +60,7 @@ class BatchProcessor:
     def process_line(self, line: str, source: str = "spool") -> BatchResult:
         """Decode one spool line (a JSON array of events, or one event) and process it."""
         try:
-            # orjson, except for a line that may hold an integer beyond 64 bits (it would read a
-            # float) or one it refuses (NaN): those go to the json module.
+            # msgspec; what it refuses (NaN, lone surrogates, too deep) goes to the json module.
             decoded = decode_exactly(line, json.loads)
         except (ValueError, RecursionError) as error:  # RecursionError: nested deeper than json's stack
             return BatchResult(dead_letters=[dead_letter(f"spool record is not JSON: {error}", source, line)])

@@ -25,6 +25,7 @@ writer is done with). So:
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -45,7 +46,7 @@ from alerts.eventstore.template import daily_index, install_event_templates
 from alerts.retrying import RETRYABLE_STATUS, backoff, call_with_retries
 from alerts.settings import EventStoreSettings
 from ingest.logs import log_event
-from ingest.normalize import orjson_reads_exactly
+from ingest.normalize import decode_exactly
 from ingest.schema import format_timestamp, stable_id
 from ingest.spool import sealed_segments
 
@@ -104,11 +105,7 @@ class PendingBulk:
 
 
 def _decode(line: bytes) -> Any:
-    if orjson_reads_exactly(line):
-        return orjson.loads(line)
-    import json
-
-    return json.loads(line)
+    return decode_exactly(line, json.loads)
 
 
 def utc_stamp(epoch: float) -> str:
@@ -388,12 +385,7 @@ class EventWriter:
         decoder resolves to the last value): it is then sent again as encoded, once."""
         raw = bytes(item.body)
         item.raw = False
-        try:
-            item.event = _decode(raw)
-        except ValueError:  # orjson refused it; msgspec read it, so it is JSON the json module reads
-            import json
-
-            item.event = json.loads(raw)
+        item.event = _decode(raw)  # msgspec read it when splitting, so one of the two decoders reads it
         body = documents.encode(item.event)
         if body == raw:
             return False
