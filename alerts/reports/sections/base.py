@@ -43,7 +43,6 @@ class Context:
     alerts_index: str
     events_index: str
     retention_policy: Mapping[str, Any] | None = None
-    rules_dir: Any = None
     audit_verdict: Mapping[str, Any] | None = None
     queries: list[dict[str, Any]] = field(default_factory=list)
 
