@@ -57,13 +57,14 @@ class BatchProcessor:
         self.matcher = matcher
         self.router = router
 
-    def process_line(self, line: str, source: str = "spool") -> BatchResult:
+    def process_line(self, line: str | bytes, source: str = "spool") -> BatchResult:
         """Decode one spool line (a JSON array of events, or one event) and process it."""
         try:
             # msgspec; what it refuses (NaN, lone surrogates, too deep) goes to the json module.
             decoded = decode_exactly(line, json.loads)
         except (ValueError, RecursionError) as error:  # RecursionError: nested deeper than json's stack
-            return BatchResult(dead_letters=[dead_letter(f"spool record is not JSON: {error}", source, line)])
+            raw = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+            return BatchResult(dead_letters=[dead_letter(f"spool record is not JSON: {error}", source, raw)])
         batch = decoded if isinstance(decoded, list) else [decoded]
         return self.process(batch, source)
 

@@ -57,6 +57,7 @@ DEAD_LETTERS = OutputTag("dead-letters", Types.STRING())
 # committed with each checkpoint so the spool can delete what no restore will read again.
 CONSUMED = OutputTag("consumed-segments", Types.STRING())
 SEGMENT_END = "#segment-end "
+SEGMENT_END_BYTES = SEGMENT_END.encode()
 # Keyed inputs of correlations and anomaly detectors, one record per key per batch, as
 # ``((key, record), ts)``: the JVM times and keys them without calling Python (see add_stateful_stage).
 KEYED = OutputTag("keyed-records", Types.TUPLE([Types.ROW([Types.STRING(), Types.STRING()]), Types.LONG()]))
@@ -152,7 +153,7 @@ class SubtaskKey(MapFunction):
         self.key = str(subtask_index(runtime_context))
 
     def map(self, value: str) -> Row:
-        return Row(self.key, value)
+        return Row(self.key, value.encode("utf-8", "surrogateescape"))
 
 
 class DetectBatches(KeyedProcessFunction):
@@ -306,10 +307,11 @@ class DetectBatches(KeyedProcessFunction):
             current = self.active_version
         return current
 
-    def process_element(self, value: str, ctx: KeyedProcessFunction.Context) -> Any:
-        if value.startswith(SEGMENT_END):  # no spool line starts with '#': each is JSON
+    def process_element(self, value: bytes, ctx: KeyedProcessFunction.Context) -> Any:
+        # A spool line or Kafka record as UTF-8 bytes (BATCH_ROW): decoded once, by the JSON decoder.
+        if value.startswith(SEGMENT_END_BYTES):  # no spool line starts with '#': each is JSON
             self.segments_consumed.inc()
-            yield CONSUMED, value[len(SEGMENT_END):]
+            yield CONSUMED, value[len(SEGMENT_END_BYTES):].decode("utf-8", "surrogateescape")
             return
         version = self._version_of(str(ctx.get_current_key()), time.monotonic())
         processor = self.processors.get(version) or self.processors[self.active_version]
@@ -457,16 +459,16 @@ def flink_configuration(spec: JobSpec) -> Configuration:
 
 def build_job(env: StreamExecutionEnvironment, spec: JobSpec) -> None:
     """Wire the job's operators into ``env``."""
-    from detectors.flink.stateful import KEYED_ROW, key_by_row_key
+    from detectors.flink.stateful import BATCH_RECORD, BATCH_ROW, key_by_row_key
 
     batches = _kafka_source(env, spec) if spec.source == "kafka" else _spool_source(env, spec)
     plan, start_version = _client_side_plan(spec)
     # Keyed by source subtask (SubtaskKey): the batch operator keeps its rule set version in keyed state.
     if spec.subtask_key:
-        keyed = DataStream(batches._j_data_stream.map(java_class(spec.subtask_key)(), KEYED_ROW.get_java_type_info()))
+        keyed = DataStream(batches._j_data_stream.map(java_class(spec.subtask_key)(), BATCH_ROW.get_java_type_info()))
     else:
-        keyed = batches.map(SubtaskKey(), output_type=KEYED_ROW)
-    keyed_batches = key_by_row_key(keyed.name("key batches by source subtask").uid("batch-keys"))
+        keyed = batches.map(SubtaskKey(), output_type=BATCH_ROW)
+    keyed_batches = key_by_row_key(keyed.name("key batches by source subtask").uid("batch-keys"), BATCH_RECORD)
     detections = (
         keyed_batches.process(DetectBatches(spec.rule_dirs, spec.config_dir, levels=plan.levels if plan else 0,
                                             ruleset_store=spec.ruleset_store, reload_interval_s=spec.reload_interval_s,

@@ -59,6 +59,9 @@ LOGGER = logging.getLogger(__name__)
 
 # A keyed record as the JVM carries it: (key, record JSON).
 KEYED_ROW = Types.ROW([Types.STRING(), Types.STRING()])
+# A batch of events keyed by its source subtask: (key, spool line or Kafka record as UTF-8 bytes).
+BATCH_RECORD = Types.PRIMITIVE_ARRAY(Types.BYTE())
+BATCH_ROW = Types.ROW([Types.STRING(), BATCH_RECORD])
 _DECODER = json.JSONDecoder()
 _KEY_PREFIX = '{"key":'
 _HORIZON_PREFIX = '{"h":'
@@ -446,12 +449,13 @@ def _level_rows(rows: DataStream, level: int, java_filter: str) -> DataStream:
     return rows.filter(lambda row, lv=level: key_level(row[0]) == lv)
 
 
-def key_by_row_key(rows: DataStream) -> KeyedStream:
+def key_by_row_key(rows: DataStream, record_type: Any = None) -> KeyedStream:
     """``key_by`` the row's key (its first field) in the JVM, as PyFlink's own ``key_by`` does
-    once its Python map has put the key in front: the Python function sees the record alone."""
+    once its Python map has put the key in front: the Python function sees the record alone, of
+    ``record_type`` (the row's second field; a string unless said)."""
     jvm = get_gateway().jvm
     j_keyed = rows._j_data_stream.keyBy(jvm.KeyByKeySelector(), Types.ROW([Types.STRING()]).get_java_type_info())
-    return KeyedStream(j_keyed, Types.STRING(), rows)
+    return KeyedStream(j_keyed, record_type or Types.STRING(), rows)
 
 
 def _forward_rows(record: str) -> Iterator[Row]:

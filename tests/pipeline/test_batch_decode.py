@@ -49,3 +49,14 @@ def test_a_line_nested_too_deep_is_a_dead_letter() -> None:
     result = BatchProcessor(Recorder()).process_line("[" * 200_000 + "]" * 200_000)
     assert result.events == 0
     assert [letter["reason"].startswith("spool record is not JSON") for letter in result.dead_letters] == [True]
+
+
+def test_the_job_hands_lines_over_as_utf8_bytes() -> None:
+    # The Flink job's batch operator gets each spool line as bytes (BATCH_ROW): same events, and
+    # a line that is not JSON is dead-lettered as text.
+    events = [{"user": {"name": "Nguyễn Văn A"}, "n": 2**70}]
+    recorder = Recorder()
+    result = BatchProcessor(recorder).process_line(json.dumps(events, ensure_ascii=False).encode("utf-8"))
+    assert result.events == 1 and recorder.events == events
+    letters = BatchProcessor(Recorder()).process_line('[{"cut": "Văn'.encode()).dead_letters
+    assert [letter["raw"] for letter in letters] == ['[{"cut": "Văn']
