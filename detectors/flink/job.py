@@ -147,6 +147,9 @@ class SubtaskKey(MapFunction):
     (PyFlink has no operator state for a Python function in thread mode): one key per source
     subtask, whose batches stay in their order on the way (one channel), so versions still
     change between two batches of a Kafka partition or the spool, in stream order.
+
+    The fallback where socflow's jar is not on the job: the Java ``SubtaskKey`` picks keys its
+    subtask owns and so spares the ``keyBy`` shuffle this one needs.
     """
 
     def open(self, runtime_context: RuntimeContext) -> None:
@@ -459,16 +462,19 @@ def flink_configuration(spec: JobSpec) -> Configuration:
 
 def build_job(env: StreamExecutionEnvironment, spec: JobSpec) -> None:
     """Wire the job's operators into ``env``."""
-    from detectors.flink.stateful import BATCH_RECORD, BATCH_ROW, key_by_row_key
+    from detectors.flink.stateful import BATCH_RECORD, BATCH_ROW, key_by_row_key, reinterpret_by_row_key
 
     batches = _kafka_source(env, spec) if spec.source == "kafka" else _spool_source(env, spec)
     plan, start_version = _client_side_plan(spec)
     # Keyed by source subtask (SubtaskKey): the batch operator keeps its rule set version in keyed state.
     if spec.subtask_key:
+        # Each subtask's key is one it owns: the batch operator is chained to the source, unshuffled.
         keyed = DataStream(batches._j_data_stream.map(java_class(spec.subtask_key)(), BATCH_ROW.get_java_type_info()))
+        keyed_batches = reinterpret_by_row_key(keyed.name("key batches by source subtask").uid("batch-keys"),
+                                               BATCH_RECORD)
     else:
         keyed = batches.map(SubtaskKey(), output_type=BATCH_ROW)
-    keyed_batches = key_by_row_key(keyed.name("key batches by source subtask").uid("batch-keys"), BATCH_RECORD)
+        keyed_batches = key_by_row_key(keyed.name("key batches by source subtask").uid("batch-keys"), BATCH_RECORD)
     detections = (
         keyed_batches.process(DetectBatches(spec.rule_dirs, spec.config_dir, levels=plan.levels if plan else 0,
                                             ruleset_store=spec.ruleset_store, reload_interval_s=spec.reload_interval_s,

@@ -458,6 +458,15 @@ def key_by_row_key(rows: DataStream, record_type: Any = None) -> KeyedStream:
     return KeyedStream(j_keyed, record_type or Types.STRING(), rows)
 
 
+def reinterpret_by_row_key(rows: DataStream, record_type: Any) -> KeyedStream:
+    """:func:`key_by_row_key` without the ``keyBy``: for rows whose keys each subtask owns already
+    (the Java ``SubtaskKey``), so the keyed operator behind is chained to them (no shuffle)."""
+    jvm = get_gateway().jvm
+    j_keyed = jvm.org.apache.flink.streaming.api.datastream.DataStreamUtils.reinterpretAsKeyedStream(
+        rows._j_data_stream, jvm.KeyByKeySelector(), Types.ROW([Types.STRING()]).get_java_type_info())
+    return KeyedStream(j_keyed, record_type, rows)
+
+
 def _forward_rows(record: str) -> Iterator[Row]:
     """A chained correlation's forwarded detection as the next level's keyed row; nothing else."""
     if _is_forward(record):
