@@ -62,6 +62,8 @@ KEYED_ROW = Types.ROW([Types.STRING(), Types.STRING()])
 # A batch of events keyed by its source subtask: (key, spool line or Kafka record as UTF-8 bytes).
 BATCH_RECORD = Types.PRIMITIVE_ARRAY(Types.BYTE())
 BATCH_ROW = Types.ROW([Types.STRING(), BATCH_RECORD])
+# The key PyFlink's KeyByKeySelector takes from a keyed row: its first field, as a one-field row.
+_ROW_KEY = Types.ROW([Types.STRING()])
 _DECODER = json.JSONDecoder()
 _KEY_PREFIX = '{"key":'
 _HORIZON_PREFIX = '{"h":'
@@ -453,8 +455,7 @@ def key_by_row_key(rows: DataStream, record_type: Any = None) -> KeyedStream:
     """``key_by`` the row's key (its first field) in the JVM, as PyFlink's own ``key_by`` does
     once its Python map has put the key in front: the Python function sees the record alone, of
     ``record_type`` (the row's second field; a string unless said)."""
-    jvm = get_gateway().jvm
-    j_keyed = rows._j_data_stream.keyBy(jvm.KeyByKeySelector(), Types.ROW([Types.STRING()]).get_java_type_info())
+    j_keyed = rows._j_data_stream.keyBy(get_gateway().jvm.KeyByKeySelector(), _ROW_KEY.get_java_type_info())
     return KeyedStream(j_keyed, record_type or Types.STRING(), rows)
 
 
@@ -463,7 +464,7 @@ def reinterpret_by_row_key(rows: DataStream, record_type: Any) -> KeyedStream:
     (the Java ``SubtaskKey``), so the keyed operator behind is chained to them (no shuffle)."""
     jvm = get_gateway().jvm
     j_keyed = jvm.org.apache.flink.streaming.api.datastream.DataStreamUtils.reinterpretAsKeyedStream(
-        rows._j_data_stream, jvm.KeyByKeySelector(), Types.ROW([Types.STRING()]).get_java_type_info())
+        rows._j_data_stream, jvm.KeyByKeySelector(), _ROW_KEY.get_java_type_info())
     return KeyedStream(j_keyed, record_type, rows)
 
 
