@@ -310,6 +310,10 @@ class RuleCompiler:
         self.fallback_patterns: set[str] = set()
         # Placeholders used by rules but configured with no values (they match nothing).
         self.empty_placeholders: set[str] = set()
+        # What pySigma says of a rule's value, by the value object (kept, so its id stays its
+        # own): a rule is compiled again for each route whose field mapping differs, and
+        # pySigma's string methods were a tenth of compiling a route's group.
+        self._strings: dict[int, tuple[SigmaString, bool, tuple[str, str, str | None] | None]] = {}
 
     # -- condition tree
 
@@ -400,6 +404,22 @@ class RuleCompiler:
             self._accessors[cache_key] = found
         return found
 
+    def _has_placeholder(self, value: SigmaString) -> bool:
+        known = self._strings.get(id(value))
+        if known is None or known[0] is not value:
+            known = self._strings[id(value)] = (value, value.contains_placeholder(), None)
+        return known[1]
+
+    def _shape(self, value: SigmaString, cased: bool) -> tuple[str, str, str | None]:
+        known = self._strings.get(id(value))
+        if known is None or known[0] is not value:
+            known = (value, value.contains_placeholder(), None)
+        shape = known[2]
+        if shape is None:
+            shape = string_shape(value, cased)
+            self._strings[id(value)] = (value, known[1], shape)
+        return shape
+
     def _intern(self, leaf: Leaf) -> Node:
         existing = self.leaves.get(leaf.key)
         if existing is None:
@@ -411,7 +431,7 @@ class RuleCompiler:
         if isinstance(value, SigmaExpansion):
             return _simplify(Node("or", [self._field_value(sigma_field, v, fieldmap) for v in value.values]))
         field_key, accessor = self._accessor(sigma_field, fieldmap)
-        if isinstance(value, SigmaString) and value.contains_placeholder():
+        if isinstance(value, SigmaString) and self._has_placeholder(value):
             return _simplify(
                 Node("or", [self._field_value(sigma_field, v, fieldmap) for v in self._expand(value)])
             )
@@ -469,7 +489,7 @@ class RuleCompiler:
 
     def _string_leaf(self, field_key: str, accessor: Accessor, value: SigmaString) -> Node:
         cased = isinstance(value, SigmaCasedString)
-        op, literal, pattern = string_shape(value, cased)
+        op, literal, pattern = self._shape(value, cased)
         if pattern is None:
             return self._literal_leaf(field_key, accessor, cased, op, (literal,))
         key = f"{field_key}\0{'cased' if cased else 'str'}\0glob\0{pattern}"
@@ -499,7 +519,7 @@ class RuleCompiler:
     def _keyword(self, value: SigmaType) -> Node:
         if isinstance(value, SigmaExpansion):
             return _simplify(Node("or", [self._keyword(v) for v in value.values]))
-        if isinstance(value, SigmaString) and value.contains_placeholder():
+        if isinstance(value, SigmaString) and self._has_placeholder(value):
             return _simplify(Node("or", [self._keyword(v) for v in self._expand(value)]))
         if isinstance(value, SigmaNumber):
             value = SigmaString(text_value(value.number))

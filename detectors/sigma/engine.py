@@ -53,7 +53,7 @@ from detectors.sigma.compiler import (
     requirement_clauses,
     veto_atoms,
 )
-from detectors.sigma.fieldmap import EventRoute, FieldMappings, RuleSource
+from detectors.sigma.fieldmap import EventRoute, FieldMap, FieldMappings, RuleSource
 from detectors.sigma.loader import (
     DEFAULT_CONFIG_DIR,
     LoadReport,
@@ -539,6 +539,9 @@ class SigmaEngine:
         self._condition_fields = logsources.condition_fields
         self._compiler = RuleCompiler(mappings.placeholders)
         self._compiled: dict[tuple[int, Any], tuple[Node, Predicate]] = {}
+        # (event route, rule logsource) -> field map and its key: a route's group asks for each
+        # of its rules, and the rules share few logsources (78 pairs for 3,785 asks).
+        self._fieldmaps: dict[tuple[EventRoute, RuleSource], tuple[FieldMap, Any]] = {}
         self._groups: dict[EventRoute, RouteGroup] = {}
         self._windows_routes: dict[tuple[Any, ...], EventRoute] = {}
         # (channel, event id) -> group, for the events whose route no EventData field decides
@@ -600,8 +603,14 @@ class SigmaEngine:
 
     def _variant(self, position: int, route: EventRoute) -> tuple[Node, Predicate]:
         rule = self._loaded[position]
-        fieldmap = self._mappings.resolve(route, rule.source)
-        key = (position, fieldmap.key)
+        resolved = self._fieldmaps.get((route, rule.source))
+        if resolved is None:
+            if len(self._fieldmaps) >= 100_000:  # bounded, as the routes are
+                self._fieldmaps.clear()
+            fieldmap = self._mappings.resolve(route, rule.source)
+            resolved = self._fieldmaps[(route, rule.source)] = (fieldmap, fieldmap.key)
+        fieldmap = resolved[0]
+        key = (position, resolved[1])
         found = self._compiled.get(key)
         if found is None:
             nodes = [self._compiler.compile_condition(tree, fieldmap) for tree in rule.conditions]

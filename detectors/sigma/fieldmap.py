@@ -72,12 +72,17 @@ class FieldMap:
 
     default: tuple[str, ...]
     fields: Mapping[str, tuple[str, ...]]
+    # Paths by field name: one map serves every rule of a logsource on a route (the engine
+    # keeps it), and their fields recur.
+    _paths: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     def paths(self, sigma_field: str) -> tuple[str, ...]:
-        mapped = self.fields.get(sigma_field)
-        if mapped:
-            return mapped
-        return tuple(dict.fromkeys(template.replace("{field}", sigma_field) for template in self.default))
+        found = self._paths.get(sigma_field)
+        if found is None:
+            found = self.fields.get(sigma_field) or tuple(
+                dict.fromkeys(template.replace("{field}", sigma_field) for template in self.default))
+            self._paths[sigma_field] = found
+        return found
 
     @property
     def key(self) -> tuple[Any, ...]:
