@@ -49,6 +49,7 @@ from pyflink.datastream.connectors.file_system import (
 from pyflink.datastream.state import StateTtlConfig, ValueStateDescriptor
 
 from detectors.flink.jvm import java_class
+from detectors.stateful import build_plan
 from ingest.logs import log_event
 
 LOGGER = logging.getLogger(__name__)
@@ -409,15 +410,6 @@ class AlertKey(KeySelector):
 
         policy = DedupPolicy(window_s=self.window_s, entity_fields=self.entity_fields)
         return policy.key(Detection.from_record(json.loads(value)))[0]
-
-
-def build_plan(engine: Any, config_dir: str, ruleset_version: str = "") -> Any:
-    """Correlations of the loaded rule set plus the anomaly detectors of config/detectors.yaml."""
-    from detectors.anomaly.config import StatefulSettings
-    from detectors.stateful import StatefulPlan
-
-    settings = StatefulSettings.load(Path(config_dir) / "detectors.yaml")
-    return StatefulPlan.build(settings, engine.correlations, engine.rules, ruleset_version=ruleset_version)
 
 
 def flink_configuration(spec: JobSpec) -> Configuration:

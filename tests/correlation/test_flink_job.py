@@ -22,9 +22,8 @@ from typing import Any
 import pytest
 
 from alerts.settings import REPO_ROOT, Settings, load_settings
-from detectors.flink.job import build_plan
 from detectors.sigma import SigmaEngine
-from detectors.stateful import StatefulEngine
+from detectors.stateful import StatefulEngine, build_plan
 from ingest.files import collect_paths
 from ingest.logs import log_event
 from tests.faults.harness import (

@@ -112,8 +112,8 @@ def test_an_item_the_watermark_overtook_is_applied_at_once() -> None:
     inputs had carried the watermark past it. Waiting for its timer would wait for the next
     watermark advance, which a quiet stream never brings; it is applied at once instead."""
     from alerts.settings import REPO_ROOT
-    from detectors.flink.job import build_plan
     from detectors.sigma import SigmaEngine
+    from detectors.stateful import build_plan
 
     from .job_scenario import T0, phase1, sso
 
