@@ -8,12 +8,14 @@ and returns the exit code. Settings are loaded once here and passed down.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import logging
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import NoReturn
 
 from alerts.errors import AlertsError
 from alerts.settings import load_settings
@@ -120,5 +122,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def run() -> NoReturn:
+    """The ``socflow`` command: :func:`main`, then exit without the interpreter's last collection.
+
+    After a replay or a hunt the heap holds the compiled rule set's millions of objects, some in
+    reference cycles; the collection Python makes on the way out walked them all, 0.25 CPU s of
+    a 99,060-event replay (4%), to free memory the process hands back anyway. Freezing moves
+    them out of its reach; files, logs and exit handlers finish as usual. (Not in :func:`main`,
+    which tests call in their own long-lived process.)"""
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

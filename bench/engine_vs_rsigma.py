@@ -53,7 +53,7 @@ from bench.pipeline import calibrate  # noqa: E402
 from detectors.sigma.fieldmap import EventRoute, FieldMappings  # noqa: E402
 
 CORPORA = Path(os.environ.get("SOCFLOW_CORPORA", REPO.parent / "shared" / "corpora"))
-SOCFLOW = [sys.executable, "-c", "import sys; from alerts.cli import main; sys.exit(main())"]
+SOCFLOW = [sys.executable, "-c", "from alerts.cli import run; run()"]
 # The System fields socflow's mapping names (config/sigma/windows.yml), by their winlog key.
 SYSTEM_FIELDS = {"EventID": "event_id", "Channel": "channel", "Provider_Name": "provider_name",
                  "Computer": "computer_name", "EventRecordID": "record_id", "Level": "level", "Task": "task",
