@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from alerts.commands import existing_path
 from alerts.commands.replay import alert_documents, write_jsonl
 from alerts.hunt.display import console, safe, table
 from alerts.hunt.run import HuntResult, hunt
@@ -142,7 +143,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "between --from and --to, and write the alerts socflow replay would write for the same events. "
         "Times: ISO dates (2026-12-01), ISO times (2026-12-01T08:00:00Z; no zone means UTC), now, "
         "or relative to now (-7d, -12h, -30m).")
-    parser.add_argument("--rules", type=Path, nargs="+", required=True, metavar="FILE|DIR",
+    parser.add_argument("--rules", type=existing_path, nargs="+", required=True, metavar="FILE|DIR",
                         help="rule files or directories (Sigma YAML)")
     parser.add_argument("--from", dest="start", default="-24h", metavar="T", help="start of the range (default -24h)")
     parser.add_argument("--to", dest="end", default="now", metavar="T", help="end of the range (default now)")

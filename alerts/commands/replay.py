@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from alerts.commands import existing_path
 from alerts.model import NodeOfGroup, index_name, to_document
 from alerts.nodes import NodeResolver
 from alerts.settings import REPO_ROOT, Settings
@@ -307,7 +308,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "replay", help="run the rules over event files without Flink (hunts, rule tests)",
         description="Read EVTX files, Windows JSON exports and JSON-lines files (or directories of them), "
         "run the same detection core as the Flink job, and write the alerts as JSON lines.")
-    parser.add_argument("--rules", type=Path, nargs="+", required=True, metavar="DIR",
+    parser.add_argument("--rules", type=existing_path, nargs="+", required=True, metavar="DIR",
                         help="rule files or directories (Sigma YAML)")
     parser.add_argument("--output", type=Path, required=True, metavar="FILE", help="alerts as JSON lines; - for stdout")
     parser.add_argument("--dead-letters", type=Path, metavar="FILE",
@@ -315,5 +316,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--strict", action="store_true", help="exit 1 when any rule failed to load")
     parser.add_argument("--spool", action="store_true",
                         help="pass the events through a temporary spool, as the Flink job reads them (slower)")
-    parser.add_argument("events", type=Path, nargs="+", metavar="EVENTS", help="event files or directories")
+    parser.add_argument("events", type=existing_path, nargs="+", metavar="EVENTS", help="event files or directories")
     parser.set_defaults(handler=handler)

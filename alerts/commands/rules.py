@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from alerts.commands import existing_path
 from alerts.settings import REPO_ROOT, Settings
 
 T = TypeVar("T")
@@ -49,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "validate", help="load rules and report every one that cannot be used",
         description="Load Sigma rules (files or directories, recursively *.yml/*.yaml), print each "
         "failure with its reason and end with 'loaded N of M rules'. Exit 1 when any rule failed.")
-    validate.add_argument("paths", type=Path, nargs="+", metavar="DIR", help="rule files or directories")
+    validate.add_argument("paths", type=existing_path, nargs="+", metavar="DIR", help="rule files or directories")
     validate.add_argument("--config-dir", type=Path, default=REPO_ROOT / "config",
                           help="folder holding logsources.yaml and sigma/ mappings (default: config/)")
     validate.set_defaults(handler=validate_handler)
@@ -58,9 +59,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "match", help="print the rules that fire on each event of EVTX / JSON files",
         description="Run the Sigma engine over Windows EVTX or JSON exports and print one JSON line "
         "per event with at least one match.")
-    match.add_argument("--rules", type=Path, nargs="+", required=True, metavar="DIR", help="rule files or directories")
+    match.add_argument("--rules", type=existing_path, nargs="+", required=True, metavar="DIR",
+                       help="rule files or directories")
     match.add_argument("--config-dir", type=Path, default=REPO_ROOT / "config")
-    match.add_argument("events", type=Path, nargs="+", metavar="EVENTS", help=".evtx or .json files")
+    match.add_argument("events", type=existing_path, nargs="+", metavar="EVENTS", help=".evtx or .json files")
     match.set_defaults(handler=match_handler)
 
     test = commands.add_parser(
