@@ -59,10 +59,16 @@ def replay(rule_paths: Sequence[Path], event_paths: Sequence[Path], settings: Se
     (False: stop where the last event's watermark leaves it, as a running job would be).
     """
     with rarer_young_collections():
-        engine, report = load_rules(rule_paths)  # unpickling the cached rule set allocates millions
-        # The rule set lives as long as the process: the collector's full collections need not
-        # re-walk its millions of objects (as in the Flink operator).
-        gc.freeze()
+        # The rule set lives as long as the process: frozen before the collector ever sees its
+        # millions of objects (as in the Flink operator). Re-enabled between the load and the
+        # freeze, the collector walked them all at once (1% of a 99,060-event replay, 7% of its
+        # start-up).
+        gc.disable()
+        try:
+            engine, report = load_rules(rule_paths)
+            gc.freeze()
+        finally:
+            gc.enable()
         result = _replay(engine, rule_paths, event_paths, settings, flush=flush, spool=spool)
     result.rules_loaded, result.rule_failures = report.loaded, list(report.failures)
     return result
