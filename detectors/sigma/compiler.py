@@ -70,6 +70,8 @@ re2 = import_native("re2")
 ahocorasick_rs = import_native("ahocorasick_rs")
 
 MISSING: Any = object()
+# isinstance takes tuples of classes here, not ``A | B``: compiled by mypyc, the union is built
+# again on every call (PyNumber_Or), 89 ns against 12 ns, on the matcher's per-value paths.
 # Inputs longer than this are cut before a fallback (non-RE2) regular expression sees them, so
 # a pattern RE2 cannot run still has a bounded cost.
 FALLBACK_REGEX_INPUT_LIMIT = 4096
@@ -140,7 +142,7 @@ def _leaves(node: Any) -> Iterator[Any]:
         for key, value in node.items():
             if key != "socflow":
                 yield from _leaves(value)
-    elif isinstance(node, list | tuple):
+    elif isinstance(node, (list, tuple)):
         for item in node:
             yield from _leaves(item)
     elif node is not None:
@@ -174,7 +176,7 @@ def fold_value(value: Any) -> Any:
         return str(value)
     if value is MISSING or value is None:
         return None
-    if isinstance(value, list | tuple):
+    if isinstance(value, (list, tuple)):
         folded: list[str] = []
         for item in value:
             item_cls = item.__class__
@@ -195,7 +197,7 @@ def raw_texts(value: Any) -> tuple[str, ...]:
     """The unfolded text(s) of a raw value (for cased strings and regular expressions)."""
     if value is MISSING or value is None:
         return ()
-    if isinstance(value, list | tuple):
+    if isinstance(value, (list, tuple)):
         return tuple(t for t in (text_value(item) for item in value) if t is not None)
     text = text_value(value)
     return (text,) if text is not None else ()
@@ -310,17 +312,16 @@ class RuleCompiler:
         self.fallback_patterns: set[str] = set()
         # Placeholders used by rules but configured with no values (they match nothing).
         self.empty_placeholders: set[str] = set()
-        # What pySigma says of a rule's value, by the value object (kept, so its id stays its
-        # own): a rule is compiled again for each route whose field mapping differs, and
-        # pySigma's string methods were a tenth of compiling a route's group.
-        self._strings: dict[int, tuple[SigmaString, bool, tuple[str, str, str | None] | None]] = {}
+        # A rule value's string shape, by the value object (kept, so its id stays its own): a
+        # rule is compiled again for each route whose field mapping differs.
+        self._shapes: dict[int, tuple[SigmaString, tuple[str, str, str | None]]] = {}
 
     # -- condition tree
 
     def compile_condition(self, tree: Any, fieldmap: FieldMap) -> Node:
         if tree is None:
             return _const(False)  # a detection every item of which was dropped
-        if isinstance(tree, ConditionAND | ConditionOR):
+        if isinstance(tree, (ConditionAND, ConditionOR)):
             kind = "and" if isinstance(tree, ConditionAND) else "or"
             children = [self.compile_condition(arg, fieldmap) for arg in tree.args]
             return self._merge_or(_simplify(Node(kind, children)))
@@ -404,21 +405,11 @@ class RuleCompiler:
             self._accessors[cache_key] = found
         return found
 
-    def _has_placeholder(self, value: SigmaString) -> bool:
-        known = self._strings.get(id(value))
-        if known is None or known[0] is not value:
-            known = self._strings[id(value)] = (value, value.contains_placeholder(), None)
-        return known[1]
-
     def _shape(self, value: SigmaString, cased: bool) -> tuple[str, str, str | None]:
-        known = self._strings.get(id(value))
+        known = self._shapes.get(id(value))
         if known is None or known[0] is not value:
-            known = (value, value.contains_placeholder(), None)
-        shape = known[2]
-        if shape is None:
-            shape = string_shape(value, cased)
-            self._strings[id(value)] = (value, known[1], shape)
-        return shape
+            known = self._shapes[id(value)] = (value, string_shape(value, cased))
+        return known[1]
 
     def _intern(self, leaf: Leaf) -> Node:
         existing = self.leaves.get(leaf.key)
@@ -431,7 +422,7 @@ class RuleCompiler:
         if isinstance(value, SigmaExpansion):
             return _simplify(Node("or", [self._field_value(sigma_field, v, fieldmap) for v in value.values]))
         field_key, accessor = self._accessor(sigma_field, fieldmap)
-        if isinstance(value, SigmaString) and self._has_placeholder(value):
+        if isinstance(value, SigmaString) and has_placeholder(value):
             return _simplify(
                 Node("or", [self._field_value(sigma_field, v, fieldmap) for v in self._expand(value)])
             )
@@ -519,7 +510,7 @@ class RuleCompiler:
     def _keyword(self, value: SigmaType) -> Node:
         if isinstance(value, SigmaExpansion):
             return _simplify(Node("or", [self._keyword(v) for v in value.values]))
-        if isinstance(value, SigmaString) and self._has_placeholder(value):
+        if isinstance(value, SigmaString) and has_placeholder(value):
             return _simplify(Node("or", [self._keyword(v) for v in self._expand(value)]))
         if isinstance(value, SigmaNumber):
             value = SigmaString(text_value(value.number))
@@ -590,7 +581,7 @@ class RuleCompiler:
 
         def compare_leaf(ctx: Context) -> bool:
             raw = accessor(ctx)
-            for item in raw if isinstance(raw, list | tuple) else (raw,):
+            for item in raw if isinstance(raw, (list, tuple)) else (raw,):
                 number = to_number(item)
                 if number is not None and compare(number):
                     return True
@@ -690,6 +681,12 @@ def _simplify(node: Node) -> Node:  # noqa: PLR0911
 
 
 # ---------------------------------------------------------------- strings
+
+
+def has_placeholder(value: SigmaString) -> bool:
+    """pySigma's ``contains_placeholder()`` without its filters, as a compiled loop: its generator
+    was a tenth of compiling a route's group."""
+    return any(isinstance(part, Placeholder) for part in value.s)
 
 
 def string_shape(value: SigmaString, cased: bool) -> tuple[str, str, str | None]:
@@ -1000,7 +997,7 @@ def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 def to_number(value: Any) -> float | None:
     if isinstance(value, bool) or value is None or value is MISSING:
         return None
-    if isinstance(value, int | float):
+    if isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, str):
         text = value.strip()
