@@ -229,7 +229,6 @@ class RouteGroup:
         if not self.scanners:
             return sorted(found)
         hits: set[int] = set()
-        scan = self._scan
         data = ctx.event_data
         keyword_slot = self.keyword_slot
         # The walk over EventData also finds the keyword atoms, unless a value was nested.
@@ -246,14 +245,14 @@ class RouteGroup:
         folded_cache = ctx.folded
         for slot, field_key, accessor in self.other_fields:
             raw = accessor(ctx)
-            cls = raw.__class__
+            cls = type(raw)
             if cls is str or cls is int:
                 # event ids, providers, levels: few distinct values, so their scans are cached
                 cache = caches[slot]
                 entry = cache.get(raw)
                 if entry is None:
                     folded = fold_value(raw)
-                    entry = (folded, *scan(slot, folded))
+                    entry = (folded, *self._scan(slot, folded))
                     if cls is int or len(raw) <= _CACHE_VALUE_LIMIT:
                         self._remember(cache, raw, entry)
                 folded_cache[field_key] = entry[0]
@@ -263,7 +262,7 @@ class RouteGroup:
                 continue
             folded = folded_cache[field_key] = fold_value(raw)
             if folded is not None:
-                slot_hits, slot_found = scan(slot, folded)
+                slot_hits, slot_found = self._scan(slot, folded)
                 hits.update(slot_hits)
                 found.update(slot_found)
         filters = self.filters
@@ -296,7 +295,7 @@ class RouteGroup:
         complete = True
         for name, slot, field_key, cache in steps:
             value = data[name]
-            cls = value.__class__
+            cls = type(value)
             if cls is str or cls is int:
                 # Most values recur (images, users, integrity levels): their scan is cached.
                 entry = cache.get(value)
@@ -332,7 +331,7 @@ class RouteGroup:
         complete = True
         for name in names:
             value = data[name]
-            cls = value.__class__
+            cls = type(value)
             if cls is str or cls is int:
                 entry = cache.get(value)
                 # A value of only characters no keyword atom is made of holds no atom.
@@ -346,7 +345,7 @@ class RouteGroup:
         if not missed:
             return complete
         slot: int = self.keyword_slot  # type: ignore[assignment]
-        texts = [value.casefold() if value.__class__ is str else str(value) for value in missed]
+        texts = [value.casefold() if type(value) is str else str(value) for value in missed]
         if len(cache) + len(missed) > _KEYWORD_CACHE_LIMIT:
             cache.clear()
         joined_hits, _ = self._scan(slot, texts)
@@ -359,7 +358,7 @@ class RouteGroup:
                     found.update(value_hits[1])
                 else:
                     value_hits = ()
-            if value.__class__ is int or len(value) <= _CACHE_VALUE_LIMIT:
+            if type(value) is int or len(value) <= _CACHE_VALUE_LIMIT:
                 cache[value] = value_hits
         return complete
 
@@ -368,8 +367,8 @@ class RouteGroup:
     ) -> bool:
         """An EventData value that is not a str or int (rare): lists, booleans, floats, nested."""
         folded = fold_value(value)
-        cls = value.__class__
-        scalar = cls in _SCALARS or (cls is list and all(item.__class__ in _SCALARS for item in value))
+        cls = type(value)
+        scalar = cls in _SCALARS or (cls is list and all(type(item) in _SCALARS for item in value))
         if slot < 0:
             if scalar and folded is not None:
                 slot = self.keyword_slot  # type: ignore[assignment]
@@ -401,7 +400,7 @@ class RouteGroup:
 
     def _scan(self, slot: int, folded: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """The atoms of ``slot`` that the folded text(s) satisfy, and the rules they select."""
-        if folded.__class__ is str:
+        if type(folded) is str:
             if _START in folded or _END in folded:
                 folded = folded.replace(_START, " ").replace(_END, " ")
             text = _START + folded + _END
@@ -623,11 +622,11 @@ class SigmaEngine:
 
     def route(self, event: Mapping[str, Any]) -> EventRoute:
         winlog = event.get("winlog")
-        if winlog.__class__ is dict or isinstance(winlog, Mapping):
+        if type(winlog) is dict or isinstance(winlog, Mapping):
             channel, code = winlog.get("channel"), winlog.get("event_id")
-            if channel.__class__ is str and code.__class__ is int:
+            if type(channel) is str and type(code) is int:
                 data = winlog.get("event_data")
-                if not (data.__class__ is dict or isinstance(data, Mapping)):
+                if not (type(data) is dict or isinstance(data, Mapping)):
                     data = {}
                 key: tuple[Any, ...] = (channel, code)
                 if self._condition_fields:
@@ -642,8 +641,8 @@ class SigmaEngine:
                             self._plain_groups[(channel, code)] = self.group(route)
                 return route
         tags = event.get("socflow")
-        logsource = tags.get("logsource") if tags.__class__ is dict or isinstance(tags, Mapping) else None
-        if logsource.__class__ is dict or isinstance(logsource, Mapping):
+        logsource = tags.get("logsource") if type(tags) is dict or isinstance(tags, Mapping) else None
+        if type(logsource) is dict or isinstance(logsource, Mapping):
             category = logsource.get("category")
             return (
                 _text_or_none(logsource.get("product")),
@@ -689,14 +688,14 @@ class SigmaEngine:
 
     def match(self, event: Mapping[str, Any]) -> list[RuleInfo]:
         """Every loaded rule (alerting or not) that fires on ``event``, in load order."""
-        if event.__class__ is not dict and not isinstance(event, Mapping):
+        if type(event) is not dict and not isinstance(event, Mapping):
             return []
         group = None
         winlog = event.get("winlog")
-        if winlog.__class__ is dict:
+        if type(winlog) is dict:
             # Most Windows events route by channel and event id alone: one lookup to the group.
             channel, code = winlog.get("channel"), winlog.get("event_id")
-            if channel.__class__ is str and code.__class__ is int:  # (a list would not even hash)
+            if type(channel) is str and type(code) is int:  # (a list would not even hash)
                 group = self._plain_groups.get((channel, code))
         if group is None:
             group = self.group(self.route(event))
